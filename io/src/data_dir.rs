@@ -1,0 +1,198 @@
+//! [`DataDir`]: one directory of direct-I/O files, and the only way to open them.
+//!
+//! Opening a `DataDir` works around glommio 0.9's iopoll probe (upstream #605/#670): the
+//! first DMA file a thread opens on a device decides, per thread, whether reads use the
+//! polled ring, and if that file is empty the probe wrongly says yes and every later read on
+//! the device fails with EOPNOTSUPP. `DataDir::open` therefore first opens a non-empty
+//! sentinel file, so the probe reads real data. Every file is opened through a `DataDir`.
+//!
+//! Small metadata files are replaced crash-safely: write a temporary file, fsync it,
+//! rename it over the old one, fsync the directory.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use glommio::io::{BufferedFile, Directory, DmaFile, OpenOptions};
+
+use crate::block::BLOCK_SIZE_BYTES;
+use crate::error::{os_error, IoError};
+use crate::segment_file::SegmentFile;
+use crate::segment_writer::{SegmentWriter, WriterOptions};
+
+/// Name of the sentinel file that makes glommio's iopoll probe read real data.
+pub const DMA_PROBE_FILE_NAME: &str = ".ufer-dma-probe";
+
+/// Suffix of temporary files while they are written; leftovers are removed on open.
+pub const TEMPORARY_SUFFIX: &str = ".tmp";
+
+/// A directory holding direct-I/O files, opened on the current executor.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    path: PathBuf,
+}
+
+impl DataDir {
+    /// Opens (creating if needed) the directory at `path` for this executor thread, and
+    /// removes temporary files a crash left behind.
+    pub async fn open(path: impl Into<PathBuf>) -> Result<Self, IoError> {
+        let path = path.into();
+        std::fs::create_dir_all(&path).map_err(|error| IoError::from_io("creating", &path, error))?;
+        let probe = path.join(DMA_PROBE_FILE_NAME);
+        let probe_ok = std::fs::metadata(&probe).is_ok_and(|meta| meta.len() >= BLOCK_SIZE_BYTES);
+        if !probe_ok {
+            std::fs::write(&probe, vec![0xA5u8; BLOCK_SIZE_BYTES as usize])
+                .map_err(|error| IoError::from_io("writing", &probe, error))?;
+        }
+        let file = DmaFile::open(&probe)
+            .await
+            .map_err(|error| IoError::from_glommio("opening", &probe, error))?;
+        file.close().await.map_err(|error| IoError::from_glommio("closing", &probe, error))?;
+        let dir = Self { path };
+        for name in dir.list()? {
+            if name.ends_with(TEMPORARY_SUFFIX) {
+                dir.remove(&name).await?;
+            }
+        }
+        Ok(dir)
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of `name` in this directory.
+    pub fn file_path(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Names of the files in the directory (not sorted).
+    pub fn list(&self) -> Result<Vec<String>, IoError> {
+        let entries =
+            std::fs::read_dir(&self.path).map_err(|error| IoError::from_io("listing", &self.path, error))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|error| IoError::from_io("listing", &self.path, error))?;
+            if let Some(name) = entry.file_name().to_str() {
+                names.push(name.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    /// Creates `name` (which must not exist) for appending, and makes its directory entry
+    /// durable.
+    pub async fn create_writer(&self, name: &str, options: WriterOptions) -> Result<SegmentWriter, IoError> {
+        let path = self.file_path(name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .dma_open(&path)
+            .await
+            .map_err(|error| IoError::from_glommio("creating", &path, error))?;
+        self.sync().await?;
+        SegmentWriter::open(file, path, 0, options).await
+    }
+
+    /// Opens the existing `name` for appending after its first `size` bytes (anything after
+    /// them is cut off).
+    pub async fn open_writer(
+        &self,
+        name: &str,
+        size: u64,
+        options: WriterOptions,
+    ) -> Result<SegmentWriter, IoError> {
+        let path = self.file_path(name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .dma_open(&path)
+            .await
+            .map_err(|error| IoError::from_glommio("opening", &path, error))?;
+        SegmentWriter::open(file, path, size, options).await
+    }
+
+    /// Opens `name` for reads.
+    pub async fn open_reader(&self, name: &str) -> Result<SegmentFile, IoError> {
+        let path = self.file_path(name);
+        let file = DmaFile::open(&path)
+            .await
+            .map_err(|error| IoError::from_glommio("opening", &path, error))?;
+        Ok(SegmentFile::from_shared(std::rc::Rc::new(file), path))
+    }
+
+    /// Removes `name` (no error if it is already gone).
+    pub async fn remove(&self, name: &str) -> Result<(), IoError> {
+        let path = self.file_path(name);
+        match glommio::io::remove(&path).await {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let error = os_error(error);
+                if error.kind() == io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(IoError::from_io("removing", &path, error))
+                }
+            }
+        }
+    }
+
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    pub async fn sync(&self) -> Result<(), IoError> {
+        let dir = Directory::open(&self.path)
+            .await
+            .map_err(|error| IoError::from_glommio("opening", &self.path, error))?;
+        dir.sync().await.map_err(|error| IoError::from_glommio("syncing", &self.path, error))?;
+        dir.close().await.map_err(|error| IoError::from_glommio("closing", &self.path, error))
+    }
+
+    /// Replaces `name` with `contents` so that after a crash the file holds either the old
+    /// or the new contents, never a mix: temporary file, fsync, rename, fsync directory.
+    pub async fn replace_file(&self, name: &str, contents: &[u8]) -> Result<(), IoError> {
+        let path = self.file_path(name);
+        let temporary = self.file_path(&format!("{name}{TEMPORARY_SUFFIX}"));
+        let file = BufferedFile::create(&temporary)
+            .await
+            .map_err(|error| IoError::from_glommio("creating", &temporary, error))?;
+        let written = file
+            .write_at(contents.to_vec(), 0)
+            .await
+            .map_err(|error| IoError::from_glommio("writing", &temporary, error))?;
+        if written != contents.len() {
+            let message = format!("short write: {written} of {} bytes", contents.len());
+            let error = io::Error::new(io::ErrorKind::StorageFull, message);
+            let _ = file.close().await;
+            return Err(IoError::from_io("writing", &temporary, error));
+        }
+        file.fdatasync().await.map_err(|error| IoError::from_glommio("syncing", &temporary, error))?;
+        file.close().await.map_err(|error| IoError::from_glommio("closing", &temporary, error))?;
+        glommio::io::rename(&temporary, &path)
+            .await
+            .map_err(|error| IoError::from_glommio("renaming", &temporary, error))?;
+        self.sync().await
+    }
+
+    /// Reads the whole of a small file, or `None` if it does not exist.
+    pub async fn read_file(&self, name: &str) -> Result<Option<Vec<u8>>, IoError> {
+        let path = self.file_path(name);
+        let file = match BufferedFile::open(&path).await {
+            Ok(file) => file,
+            Err(error) => {
+                let error = os_error(error);
+                if error.kind() == io::ErrorKind::NotFound {
+                    return Ok(None);
+                }
+                return Err(IoError::from_io("opening", &path, error));
+            }
+        };
+        let size = file.file_size().await.map_err(|error| IoError::from_glommio("sizing", &path, error))?;
+        let bytes = file
+            .read_at(0, size as usize)
+            .await
+            .map_err(|error| IoError::from_glommio("reading", &path, error))?;
+        let contents = bytes.to_vec();
+        file.close().await.map_err(|error| IoError::from_glommio("closing", &path, error))?;
+        Ok(Some(contents))
+    }
+}
