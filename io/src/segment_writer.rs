@@ -173,6 +173,10 @@ impl SegmentWriter {
             file.file_size().await.map_err(|error| IoError::from_glommio("sizing", &path, error))?;
         if file_size != size {
             file.truncate(size).await.map_err(|error| IoError::from_glommio("truncating", &path, error))?;
+        }
+        // What a crashed process wrote may still sit in the device cache: make it durable
+        // before anyone relies on it.
+        if size > 0 || file_size != size {
             file.fdatasync().await.map_err(|error| IoError::from_glommio("syncing", &path, error))?;
         }
         let block_start = align_down(size);

@@ -1,0 +1,149 @@
+//! Opening a bucket's log after a clean stop or a crash.
+//!
+//! The last segment is the active one and is always scanned, every batch checked (length,
+//! magic, offsets, CRC), and cut at the first one that fails: that is where a crash tore the
+//! tail. Its index files, if a crash left any, are stale and removed. Every other segment is
+//! sealed: it was synced and indexed before the next one was created, so it is trusted
+//! through its index files; if they are missing, damaged or disagree with the file, the
+//! index is rebuilt from the batch headers (a damaged body then surfaces as a typed
+//! corruption error when read, not here). Offsets must continue from segment to segment;
+//! a gap left by a damaged sealed segment makes reads there fail with a corruption error;
+//! overlapping segments cannot be opened.
+
+use std::rc::Rc;
+
+use ufer_io::{file_name, parse_file_name, DataDir, FileKind, IoError, SegmentFile};
+
+use crate::log::config::LogConfig;
+use crate::log::error::OpenError;
+use crate::log::index::SegmentIndex;
+use crate::log::scan::{ScanStep, SegmentScanner};
+use crate::log::segment::{ActiveSegment, Segment};
+use crate::log::tablet::State;
+
+/// Window for recovery scans.
+const RECOVERY_WINDOW_SIZE_BYTES: usize = 1024 * 1024;
+
+/// Rebuilds the tablet's state from the files in `dir`.
+pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, OpenError> {
+    let mut bases = Vec::new();
+    let mut index_files = Vec::new();
+    for name in dir.list()? {
+        match parse_file_name(&name) {
+            Some((base, FileKind::Segment)) => bases.push(base),
+            Some((base, _)) => index_files.push((base, name)),
+            None => {}
+        }
+    }
+    bases.sort_unstable();
+    let active_base = bases.last().copied();
+    for (base, name) in index_files {
+        // Index files of a segment that is gone, or of the active segment, are stale.
+        if bases.binary_search(&base).is_err() || Some(base) == active_base {
+            dir.remove(&name).await?;
+        }
+    }
+    let Some(active_base) = active_base else {
+        let writer = Rc::new(dir.create_writer(&file_name(0, FileKind::Segment), config.writer).await?);
+        let segment = Segment::empty(0, writer.reader());
+        return Ok(State::new(Vec::new(), ActiveSegment { segment, writer }, i64::MIN));
+    };
+
+    let mut sealed: Vec<Segment> = Vec::new();
+    for &base in &bases[..bases.len() - 1] {
+        let segment = open_sealed(dir, base, config).await?;
+        check_continuity(dir, sealed.last(), &segment)?;
+        sealed.push(segment);
+    }
+    let active = recover_active(dir, active_base, config).await?;
+    check_continuity(dir, sealed.last(), &active.segment)?;
+    let last_commit_timestamp = sealed
+        .iter()
+        .map(|segment| segment.max_timestamp)
+        .chain([active.segment.max_timestamp])
+        .max()
+        .unwrap_or(i64::MIN);
+    Ok(State::new(sealed, active, last_commit_timestamp))
+}
+
+fn check_continuity(dir: &DataDir, previous: Option<&Segment>, next: &Segment) -> Result<(), OpenError> {
+    match previous {
+        Some(previous) if next.base_offset < previous.end_offset => Err(OpenError::Corrupt {
+            path: dir.path().to_path_buf(),
+            reason: format!(
+                "segment {} starts inside segment {} (which ends at offset {})",
+                next.base_offset, previous.base_offset, previous.end_offset
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A sealed segment, trusted through its index or re-indexed from its headers.
+async fn open_sealed(dir: &DataDir, base: u64, config: &LogConfig) -> Result<Segment, OpenError> {
+    let file = dir.open_reader(&file_name(base, FileKind::Segment)).await?;
+    let file_size = file.size().await?;
+    let offsets = dir.read_file(&file_name(base, FileKind::OffsetIndex)).await?;
+    let times = dir.read_file(&file_name(base, FileKind::TimeIndex)).await?;
+    if let (Some(offsets), Some(times)) = (offsets, times) {
+        if let Ok((index, summary)) = SegmentIndex::decode(base, &offsets, &times) {
+            if summary.size == file_size {
+                return Ok(Segment {
+                    base_offset: base,
+                    end_offset: summary.end_offset,
+                    size: summary.size,
+                    first_timestamp: None,
+                    max_timestamp: summary.max_timestamp,
+                    index,
+                    file,
+                });
+            }
+        }
+    }
+    let (segment, clean) = scan_segment(file, base, file_size, false, config).await?;
+    if clean {
+        let summary = segment.summary();
+        dir.replace_file(&file_name(base, FileKind::OffsetIndex), &segment.index.encode_offsets(&summary)).await?;
+        dir.replace_file(&file_name(base, FileKind::TimeIndex), &segment.index.encode_times(&summary)).await?;
+    }
+    Ok(segment)
+}
+
+/// The active segment: every batch checked, the file cut after the last good one.
+async fn recover_active(dir: &DataDir, base: u64, config: &LogConfig) -> Result<ActiveSegment, OpenError> {
+    let name = file_name(base, FileKind::Segment);
+    let file = dir.open_reader(&name).await?;
+    let file_size = file.size().await?;
+    let (mut segment, _) = scan_segment(file, base, file_size, true, config).await?;
+    let writer = Rc::new(dir.open_writer(&name, segment.size, config.writer).await?);
+    segment.file = writer.reader();
+    Ok(ActiveSegment { segment, writer })
+}
+
+/// Scans a segment from its start; returns what it holds up to the first bad batch, and
+/// whether the scan reached the end of the file.
+async fn scan_segment(
+    file: SegmentFile,
+    base: u64,
+    file_size: u64,
+    verify_crc: bool,
+    config: &LogConfig,
+) -> Result<(Segment, bool), IoError> {
+    let mut segment = Segment::empty(base, file.clone());
+    let mut scanner = SegmentScanner::new(&file, 0, file_size, Some(base), verify_crc, RECOVERY_WINDOW_SIZE_BYTES);
+    let clean = loop {
+        match scanner.next().await? {
+            ScanStep::Batch(batch) => segment.observe_batch(
+                batch.position,
+                batch.length,
+                batch.base_offset,
+                batch.end_offset,
+                batch.commit_timestamp,
+                config.index_interval_bytes,
+            ),
+            ScanStep::End => break true,
+            ScanStep::Stop(_) => break false,
+        }
+    };
+    Ok((segment, clean))
+}

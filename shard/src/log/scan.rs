@@ -1,0 +1,155 @@
+//! Walking the batches of a segment file from a known batch boundary.
+//!
+//! The scanner reads the file in windows and checks each batch header (magic, length,
+//! fields), that offsets continue where the previous batch ended, that the batch lies inside
+//! the file, and optionally its CRC. It stops at the first batch that fails: recovery cuts
+//! the active segment there; index rebuilds stop there; reads report corruption.
+
+use ufer_io::{IoError, ReadBytes, SegmentFile};
+use ufer_wire::{check_header, LogBatch, BATCH_HEADER_SIZE_BYTES};
+
+/// A batch found by a scan.
+#[derive(Debug)]
+pub struct ScannedBatch {
+    /// File position of the batch.
+    pub position: u64,
+    /// Size in bytes.
+    pub length: u64,
+    /// First offset.
+    pub base_offset: u64,
+    /// Offset after the batch.
+    pub end_offset: u64,
+    /// Commit timestamp.
+    pub commit_timestamp: i64,
+    /// The batch's bytes, when they were read (whole batch inside the window, or CRC
+    /// checked).
+    pub bytes: Option<ReadBytes>,
+}
+
+/// Why a scan stopped before the end of the range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanStop {
+    /// Position of the first bad batch.
+    pub position: u64,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// One step of a scan.
+#[derive(Debug)]
+pub enum ScanStep {
+    /// A valid batch.
+    Batch(ScannedBatch),
+    /// The end of the range was reached.
+    End,
+    /// A batch failed a check.
+    Stop(ScanStop),
+}
+
+/// A forward scan over `[position, end)` of a segment file.
+#[derive(Debug)]
+pub struct SegmentScanner<'a> {
+    file: &'a SegmentFile,
+    position: u64,
+    end: u64,
+    expected_offset: Option<u64>,
+    verify_crc: bool,
+    window_size_bytes: usize,
+    window: Option<(u64, ReadBytes)>,
+}
+
+impl<'a> SegmentScanner<'a> {
+    /// Scans from `position` (a batch boundary) to `end`. `expected_offset` is the base
+    /// offset the first batch must have, if known.
+    pub fn new(
+        file: &'a SegmentFile,
+        position: u64,
+        end: u64,
+        expected_offset: Option<u64>,
+        verify_crc: bool,
+        window_size_bytes: usize,
+    ) -> Self {
+        assert!(window_size_bytes >= BATCH_HEADER_SIZE_BYTES);
+        Self { file, position, end, expected_offset, verify_crc, window_size_bytes, window: None }
+    }
+
+    /// Position of the next batch.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// The next batch, or why there is none.
+    pub async fn next(&mut self) -> Result<ScanStep, IoError> {
+        if self.position >= self.end {
+            return Ok(ScanStep::End);
+        }
+        let stop = |position, reason: String| Ok(ScanStep::Stop(ScanStop { position, reason }));
+        let position = self.position;
+        let available = self.bytes_at(position, BATCH_HEADER_SIZE_BYTES).await?;
+        if available.len() < BATCH_HEADER_SIZE_BYTES {
+            return stop(position, "the file ends inside a batch header".into());
+        }
+        let (header, _) = match check_header(&available) {
+            Ok(checked) => checked,
+            Err(error) => return stop(position, error.to_string()),
+        };
+        let length = u64::from(header.batch_length.get());
+        let base_offset = header.base_offset.get();
+        let end_offset = base_offset + u64::from(header.last_offset_delta.get()) + 1;
+        let commit_timestamp = header.commit_timestamp.get();
+        if position + length > self.end {
+            return stop(position, format!("batch of {length} bytes runs past the end at {}", self.end));
+        }
+        if let Some(expected) = self.expected_offset {
+            if base_offset != expected {
+                return stop(position, format!("batch has base offset {base_offset}, expected {expected}"));
+            }
+        }
+        let bytes = if self.verify_crc {
+            let bytes = self.whole_batch(position, length).await?;
+            if let Err(error) = LogBatch::parse(&bytes) {
+                return stop(position, error.to_string());
+            }
+            Some(bytes)
+        } else {
+            self.window_slice(position, length)
+        };
+        self.position = position + length;
+        self.expected_offset = Some(end_offset);
+        Ok(ScanStep::Batch(ScannedBatch { position, length, base_offset, end_offset, commit_timestamp, bytes }))
+    }
+
+    /// At least `min` bytes at `position` if the file has them (fewer at its end).
+    async fn bytes_at(&mut self, position: u64, min: usize) -> Result<ReadBytes, IoError> {
+        if let Some(slice) = self.window_slice(position, min as u64) {
+            return Ok(slice);
+        }
+        let len = (self.end - position).min(self.window_size_bytes as u64) as usize;
+        let bytes = self.file.read_at(position, len.max(min)).await?;
+        self.window = Some((position, bytes.clone()));
+        Ok(bytes)
+    }
+
+    /// The whole batch at `position`, from the window or read on its own.
+    async fn whole_batch(&mut self, position: u64, length: u64) -> Result<ReadBytes, IoError> {
+        if let Some(slice) = self.window_slice(position, length) {
+            return Ok(slice);
+        }
+        if length <= self.window_size_bytes as u64 {
+            // Refill the window from here so the following batches come with it.
+            self.window = None;
+            let bytes = self.bytes_at(position, length as usize).await?;
+            return Ok(ReadBytes::slice(&bytes, 0, length as usize).unwrap_or(bytes));
+        }
+        self.file.read_exact_at(position, length as usize).await
+    }
+
+    fn window_slice(&self, position: u64, length: u64) -> Option<ReadBytes> {
+        let (start, bytes) = self.window.as_ref()?;
+        let offset = position.checked_sub(*start)?;
+        if offset + length > bytes.len() as u64 {
+            return None;
+        }
+        ReadBytes::slice(bytes, offset as usize, length as usize)
+    }
+}

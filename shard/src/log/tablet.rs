@@ -1,0 +1,649 @@
+//! [`LogTablet`]: the log of one bucket — appends with offsets and commit timestamps,
+//! durable by group commit; reads by offset with optional projection; offset lookups by
+//! time; retention of whole sealed segments.
+//!
+//! Invariants: offsets are dense from the log start offset to the log end offset; every
+//! offset below the high watermark is durable, and reads never go past it; commit
+//! timestamps never decrease; only the active (last) segment is written; retention deletes
+//! only whole sealed segments, oldest first. All mutation of the segment list and offsets
+//! happens under the append lock.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::rc::Rc;
+
+use glommio::sync::Semaphore;
+use ufer_io::{file_name, AppendEnd, DataDir, FileKind, IoError, ReadBytes, SegmentFile};
+use ufer_wire::header::stamp_server_fields;
+use ufer_wire::{project, required_prefix_size, BatchError, BatchSchema, LogBatch, Projection};
+
+use crate::clock::Clock;
+use crate::log::config::LogConfig;
+use crate::log::error::{AppendError, OpenError, ReadError, RetentionError};
+use crate::log::scan::{ScanStep, SegmentScanner};
+use crate::log::segment::{ActiveSegment, Segment};
+
+/// Window for scanning batch headers to find an offset or a time.
+const LOOKUP_WINDOW_SIZE_BYTES: usize = 64 * 1024;
+/// Smallest and largest window of a read.
+const READ_WINDOW_SIZE_MIN_BYTES: usize = 64 * 1024;
+const READ_WINDOW_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Leading bytes read first when projecting a batch too large for the read window.
+const PROJECTION_PREFIX_READ_BYTES: usize = 4096;
+
+/// Where to look up an offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetSpec {
+    /// The earliest offset still in the log.
+    Earliest,
+    /// The high watermark: the offset the next durable record will get.
+    Latest,
+    /// The first offset committed at or after this time (ms since the epoch), or the high
+    /// watermark if there is none.
+    Timestamp(i64),
+}
+
+/// What an append was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// First offset of the batch.
+    pub base_offset: u64,
+    /// Last offset of the batch.
+    pub last_offset: u64,
+    /// Commit timestamp stamped into it.
+    pub commit_timestamp: i64,
+    segment_base: u64,
+    end: AppendEnd,
+}
+
+/// Bytes of whole batches returned by a read.
+#[derive(Debug)]
+pub enum ReadChunk {
+    /// Stored batch bytes, a view of the read buffer (no copy).
+    Stored(ReadBytes),
+    /// A projected batch, assembled from the stored one.
+    Projected(Vec<u8>),
+}
+
+impl ReadChunk {
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            ReadChunk::Stored(bytes) => bytes,
+            ReadChunk::Projected(bytes) => bytes,
+        }
+    }
+}
+
+/// The result of a read.
+#[derive(Debug)]
+pub struct LogRead {
+    /// Whole batches, in offset order; the first contains the offset asked for.
+    pub chunks: Vec<ReadChunk>,
+    /// The offset after the last batch returned (where the next read starts).
+    pub next_offset: u64,
+    /// The high watermark when the read was served.
+    pub high_watermark: u64,
+    /// The earliest offset in the log.
+    pub log_start_offset: u64,
+}
+
+/// What retention removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    /// Segments deleted.
+    pub deleted_segments: usize,
+    /// Bytes of batches deleted.
+    pub deleted_bytes: u64,
+}
+
+/// A batch appended to the active segment, not yet known to be durable.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    end_position: u64,
+    end_offset: u64,
+    commit_timestamp: i64,
+}
+
+pub(crate) struct State {
+    pub(crate) sealed: Vec<Segment>,
+    pub(crate) active: ActiveSegment,
+    pending: VecDeque<Pending>,
+    pub(crate) high_watermark: u64,
+    /// Position in the active segment up to which batches are durable.
+    durable_position: u64,
+    /// Commit timestamp of the last durable batch of the active segment.
+    durable_max_timestamp: i64,
+    pub(crate) last_commit_timestamp: i64,
+}
+
+impl State {
+    pub(crate) fn new(sealed: Vec<Segment>, active: ActiveSegment, last_commit_timestamp: i64) -> Self {
+        let high_watermark = active.segment.end_offset;
+        let durable_position = active.segment.size;
+        let durable_max_timestamp = active.segment.max_timestamp;
+        Self {
+            sealed,
+            active,
+            pending: VecDeque::new(),
+            high_watermark,
+            durable_position,
+            durable_max_timestamp,
+            last_commit_timestamp,
+        }
+    }
+
+    fn log_start_offset(&self) -> u64 {
+        self.sealed.first().map_or(self.active.segment.base_offset, |segment| segment.base_offset)
+    }
+
+    /// Moves the high watermark over every batch the writer has made durable.
+    fn refresh_high_watermark(&mut self) {
+        let durable = self.active.writer.durable_size();
+        while let Some(pending) = self.pending.front().copied() {
+            if pending.end_position > durable {
+                break;
+            }
+            self.pending.pop_front();
+            self.high_watermark = pending.end_offset;
+            self.durable_position = pending.end_position;
+            self.durable_max_timestamp = pending.commit_timestamp;
+        }
+    }
+}
+
+/// The log of one bucket, owned by one shard.
+pub struct LogTablet {
+    pub(crate) dir: DataDir,
+    pub(crate) config: LogConfig,
+    pub(crate) clock: Rc<dyn Clock>,
+    pub(crate) state: RefCell<State>,
+    append_lock: Semaphore,
+    leader_epoch: std::cell::Cell<u32>,
+}
+
+impl std::fmt::Debug for LogTablet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogTablet")
+            .field("dir", &self.dir.path())
+            .field("log_start_offset", &self.log_start_offset())
+            .field("high_watermark", &self.high_watermark())
+            .field("log_end_offset", &self.log_end_offset())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A read position: a segment's file and where to scan it.
+struct SegmentView {
+    file: SegmentFile,
+    end_offset: u64,
+    scan_from: u64,
+    scan_end: u64,
+}
+
+impl LogTablet {
+    /// Opens the log in `path`, recovering it (see `recovery`), or creates an empty one.
+    pub async fn open(path: impl AsRef<Path>, config: LogConfig, clock: Rc<dyn Clock>) -> Result<Self, OpenError> {
+        config.validate().map_err(OpenError::Config)?;
+        let dir = DataDir::open(path.as_ref()).await?;
+        let state = crate::log::recovery::recover(&dir, &config).await?;
+        Ok(Self {
+            dir,
+            config,
+            clock,
+            state: RefCell::new(state),
+            append_lock: Semaphore::new(1),
+            leader_epoch: std::cell::Cell::new(0),
+        })
+    }
+
+    /// The bucket directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Sets the leader epoch stamped into appended batches.
+    pub fn set_leader_epoch(&self, epoch: u32) {
+        self.leader_epoch.set(epoch);
+    }
+
+    /// The earliest offset in the log.
+    pub fn log_start_offset(&self) -> u64 {
+        self.state.borrow().log_start_offset()
+    }
+
+    /// Offsets below this are durable and readable.
+    pub fn high_watermark(&self) -> u64 {
+        let mut state = self.state.borrow_mut();
+        state.refresh_high_watermark();
+        state.high_watermark
+    }
+
+    /// The offset the next append gets (durable or not).
+    pub fn log_end_offset(&self) -> u64 {
+        self.state.borrow().active.segment.end_offset
+    }
+
+    /// Number of segments, the active one included.
+    pub fn segment_count(&self) -> usize {
+        self.state.borrow().sealed.len() + 1
+    }
+
+    /// Bytes of batches in all segments.
+    pub fn size_bytes(&self) -> u64 {
+        let state = self.state.borrow();
+        state.sealed.iter().map(|segment| segment.size).sum::<u64>() + state.active.segment.size
+    }
+
+    /// Appends one batch: checks it (CRC, structure against `schema`, size), assigns its
+    /// offsets, stamps offset, commit time and leader epoch into `batch`, and writes it.
+    /// Returns once it is written, not once it is durable: see [`Self::wait_durable`].
+    pub async fn append(&self, batch: &mut [u8], schema: &BatchSchema) -> Result<Appended, AppendError> {
+        if batch.len() > self.config.batch_size_max_bytes as usize {
+            return Err(AppendError::TooLarge { size: batch.len(), max: self.config.batch_size_max_bytes });
+        }
+        let parsed = LogBatch::parse(batch)?;
+        if parsed.len() != batch.len() {
+            return Err(AppendError::InvalidBatch(BatchError::BadLength {
+                length: batch.len() as u64,
+                reason: "bytes follow the batch",
+            }));
+        }
+        if parsed.attributes().is_projected() {
+            return Err(AppendError::InvalidBatch(BatchError::BadHeader {
+                field: "attributes",
+                reason: "a projected batch cannot be stored".into(),
+            }));
+        }
+        parsed.check_schema(schema)?;
+        let offset_count = parsed.offset_count();
+        let length = batch.len() as u64;
+
+        let _permit = self.append_lock.acquire_permit(1).await.map_err(|error| {
+            AppendError::Io(IoError::from_glommio("waiting to append to", self.dir.path(), error))
+        })?;
+        self.roll_if_due(length).await?;
+        let (writer, base_offset, commit_timestamp, position, segment_base) = {
+            let mut state = self.state.borrow_mut();
+            let commit_timestamp = self.clock.now_ms().max(state.last_commit_timestamp);
+            state.last_commit_timestamp = commit_timestamp;
+            let active = &state.active;
+            (active.writer.clone(), active.segment.end_offset, commit_timestamp, active.segment.size, active.segment.base_offset)
+        };
+        stamp_server_fields(batch, base_offset, commit_timestamp, self.leader_epoch.get());
+        let end = match writer.append(batch).await {
+            Ok(end) => end,
+            Err(error) => {
+                self.reconcile_after_failure();
+                return Err(error.into());
+            }
+        };
+        let mut state = self.state.borrow_mut();
+        let end_offset = base_offset + offset_count;
+        assert_eq!(end.end, position + length, "the writer appends where the tablet expects");
+        let interval = self.config.index_interval_bytes;
+        state.active.segment.observe_batch(position, length, base_offset, end_offset, commit_timestamp, interval);
+        state.pending.push_back(Pending { end_position: end.end, end_offset, commit_timestamp });
+        Ok(Appended { base_offset, last_offset: end_offset - 1, commit_timestamp, segment_base, end })
+    }
+
+    /// Waits until an appended batch is durable (group commit: concurrent waiters share one
+    /// `fdatasync`). On failure the batch and every later one not yet durable are gone.
+    pub async fn wait_durable(&self, appended: &Appended) -> Result<(), AppendError> {
+        let writer = {
+            let mut state = self.state.borrow_mut();
+            if state.active.segment.base_offset != appended.segment_base {
+                // Its segment was sealed, which synced it.
+                state.refresh_high_watermark();
+                return Ok(());
+            }
+            state.active.writer.clone()
+        };
+        match writer.sync_to(appended.end).await {
+            Ok(()) => {
+                self.state.borrow_mut().refresh_high_watermark();
+                Ok(())
+            }
+            Err(error) => {
+                let _permit = self.append_lock.acquire_permit(1).await;
+                self.reconcile_after_failure();
+                Err(error.into())
+            }
+        }
+    }
+
+    /// [`Self::append`] then [`Self::wait_durable`]: the `acks=all` path of one node.
+    pub async fn append_durable(&self, batch: &mut [u8], schema: &BatchSchema) -> Result<Appended, AppendError> {
+        let appended = self.append(batch, schema).await?;
+        self.wait_durable(&appended).await?;
+        Ok(appended)
+    }
+
+    /// Makes everything appended durable (graceful shutdown).
+    pub async fn sync(&self) -> Result<u64, AppendError> {
+        let writer = self.state.borrow().active.writer.clone();
+        match writer.sync().await {
+            Ok(_) => Ok(self.high_watermark()),
+            Err(error) => {
+                let _permit = self.append_lock.acquire_permit(1).await;
+                self.reconcile_after_failure();
+                Err(error.into())
+            }
+        }
+    }
+
+    /// After the writer discarded appends that were not durable (a failed write), forget
+    /// them here too: offsets, sizes and index entries go back to the durable point.
+    fn reconcile_after_failure(&self) {
+        let mut state = self.state.borrow_mut();
+        state.refresh_high_watermark();
+        let kept_size = state.active.writer.appended_size();
+        while state.pending.back().is_some_and(|pending| pending.end_position > kept_size) {
+            state.pending.pop_back();
+        }
+        let (end_offset, max_timestamp, size) = match state.pending.back() {
+            Some(pending) => (pending.end_offset, pending.commit_timestamp, pending.end_position),
+            None => (state.high_watermark, state.durable_max_timestamp, state.durable_position),
+        };
+        assert_eq!(size, kept_size, "the writer keeps exactly the batches the tablet keeps");
+        let segment = &mut state.active.segment;
+        segment.end_offset = end_offset;
+        segment.size = size;
+        segment.max_timestamp = max_timestamp;
+        if size == 0 {
+            segment.first_timestamp = None;
+        }
+        segment.index.truncate_from(size);
+    }
+
+    /// Seals the active segment and starts a new one if `incoming` bytes would overflow it
+    /// or it is too old. Called with the append lock held.
+    async fn roll_if_due(&self, incoming: u64) -> Result<(), AppendError> {
+        let (due, writer) = {
+            let state = self.state.borrow();
+            let segment = &state.active.segment;
+            let full = segment.size + incoming > self.config.segment_size_max_bytes;
+            let age_max_ms = self.config.segment_age_max.as_millis() as i64;
+            let old = segment.first_timestamp.is_some_and(|first| self.clock.now_ms() - first >= age_max_ms);
+            (segment.size > 0 && (full || old), state.active.writer.clone())
+        };
+        if !due {
+            return Ok(());
+        }
+        // Seal and index the old segment before the new file exists: after a crash, the
+        // last file is always the one to recover by scanning.
+        if let Err(error) = writer.seal().await {
+            self.reconcile_after_failure();
+            return Err(error.into());
+        }
+        let summary = {
+            let mut state = self.state.borrow_mut();
+            state.refresh_high_watermark();
+            assert!(state.pending.is_empty(), "sealing made everything durable");
+            state.active.segment.summary()
+        };
+        let (offsets, times) = {
+            let state = self.state.borrow();
+            (state.active.segment.index.encode_offsets(&summary), state.active.segment.index.encode_times(&summary))
+        };
+        self.dir.replace_file(&file_name(summary.base_offset, FileKind::OffsetIndex), &offsets).await?;
+        self.dir.replace_file(&file_name(summary.base_offset, FileKind::TimeIndex), &times).await?;
+        let name = file_name(summary.end_offset, FileKind::Segment);
+        let new_writer = Rc::new(self.dir.create_writer(&name, self.config.writer).await?);
+        let mut state = self.state.borrow_mut();
+        let segment = Segment::empty(summary.end_offset, new_writer.reader());
+        let old = std::mem::replace(&mut state.active, ActiveSegment { segment, writer: new_writer });
+        state.sealed.push(old.segment);
+        state.durable_position = 0;
+        state.durable_max_timestamp = i64::MIN;
+        Ok(())
+    }
+
+    /// Reads whole batches from the one containing `from_offset`, up to `max_bytes` (at
+    /// least one batch, however large), never past the high watermark. With a projection,
+    /// each batch is cut down to the projected columns, reading only their bytes when the
+    /// batch is larger than the read window. Stored batches are checked against their CRC.
+    pub async fn read(
+        &self,
+        from_offset: u64,
+        max_bytes: usize,
+        projection: Option<&Projection>,
+    ) -> Result<LogRead, ReadError> {
+        let (log_start_offset, high_watermark) = {
+            let mut state = self.state.borrow_mut();
+            state.refresh_high_watermark();
+            (state.log_start_offset(), state.high_watermark)
+        };
+        if from_offset < log_start_offset || from_offset > high_watermark {
+            return Err(ReadError::OffsetOutOfRange {
+                requested: from_offset,
+                earliest: log_start_offset,
+                high_watermark,
+            });
+        }
+        let window = max_bytes.clamp(READ_WINDOW_SIZE_MIN_BYTES, READ_WINDOW_SIZE_MAX_BYTES);
+        let mut chunks = Vec::new();
+        let mut offset = from_offset;
+        let mut budget = max_bytes;
+        'segments: while offset < high_watermark {
+            let view = self.segment_view(offset, high_watermark)?;
+            let mut scanner =
+                SegmentScanner::new(&view.file, view.scan_from, view.scan_end, None, false, window);
+            loop {
+                let batch = match scanner.next().await? {
+                    ScanStep::Batch(batch) => batch,
+                    ScanStep::End => break,
+                    ScanStep::Stop(stop) => {
+                        return Err(corrupt(&view.file, stop.position, stop.reason));
+                    }
+                };
+                if batch.end_offset <= offset {
+                    continue;
+                }
+                if batch.base_offset >= high_watermark {
+                    break 'segments;
+                }
+                if !chunks.is_empty() && batch.length as usize > budget {
+                    break 'segments;
+                }
+                let chunk = match projection {
+                    None => self.stored_batch(&view.file, batch.position, batch.length, batch.bytes).await?,
+                    Some(projection) => {
+                        project_stored(&view.file, batch.position, batch.length, batch.bytes, projection).await?
+                    }
+                };
+                budget = budget.saturating_sub(chunk.as_bytes().len());
+                chunks.push(chunk);
+                offset = batch.end_offset;
+                if budget == 0 {
+                    break 'segments;
+                }
+            }
+            if offset < view.end_offset.min(high_watermark) {
+                return Err(corrupt(&view.file, scanner.position(), "segment ends before its last offset".into()));
+            }
+            offset = offset.max(view.end_offset);
+        }
+        Ok(LogRead { chunks, next_offset: offset, high_watermark, log_start_offset })
+    }
+
+    /// The first offset at or after `spec`.
+    pub async fn list_offsets(&self, spec: OffsetSpec) -> Result<u64, ReadError> {
+        let (log_start_offset, high_watermark) = {
+            let mut state = self.state.borrow_mut();
+            state.refresh_high_watermark();
+            (state.log_start_offset(), state.high_watermark)
+        };
+        let timestamp = match spec {
+            OffsetSpec::Earliest => return Ok(log_start_offset),
+            OffsetSpec::Latest => return Ok(high_watermark),
+            OffsetSpec::Timestamp(timestamp) => timestamp,
+        };
+        // The first segment whose newest durable batch is at or after the time holds it.
+        let start = {
+            let state = self.state.borrow();
+            let sealed = state.sealed.iter().find(|segment| segment.max_timestamp >= timestamp);
+            match sealed {
+                Some(segment) => Some(segment.base_offset + u64::from(segment.index.offset_before_time(timestamp))),
+                None if state.durable_max_timestamp >= timestamp => {
+                    let segment = &state.active.segment;
+                    Some(segment.base_offset + u64::from(segment.index.offset_before_time(timestamp)))
+                }
+                None => None,
+            }
+        };
+        let Some(mut offset) = start else {
+            return Ok(high_watermark);
+        };
+        while offset < high_watermark {
+            let view = self.segment_view(offset, high_watermark)?;
+            let mut scanner =
+                SegmentScanner::new(&view.file, view.scan_from, view.scan_end, None, false, LOOKUP_WINDOW_SIZE_BYTES);
+            loop {
+                match scanner.next().await? {
+                    ScanStep::Batch(batch) if batch.base_offset >= high_watermark => return Ok(high_watermark),
+                    ScanStep::Batch(batch) if batch.commit_timestamp >= timestamp && batch.end_offset > offset => {
+                        return Ok(batch.base_offset.max(log_start_offset));
+                    }
+                    ScanStep::Batch(_) => {}
+                    ScanStep::End => break,
+                    ScanStep::Stop(stop) => return Err(corrupt(&view.file, stop.position, stop.reason)),
+                }
+            }
+            offset = offset.max(view.end_offset);
+        }
+        Ok(high_watermark)
+    }
+
+    /// Deletes sealed segments, oldest first, while the log is over its size limit or the
+    /// oldest segment's newest batch is past the age limit. Never the active segment.
+    pub async fn apply_retention(&self) -> Result<RetentionOutcome, RetentionError> {
+        let _permit = self
+            .append_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|error| RetentionError(IoError::from_glommio("waiting to trim", self.dir.path(), error)))?;
+        let mut outcome = RetentionOutcome::default();
+        loop {
+            let victim = {
+                let mut state = self.state.borrow_mut();
+                let total: u64 = state.sealed.iter().map(|segment| segment.size).sum::<u64>() + state.active.segment.size;
+                let Some(oldest) = state.sealed.first() else { break };
+                let over_size = self.config.retention_size_max_bytes.is_some_and(|max| total > max);
+                let too_old = self.config.retention_age_max.is_some_and(|age| {
+                    oldest.max_timestamp < self.clock.now_ms() - age.as_millis() as i64
+                });
+                if !over_size && !too_old {
+                    break;
+                }
+                state.sealed.remove(0)
+            };
+            outcome.deleted_segments += 1;
+            outcome.deleted_bytes += victim.size;
+            // The log file first: once it is gone the segment is gone; leftover index files
+            // are removed at the next open.
+            for kind in [FileKind::Segment, FileKind::OffsetIndex, FileKind::TimeIndex] {
+                self.dir.remove(&file_name(victim.base_offset, kind)).await?;
+            }
+        }
+        if outcome.deleted_segments > 0 {
+            self.dir.sync().await?;
+        }
+        Ok(outcome)
+    }
+
+    /// The segment holding `offset` and where to start scanning it.
+    fn segment_view(&self, offset: u64, high_watermark: u64) -> Result<SegmentView, ReadError> {
+        let state = self.state.borrow();
+        let position = state.sealed.partition_point(|segment| segment.base_offset <= offset);
+        let (segment, scan_end, next_base) = if position < state.sealed.len() || state.active.segment.base_offset > offset {
+            let segment = &state.sealed[position.checked_sub(1).ok_or_else(|| ReadError::OffsetOutOfRange {
+                requested: offset,
+                earliest: state.log_start_offset(),
+                high_watermark,
+            })?];
+            let next = state.sealed.get(position).map_or(state.active.segment.base_offset, |next| next.base_offset);
+            (segment, segment.size, next)
+        } else {
+            (&state.active.segment, state.durable_position, u64::MAX)
+        };
+        if offset >= segment.end_offset && offset < next_base {
+            return Err(corrupt(
+                &segment.file,
+                segment.size,
+                format!("offsets {}..{next_base} were lost from this segment", segment.end_offset),
+            ));
+        }
+        let relative = u32::try_from(offset.saturating_sub(segment.base_offset)).unwrap_or(u32::MAX);
+        Ok(SegmentView {
+            file: segment.file.clone(),
+            end_offset: segment.end_offset,
+            scan_from: segment.index.position_for(relative),
+            scan_end,
+        })
+    }
+
+    /// A stored batch's bytes, checked against its CRC.
+    async fn stored_batch(
+        &self,
+        file: &SegmentFile,
+        position: u64,
+        length: u64,
+        bytes: Option<ReadBytes>,
+    ) -> Result<ReadChunk, ReadError> {
+        let bytes = match bytes {
+            Some(bytes) => bytes,
+            None => file.read_exact_at(position, length as usize).await?,
+        };
+        if let Err(error) = LogBatch::parse(&bytes) {
+            return Err(corrupt(file, position, error.to_string()));
+        }
+        Ok(ReadChunk::Stored(bytes))
+    }
+}
+
+/// Projects the stored batch at `position`: in memory if it was read whole, otherwise by
+/// reading its metadata and then only the projected columns' byte ranges.
+async fn project_stored(
+    file: &SegmentFile,
+    position: u64,
+    length: u64,
+    bytes: Option<ReadBytes>,
+    projection: &Projection,
+) -> Result<ReadChunk, ReadError> {
+    let to_read_error = |error: BatchError| match error {
+        BatchError::SchemaMismatch(_) | BatchError::BadProjection { .. } => ReadError::Projection(error),
+        other => corrupt(file, position, other.to_string()),
+    };
+    if let Some(bytes) = bytes {
+        let projected = project(&bytes, projection).map_err(to_read_error)?;
+        return Ok(ReadChunk::Projected(projected.assemble(&bytes)));
+    }
+    let mut prefix = file.read_at(position, PROJECTION_PREFIX_READ_BYTES.min(length as usize)).await?;
+    let needed = required_prefix_size(&prefix).map_err(to_read_error)?;
+    if needed > prefix.len() {
+        prefix = file.read_exact_at(position, needed).await?;
+    }
+    let mut projected = project(&prefix, projection).map_err(to_read_error)?;
+    let mut parts = Vec::with_capacity(projected.body_ranges().len());
+    for range in projected.body_ranges() {
+        parts.push(file.read_exact_at(position + range.start as u64, range.len()).await?);
+    }
+    projected.seal(parts.iter().map(|part| &part[..]));
+    let mut out = Vec::with_capacity(projected.len());
+    out.extend_from_slice(projected.head());
+    for part in &parts {
+        out.extend_from_slice(part);
+    }
+    Ok(ReadChunk::Projected(out))
+}
+
+fn corrupt(file: &SegmentFile, position: u64, reason: String) -> ReadError {
+    ReadError::Corrupt { path: file.path().to_path_buf(), position, reason }
+}

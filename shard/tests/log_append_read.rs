@@ -1,0 +1,188 @@
+//! The log tablet on real files: appends across many segment rolls, reads from any offset
+//! (inside batches too), projection, bounds, durability, reopening, time lookups.
+
+mod support;
+
+use std::rc::Rc;
+
+use arrow_array::Int64Array;
+use ufer_shard::{LogConfig, ManualClock, OffsetSpec, ReadError};
+use ufer_wire::{aligned_copy, BatchDecoder, Projection};
+
+#[test]
+fn appends_across_rolls_read_back_from_every_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        let clock = ManualClock::new(1_000);
+        let tablet = support::open(&path, LogConfig::test_min(), &clock).await;
+        let schema = support::schema();
+        let mut next_id = 0i64;
+        for round in 0..60 {
+            let rows = 1 + (round * 7) % 23;
+            let mut batch = support::batch(next_id, rows);
+            let appended = tablet.append_durable(&mut batch, &schema).await.unwrap();
+            assert_eq!(appended.base_offset, next_id as u64);
+            assert_eq!(appended.last_offset, (next_id + rows as i64 - 1) as u64);
+            next_id += rows as i64;
+            clock.advance(10);
+        }
+        assert!(tablet.segment_count() > 5, "test_min segments roll often: {}", tablet.segment_count());
+        assert_eq!(tablet.high_watermark(), next_id as u64);
+        assert_eq!(tablet.log_end_offset(), next_id as u64);
+
+        let all: Vec<(u64, i64)> = (0..next_id).map(|id| (id as u64, id)).collect();
+        assert_eq!(support::read_ids(&tablet, 0, 1).await, all, "one batch per read");
+        assert_eq!(support::read_ids(&tablet, 0, 1 << 20).await, all, "large reads");
+        for from in (0..next_id as u64).step_by(7) {
+            let read = tablet.read(from, 1, None).await.unwrap();
+            let (base, _) = support::batch_offsets(&read.chunks)[0];
+            assert!(base <= from && from < read.next_offset, "batch containing {from}");
+        }
+        // Reopening gives the same bytes.
+        let before = tablet.read(0, 1 << 20, None).await.unwrap();
+        let before: Vec<Vec<u8>> = before.chunks.iter().map(|chunk| chunk.as_bytes().to_vec()).collect();
+        drop(tablet);
+        let tablet = support::open(&path, LogConfig::test_min(), &clock).await;
+        assert_eq!(tablet.high_watermark(), next_id as u64);
+        let after = tablet.read(0, 1 << 20, None).await.unwrap();
+        let after: Vec<Vec<u8>> = after.chunks.iter().map(|chunk| chunk.as_bytes().to_vec()).collect();
+        assert_eq!(before, after);
+        // And appends continue where they stopped.
+        let mut batch = support::batch(next_id, 3);
+        assert_eq!(tablet.append_durable(&mut batch, &schema).await.unwrap().base_offset, next_id as u64);
+    });
+}
+
+#[test]
+fn reads_are_bounded_by_the_high_watermark_and_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        let clock = ManualClock::new(1_000);
+        let tablet = support::open(&path, LogConfig::test_min(), &clock).await;
+        let schema = support::schema();
+        let read = tablet.read(0, 1024, None).await.unwrap();
+        assert!(read.chunks.is_empty() && read.next_offset == 0, "an empty log reads nothing");
+        let mut batch = support::batch(0, 5);
+        tablet.append_durable(&mut batch, &schema).await.unwrap();
+        assert!(matches!(
+            tablet.read(6, 1024, None).await,
+            Err(ReadError::OffsetOutOfRange { requested: 6, earliest: 0, high_watermark: 5 })
+        ));
+        assert!(tablet.read(5, 1024, None).await.unwrap().chunks.is_empty());
+
+        // An append that is written but not yet durable is not readable.
+        let mut batch = support::batch(5, 5);
+        let appended = tablet.append(&mut batch, &schema).await.unwrap();
+        assert_eq!(tablet.log_end_offset(), 10);
+        assert_eq!(tablet.high_watermark(), 5);
+        assert!(tablet.read(5, 1024, None).await.unwrap().chunks.is_empty());
+        tablet.wait_durable(&appended).await.unwrap();
+        assert_eq!(tablet.high_watermark(), 10);
+        assert_eq!(support::batch_offsets(&tablet.read(5, 1024, None).await.unwrap().chunks)[0].0, 5);
+    });
+}
+
+#[test]
+fn projected_reads_return_the_chosen_columns_of_each_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        let clock = ManualClock::new(1_000);
+        let mut config = LogConfig::test_min();
+        config.segment_size_max_bytes = 1 << 20;
+        let tablet = support::open(&path, config, &clock).await;
+        let schema = support::schema();
+        // Small batches (projected in memory) and one larger than the read window (projected
+        // from range reads).
+        for (first, rows) in [(0, 10), (10, 20_000), (20_010, 3)] {
+            let mut batch = support::batch(first, rows);
+            tablet.append_durable(&mut batch, &schema).await.unwrap();
+        }
+        let projection = Projection::new(schema.clone(), &[2, 0]).unwrap();
+        let decoder = BatchDecoder::new(projection.projected_schema().clone());
+        let read = tablet.read(0, 1 << 30, Some(&projection)).await.unwrap();
+        assert_eq!(read.chunks.len(), 3);
+        let mut ids = Vec::new();
+        for chunk in &read.chunks {
+            let decoded = decoder.decode(&aligned_copy(chunk.as_bytes())).unwrap();
+            assert_eq!(decoded.record_batch.num_columns(), 2);
+            let id = decoded.record_batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            let n = decoded.record_batch.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+            for (id, n) in id.values().iter().zip(n.values()) {
+                assert_eq!(*n, id * 10);
+                ids.push(*id);
+            }
+        }
+        assert_eq!(ids, (0..20_013).collect::<Vec<i64>>());
+    });
+}
+
+#[test]
+fn commit_timestamps_never_decrease_and_time_lookups_find_the_first_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        let clock = ManualClock::new(10_000);
+        let tablet = support::open(&path, LogConfig::test_min(), &clock).await;
+        let schema = support::schema();
+        let mut stamps = Vec::new();
+        for round in 0..40i64 {
+            // The clock jumps back now and then: stamps must still not decrease.
+            clock.set(10_000 + round * 100 - if round % 9 == 0 { 450 } else { 0 });
+            let mut batch = support::batch(round * 4, 4);
+            let appended = tablet.append_durable(&mut batch, &schema).await.unwrap();
+            stamps.push((appended.base_offset, appended.commit_timestamp));
+        }
+        assert!(stamps.windows(2).all(|pair| pair[0].1 <= pair[1].1));
+        assert!(tablet.segment_count() > 2);
+        for probe in [0, 9_999, 10_000, 10_050, 10_100, 11_234, 13_900, 13_901, 99_999] {
+            let expected = stamps
+                .iter()
+                .find(|(_, stamp)| *stamp >= probe)
+                .map_or(tablet.high_watermark(), |(offset, _)| *offset);
+            assert_eq!(tablet.list_offsets(OffsetSpec::Timestamp(probe)).await.unwrap(), expected, "at {probe}");
+        }
+        assert_eq!(tablet.list_offsets(OffsetSpec::Earliest).await.unwrap(), 0);
+        assert_eq!(tablet.list_offsets(OffsetSpec::Latest).await.unwrap(), 160);
+        // The same answers after reopening (sealed segments answer from their index files).
+        drop(tablet);
+        let tablet = support::open(&path, LogConfig::test_min(), &clock).await;
+        assert_eq!(tablet.list_offsets(OffsetSpec::Timestamp(11_234)).await.unwrap(), stamps[13].0);
+    });
+}
+
+#[test]
+fn concurrent_appenders_get_dense_offsets_and_durability() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        let clock = ManualClock::new(1_000);
+        let tablet = Rc::new(support::open(&path, LogConfig::test_min(), &clock).await);
+        let mut tasks = Vec::new();
+        for task in 0..16i64 {
+            let tablet = tablet.clone();
+            tasks.push(glommio::spawn_local(async move {
+                let schema = support::schema();
+                let mut offsets = Vec::new();
+                for round in 0..10i64 {
+                    let mut batch = support::batch(task * 1000 + round * 3, 3);
+                    let appended = tablet.append_durable(&mut batch, &schema).await.unwrap();
+                    assert!(tablet.high_watermark() > appended.last_offset);
+                    offsets.push(appended.base_offset);
+                }
+                offsets
+            }));
+        }
+        let mut offsets = Vec::new();
+        for task in tasks {
+            offsets.extend(task.await);
+        }
+        offsets.sort_unstable();
+        assert_eq!(offsets, (0..480).step_by(3).map(|offset| offset as u64).collect::<Vec<_>>());
+        let rows = support::read_ids(&tablet, 0, 4096).await;
+        assert_eq!(rows.len(), 480);
+        assert!(rows.iter().enumerate().all(|(index, (offset, _))| *offset == index as u64));
+    });
+}
