@@ -96,3 +96,40 @@ pub fn batch_offsets(chunks: &[ufer_shard::ReadChunk]) -> Vec<(u64, usize)> {
         })
         .collect()
 }
+
+/// Segment files of a bucket directory, oldest first, with their base offsets.
+pub fn segment_files(dir: &std::path::Path) -> Vec<(u64, std::path::PathBuf)> {
+    let mut files: Vec<(u64, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name()?.to_str()?.to_string();
+            match ufer_io::parse_file_name(&name) {
+                Some((base, ufer_io::FileKind::Segment)) => Some((base, path)),
+                _ => None,
+            }
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// (position, length, base offset) of each batch in a segment file.
+pub fn batches_in(file: &std::path::Path) -> Vec<(usize, usize, u64)> {
+    let bytes = std::fs::read(file).unwrap();
+    let mut at = 0;
+    let mut batches = Vec::new();
+    while at < bytes.len() {
+        let Ok(batch) = LogBatch::parse(&bytes[at..]) else { break };
+        batches.push((at, batch.len(), batch.base_offset()));
+        at += batch.len();
+    }
+    batches
+}
+
+/// Flips one bit of a file.
+pub fn flip_bit(file: &std::path::Path, position: usize) {
+    let mut bytes = std::fs::read(file).unwrap();
+    bytes[position] ^= 0x04;
+    std::fs::write(file, bytes).unwrap();
+}
