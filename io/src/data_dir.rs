@@ -36,7 +36,8 @@ impl DataDir {
     /// removes temporary files a crash left behind.
     pub async fn open(path: impl Into<PathBuf>) -> Result<Self, IoError> {
         let path = path.into();
-        std::fs::create_dir_all(&path).map_err(|error| IoError::from_io("creating", &path, error))?;
+        std::fs::create_dir_all(&path)
+            .map_err(|error| IoError::from_io("creating", &path, error))?;
         let probe = path.join(DMA_PROBE_FILE_NAME);
         let probe_ok = std::fs::metadata(&probe).is_ok_and(|meta| meta.len() >= BLOCK_SIZE_BYTES);
         if !probe_ok {
@@ -68,8 +69,8 @@ impl DataDir {
 
     /// Names of the files in the directory (not sorted).
     pub fn list(&self) -> Result<Vec<String>, IoError> {
-        let entries =
-            std::fs::read_dir(&self.path).map_err(|error| IoError::from_io("listing", &self.path, error))?;
+        let entries = std::fs::read_dir(&self.path)
+            .map_err(|error| IoError::from_io("listing", &self.path, error))?;
         let mut names = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|error| IoError::from_io("listing", &self.path, error))?;
@@ -82,7 +83,11 @@ impl DataDir {
 
     /// Creates `name` (which must not exist) for appending, and makes its directory entry
     /// durable.
-    pub async fn create_writer(&self, name: &str, options: WriterOptions) -> Result<SegmentWriter, IoError> {
+    pub async fn create_writer(
+        &self,
+        name: &str,
+        options: WriterOptions,
+    ) -> Result<SegmentWriter, IoError> {
         let path = self.file_path(name);
         let file = OpenOptions::new()
             .read(true)
@@ -165,7 +170,9 @@ impl DataDir {
             let _ = file.close().await;
             return Err(IoError::from_io("writing", &temporary, error));
         }
-        file.fdatasync().await.map_err(|error| IoError::from_glommio("syncing", &temporary, error))?;
+        file.fdatasync()
+            .await
+            .map_err(|error| IoError::from_glommio("syncing", &temporary, error))?;
         file.close().await.map_err(|error| IoError::from_glommio("closing", &temporary, error))?;
         glommio::io::rename(&temporary, &path)
             .await
@@ -186,7 +193,10 @@ impl DataDir {
                 return Err(IoError::from_io("opening", &path, error));
             }
         };
-        let size = file.file_size().await.map_err(|error| IoError::from_glommio("sizing", &path, error))?;
+        let size = file
+            .file_size()
+            .await
+            .map_err(|error| IoError::from_glommio("sizing", &path, error))?;
         let bytes = file
             .read_at(0, size as usize)
             .await

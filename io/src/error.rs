@@ -49,7 +49,8 @@ impl IoError {
     /// Classifies an error from the kernel for `op` on `path`.
     pub fn from_io(op: &'static str, path: &Path, source: io::Error) -> Self {
         let path = path.to_path_buf();
-        if source.raw_os_error() == Some(libc::ENOSPC) || source.kind() == io::ErrorKind::StorageFull
+        if source.raw_os_error() == Some(libc::ENOSPC)
+            || source.kind() == io::ErrorKind::StorageFull
         {
             IoError::DiskFull { op, path, source }
         } else {

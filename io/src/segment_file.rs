@@ -56,8 +56,21 @@ impl SegmentFile {
         Ok(bytes)
     }
 
+    /// Closes the file if this is its last handle (otherwise only drops this handle).
+    /// Prefer this to dropping: a dropped file is closed by the reactor later, and not at
+    /// all if the executor stops first.
+    pub async fn close(self) -> Result<(), IoError> {
+        DmaFile::close_rc(self.file)
+            .await
+            .map(|_| ())
+            .map_err(|error| IoError::from_glommio("closing", &self.path, error))
+    }
+
     /// The file's current size.
     pub async fn size(&self) -> Result<u64, IoError> {
-        self.file.file_size().await.map_err(|error| IoError::from_glommio("sizing", &self.path, error))
+        self.file
+            .file_size()
+            .await
+            .map_err(|error| IoError::from_glommio("sizing", &self.path, error))
     }
 }

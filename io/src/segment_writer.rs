@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
-use glommio::io::{DmaBuffer, DmaFile};
 use futures_util::future::join_all;
+use glommio::io::{DmaBuffer, DmaFile};
 use glommio::sync::Semaphore;
 
 use crate::block::{align_down, align_up, BLOCK_SIZE_BYTES};
@@ -48,7 +48,8 @@ impl WriterOptions {
     }
 }
 
-const _: () = assert!(WriterOptions::production().buffer_size_bytes % BLOCK_SIZE_BYTES as usize == 0);
+const _: () =
+    assert!(WriterOptions::production().buffer_size_bytes % BLOCK_SIZE_BYTES as usize == 0);
 const _: () = assert!(WriterOptions::test_min().buffer_size_bytes % BLOCK_SIZE_BYTES as usize == 0);
 
 /// Where an append ended, to wait for its durability with [`SegmentWriter::sync_to`].
@@ -169,15 +170,21 @@ impl SegmentWriter {
     ) -> Result<Self, IoError> {
         assert!(options.buffer_size_bytes % BLOCK_SIZE_BYTES as usize == 0);
         assert!(options.buffer_size_bytes > 0 && options.queued_buffer_count_max > 0);
-        let file_size =
-            file.file_size().await.map_err(|error| IoError::from_glommio("sizing", &path, error))?;
+        let file_size = file
+            .file_size()
+            .await
+            .map_err(|error| IoError::from_glommio("sizing", &path, error))?;
         if file_size != size {
-            file.truncate(size).await.map_err(|error| IoError::from_glommio("truncating", &path, error))?;
+            file.truncate(size)
+                .await
+                .map_err(|error| IoError::from_glommio("truncating", &path, error))?;
         }
         // What a crashed process wrote may still sit in the device cache: make it durable
         // before anyone relies on it.
         if size > 0 || file_size != size {
-            file.fdatasync().await.map_err(|error| IoError::from_glommio("syncing", &path, error))?;
+            file.fdatasync()
+                .await
+                .map_err(|error| IoError::from_glommio("syncing", &path, error))?;
         }
         let block_start = align_down(size);
         let tail_len = (size - block_start) as usize;
@@ -308,15 +315,26 @@ impl SegmentWriter {
     /// padded). The writer stays usable; this is how a segment is sealed.
     pub async fn seal(&self) -> Result<u64, IoError> {
         let size = self.sync().await?;
-        let _permit = self.flush_lock.acquire_permit(1).await.map_err(|error| {
-            IoError::from_glommio("waiting to seal", &self.path, error)
-        })?;
+        let _permit = self
+            .flush_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|error| IoError::from_glommio("waiting to seal", &self.path, error))?;
         self.check_fatal()?;
         if let Err(error) = self.file.truncate(size).await {
             return Err(IoError::from_glommio("truncating", &self.path, error));
         }
         self.file.fdatasync().await.map_err(|error| self.fail_sync(error))?;
         Ok(size)
+    }
+
+    /// Closes the file if no reader still holds it. Appends not yet synced are lost: sync
+    /// first.
+    pub async fn close(self) -> Result<(), IoError> {
+        DmaFile::close_rc(self.file)
+            .await
+            .map(|_| ())
+            .map_err(|error| IoError::from_glommio("closing", &self.path, error))
     }
 
     /// Copies as much of `data` as fits into the active buffer; moves a filled buffer to
@@ -351,9 +369,11 @@ impl SegmentWriter {
     /// `fdatasync`, unless a flush that ran while this one waited already made `sync_to`
     /// durable. One flush at a time.
     async fn flush(&self, sync_to: Option<u64>) -> Result<(), IoError> {
-        let _permit = self.flush_lock.acquire_permit(1).await.map_err(|error| {
-            IoError::from_glommio("waiting to flush", &self.path, error)
-        })?;
+        let _permit = self
+            .flush_lock
+            .acquire_permit(1)
+            .await
+            .map_err(|error| IoError::from_glommio("waiting to flush", &self.path, error))?;
         self.check_fatal()?;
         if sync_to.is_some_and(|end| self.durable_size.get() >= end) {
             return Ok(());
@@ -364,7 +384,9 @@ impl SegmentWriter {
             return Ok(());
         }
         let results = join_all(
-            writes.iter().map(|(position, buffer)| self.file.write_rc_at(buffer.clone(), *position)),
+            writes
+                .iter()
+                .map(|(position, buffer)| self.file.write_rc_at(buffer.clone(), *position)),
         )
         .await;
         for (result, (_, buffer)) in results.into_iter().zip(&writes) {
@@ -441,7 +463,10 @@ impl SegmentWriter {
         }
         self.generation.set(self.generation.get() + 1);
         if let Err(truncate_error) = self.file.truncate(durable).await {
-            let reason = format!("{error}; then truncating back failed: {}", crate::error::os_error(truncate_error));
+            let reason = format!(
+                "{error}; then truncating back failed: {}",
+                crate::error::os_error(truncate_error)
+            );
             *self.fatal.borrow_mut() = Some(reason.clone());
             return IoError::Fatal { path: self.path.clone(), reason };
         }

@@ -2,6 +2,9 @@
 //! commit shares syncs, reopening continues after the partial last block, sealing trims the
 //! padding, and the first file a thread opens may be empty (glommio #605 regression).
 
+// Test code: a panic is a failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::cell::RefCell;
@@ -11,7 +14,9 @@ use proptest::prelude::*;
 use ufer_io::{DataDir, WriterOptions, BLOCK_SIZE_BYTES};
 
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    (0..len).map(|index| (seed.wrapping_mul(31).wrapping_add(index as u64 * 7) >> 3) as u8).collect()
+    (0..len)
+        .map(|index| (seed.wrapping_mul(31).wrapping_add(index as u64 * 7) >> 3) as u8)
+        .collect()
 }
 
 #[test]
@@ -72,9 +77,8 @@ fn concurrent_appenders_share_syncs() {
     let path = dir.path().to_path_buf();
     let (syncs, appends) = support::run(move || async move {
         let data_dir = DataDir::open(path).await.unwrap();
-        let writer = Rc::new(
-            data_dir.create_writer("g.log", WriterOptions::production()).await.unwrap(),
-        );
+        let writer =
+            Rc::new(data_dir.create_writer("g.log", WriterOptions::production()).await.unwrap());
         let appended = Rc::new(RefCell::new(Vec::new()));
         let mut tasks = Vec::new();
         for task in 0..64u64 {
@@ -126,7 +130,8 @@ fn reopening_continues_after_the_partial_block_and_seal_trims_padding() {
         let size = writer.seal().await.unwrap();
         assert_eq!(size, 14_000);
         assert_eq!(std::fs::metadata(path.join("r.log")).unwrap().len(), 14_000);
-        let read = data_dir.open_reader("r.log").await.unwrap().read_exact_at(0, 14_000).await.unwrap();
+        let read =
+            data_dir.open_reader("r.log").await.unwrap().read_exact_at(0, 14_000).await.unwrap();
         assert_eq!(&read[..5000], &first[..]);
         assert_eq!(&read[5000..], &second[..]);
     });

@@ -1,6 +1,9 @@
 //! The log tablet on real files: appends across many segment rolls, reads from any offset
 //! (inside batches too), projection, bounds, durability, reopening, time lookups.
 
+// Test code: a panic is a failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::rc::Rc;
@@ -27,7 +30,11 @@ fn appends_across_rolls_read_back_from_every_offset() {
             next_id += rows as i64;
             clock.advance(10);
         }
-        assert!(tablet.segment_count() > 5, "test_min segments roll often: {}", tablet.segment_count());
+        assert!(
+            tablet.segment_count() > 5,
+            "test_min segments roll often: {}",
+            tablet.segment_count()
+        );
         assert_eq!(tablet.high_watermark(), next_id as u64);
         assert_eq!(tablet.log_end_offset(), next_id as u64);
 
@@ -41,16 +48,21 @@ fn appends_across_rolls_read_back_from_every_offset() {
         }
         // Reopening gives the same bytes.
         let before = tablet.read(0, 1 << 20, None).await.unwrap();
-        let before: Vec<Vec<u8>> = before.chunks.iter().map(|chunk| chunk.as_bytes().to_vec()).collect();
+        let before: Vec<Vec<u8>> =
+            before.chunks.iter().map(|chunk| chunk.as_bytes().to_vec()).collect();
         drop(tablet);
         let tablet = support::open(&path, LogConfig::test_min(), &clock).await;
         assert_eq!(tablet.high_watermark(), next_id as u64);
         let after = tablet.read(0, 1 << 20, None).await.unwrap();
-        let after: Vec<Vec<u8>> = after.chunks.iter().map(|chunk| chunk.as_bytes().to_vec()).collect();
+        let after: Vec<Vec<u8>> =
+            after.chunks.iter().map(|chunk| chunk.as_bytes().to_vec()).collect();
         assert_eq!(before, after);
         // And appends continue where they stopped.
         let mut batch = support::batch(next_id, 3);
-        assert_eq!(tablet.append_durable(&mut batch, &schema).await.unwrap().base_offset, next_id as u64);
+        assert_eq!(
+            tablet.append_durable(&mut batch, &schema).await.unwrap().base_offset,
+            next_id as u64
+        );
     });
 }
 
@@ -80,7 +92,10 @@ fn reads_are_bounded_by_the_high_watermark_and_the_log_start() {
         assert!(tablet.read(5, 1024, None).await.unwrap().chunks.is_empty());
         tablet.wait_durable(&appended).await.unwrap();
         assert_eq!(tablet.high_watermark(), 10);
-        assert_eq!(support::batch_offsets(&tablet.read(5, 1024, None).await.unwrap().chunks)[0].0, 5);
+        assert_eq!(
+            support::batch_offsets(&tablet.read(5, 1024, None).await.unwrap().chunks)[0].0,
+            5
+        );
     });
 }
 
@@ -142,7 +157,11 @@ fn commit_timestamps_never_decrease_and_time_lookups_find_the_first_offset() {
                 .iter()
                 .find(|(_, stamp)| *stamp >= probe)
                 .map_or(tablet.high_watermark(), |(offset, _)| *offset);
-            assert_eq!(tablet.list_offsets(OffsetSpec::Timestamp(probe)).await.unwrap(), expected, "at {probe}");
+            assert_eq!(
+                tablet.list_offsets(OffsetSpec::Timestamp(probe)).await.unwrap(),
+                expected,
+                "at {probe}"
+            );
         }
         assert_eq!(tablet.list_offsets(OffsetSpec::Earliest).await.unwrap(), 0);
         assert_eq!(tablet.list_offsets(OffsetSpec::Latest).await.unwrap(), 160);

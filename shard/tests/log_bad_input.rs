@@ -2,6 +2,9 @@
 //! was: malformed bytes, a CRC mismatch, a wrong schema id, an oversized batch, a projected
 //! batch, bytes after the batch.
 
+// Test code: a panic is a failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;
@@ -29,21 +32,26 @@ fn bad_batches_are_refused_and_the_log_is_unchanged() {
         let at = flipped.len() - 70;
         flipped[at] ^= 1;
         let error = tablet.append(&mut flipped, &schema).await.unwrap_err();
-        assert!(matches!(error, AppendError::InvalidBatch(BatchError::CrcMismatch { .. })), "{error}");
+        assert!(
+            matches!(error, AppendError::InvalidBatch(BatchError::CrcMismatch { .. })),
+            "{error}"
+        );
 
-        let other_schema = BatchSchema::new(
-            9,
-            Arc::new(Schema::new(vec![Field::new("x", DataType::Utf8, true)])),
-        )
-        .unwrap();
+        let other_schema =
+            BatchSchema::new(9, Arc::new(Schema::new(vec![Field::new("x", DataType::Utf8, true)])))
+                .unwrap();
         let mut batch = support::batch(3, 3);
         let error = tablet.append(&mut batch, &other_schema).await.unwrap_err();
         assert!(error.to_string().contains("schema id 1, expected 9"), "{error}");
 
         let same_id_other_shape =
-            BatchSchema::new(1, Arc::new(Schema::new(vec![Field::new("x", DataType::Utf8, true)]))).unwrap();
+            BatchSchema::new(1, Arc::new(Schema::new(vec![Field::new("x", DataType::Utf8, true)])))
+                .unwrap();
         let error = tablet.append(&mut batch, &same_id_other_shape).await.unwrap_err();
-        assert!(matches!(error, AppendError::InvalidBatch(BatchError::SchemaMismatch(_))), "{error}");
+        assert!(
+            matches!(error, AppendError::InvalidBatch(BatchError::SchemaMismatch(_))),
+            "{error}"
+        );
 
         let mut huge = support::batch(3, 200_000);
         let error = tablet.append(&mut huge, &schema).await.unwrap_err();
@@ -51,7 +59,10 @@ fn bad_batches_are_refused_and_the_log_is_unchanged() {
 
         let projection = Projection::new(schema.clone(), &[0]).unwrap();
         let mut projected = ufer_wire::project_batch(&support::batch(3, 3), &projection).unwrap();
-        let error = tablet.append(&mut projected, &projection.projected_schema().clone()).await.unwrap_err();
+        let error = tablet
+            .append(&mut projected, &projection.projected_schema().clone())
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("projected"), "{error}");
 
         let mut trailing = support::batch(3, 3);

@@ -2,6 +2,9 @@
 //! off; a flipped bit in a sealed segment's body is a typed corruption error when read; a
 //! missing, truncated or garbage index is rebuilt; nothing panics and appends continue.
 
+// Test code: a panic is a failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use ufer_shard::{LogConfig, LogTablet, ManualClock, ReadError};
@@ -48,7 +51,11 @@ fn a_torn_tail_is_cut_and_appends_continue_there() {
         let tablet = reopen(&path).await;
         assert_eq!(tablet.high_watermark(), last_base);
         assert!(hw > last_base);
-        assert_eq!(std::fs::metadata(&active).unwrap().len(), position as u64, "torn bytes are gone");
+        assert_eq!(
+            std::fs::metadata(&active).unwrap().len(),
+            position as u64,
+            "torn bytes are gone"
+        );
         let rows = support::read_ids(&tablet, 0, 1 << 20).await;
         assert_eq!(rows.len() as u64, last_base);
         let mut batch = support::batch(1_000_000, 2);
@@ -114,7 +121,8 @@ fn missing_truncated_or_garbage_indexes_are_rebuilt() {
         let index = |base: u64, extension: &str| path.join(format!("{base:020}.{extension}"));
         std::fs::remove_file(index(segments[0].0, "index")).unwrap();
         let truncated = std::fs::read(index(segments[1].0, "timeindex")).unwrap();
-        std::fs::write(index(segments[1].0, "timeindex"), &truncated[..truncated.len() - 3]).unwrap();
+        std::fs::write(index(segments[1].0, "timeindex"), &truncated[..truncated.len() - 3])
+            .unwrap();
         std::fs::write(index(segments[2].0, "index"), b"definitely not an index").unwrap();
 
         let tablet = reopen(&path).await;
@@ -145,10 +153,16 @@ fn a_damaged_header_in_a_sealed_segment_without_index_leaves_a_reported_gap() {
 
         let tablet = reopen(&path).await;
         assert_eq!(tablet.high_watermark(), hw);
-        assert!(matches!(tablet.read(lost_from, 1 << 20, None).await, Err(ReadError::Corrupt { .. })));
+        assert!(matches!(
+            tablet.read(lost_from, 1 << 20, None).await,
+            Err(ReadError::Corrupt { .. })
+        ));
         assert!(!tablet.read(*base, 1, None).await.unwrap().chunks.is_empty());
         let next_segment = segments[2].0;
-        assert_eq!(support::read_ids(&tablet, next_segment, 1 << 20).await.len() as u64, hw - next_segment);
+        assert_eq!(
+            support::read_ids(&tablet, next_segment, 1 << 20).await.len() as u64,
+            hw - next_segment
+        );
     });
 }
 
@@ -161,7 +175,10 @@ fn a_crash_after_sealing_but_before_the_next_segment_exists_recovers_by_scanning
         std::fs::write(path.join(format!("{base:020}.index")), b"stale").unwrap();
         let tablet = reopen(&path).await;
         assert_eq!(tablet.high_watermark(), hw);
-        assert!(!path.join(format!("{base:020}.index")).exists(), "stale index of the active segment removed");
+        assert!(
+            !path.join(format!("{base:020}.index")).exists(),
+            "stale index of the active segment removed"
+        );
         assert_eq!(support::read_ids(&tablet, 0, 1 << 20).await.len() as u64, hw);
     });
 }

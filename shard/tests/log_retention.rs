@@ -1,6 +1,9 @@
 //! Retention deletes whole sealed segments only, oldest first, by size and by age; the log
 //! start offset moves with it; the active segment is never deleted.
 
+// Test code: a panic is a failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::time::Duration;
@@ -35,7 +38,9 @@ fn size_retention_deletes_whole_sealed_segments_oldest_first() {
         let start = segments_after[0].0;
         assert_eq!(tablet.log_start_offset(), start);
         assert_eq!(tablet.list_offsets(OffsetSpec::Earliest).await.unwrap(), start);
-        assert!(matches!(tablet.read(0, 1024, None).await, Err(ReadError::OffsetOutOfRange { earliest, .. }) if earliest == start));
+        assert!(
+            matches!(tablet.read(0, 1024, None).await, Err(ReadError::OffsetOutOfRange { earliest, .. }) if earliest == start)
+        );
         assert_eq!(support::read_ids(&tablet, start, 1 << 20).await.len() as u64, hw - start);
         assert!(!path.join(format!("{:020}.index", segments_before[0].0)).exists());
 

@@ -1,1 +1,42 @@
-//! placeholder
+//! `ufer-tests`: whole-system, crash and fault tests across crates, and what they share.
+//!
+//! The library holds test support: running code on a glommio executor thread, a fixed
+//! table and its batches, loop-mounted file systems for disk-full tests, and a deterministic
+//! random number generator. The tests are in `tests/tests/`; the child process the crash
+//! test kills is `src/bin/ufer_crash_appender.rs`.
+
+// A test-support crate: a panic here is a test failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod loop_mount;
+pub mod rng;
+pub mod table;
+
+use std::future::Future;
+
+/// Runs `body` on a fresh glommio executor on its own thread, as a shard runs.
+pub fn run_on_executor<T, F, Fut>(body: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T> + 'static,
+{
+    std::thread::spawn(move || {
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(4 << 20)
+            .make()
+            .expect("executor")
+            .run(body())
+    })
+    .join()
+    .expect("executor thread panicked")
+}
+
+/// Scales a default iteration count by `UFER_TEST_MULTIPLIER` (for long runs).
+pub fn iterations(default: u64) -> u64 {
+    let multiplier = std::env::var("UFER_TEST_MULTIPLIER")
+        .ok()
+        .and_then(|value| value.parse::<u64>().ok())
+        .unwrap_or(1);
+    default * multiplier.max(1)
+}

@@ -16,8 +16,8 @@ use arrow_ipc::{Block, MetadataVersion};
 use crate::batch::LogBatch;
 use crate::batch_schema::BatchSchema;
 use crate::change_type::ChangeType;
-use crate::error::BatchError;
 use crate::decompress::inflate;
+use crate::error::BatchError;
 use crate::header::{BatchHeader, Compression, BATCH_ALIGNMENT_BYTES};
 
 /// A decoded batch: its header, its rows, and its change types.

@@ -54,8 +54,10 @@ pub fn inflate(
         body_size += align_to_batch(declared);
     }
     let nodes: Vec<arrow_ipc::FieldNode> = nodes.iter().copied().collect();
-    let variadic: Vec<i64> =
-        record_batch.variadicBufferCounts().map(|counts| counts.iter().collect()).unwrap_or_default();
+    let variadic: Vec<i64> = record_batch
+        .variadicBufferCounts()
+        .map(|counts| counts.iter().collect())
+        .unwrap_or_default();
     let flatbuffer = MessageParts {
         length: record_batch.length(),
         nodes: &nodes,
@@ -136,7 +138,8 @@ fn inflate_into(
                 *zstd = Some(decompressor);
             }
             let decompressor = zstd.as_mut().ok_or_else(wrong_size)?;
-            let written = decompressor.decompress_to_buffer(source, slot).map_err(|_| wrong_size())?;
+            let written =
+                decompressor.decompress_to_buffer(source, slot).map_err(|_| wrong_size())?;
             if written != declared {
                 return Err(wrong_size());
             }

@@ -17,8 +17,8 @@ use crate::column_layout::{child_fields, own_buffer_count, ColumnLayout};
 use crate::error::BatchError;
 use crate::header::{Compression, BATCH_ALIGNMENT_BYTES};
 use crate::limits::{
-    BATCH_DECOMPRESSED_SIZE_MAX_BYTES, IPC_METADATA_DEPTH_MAX, IPC_METADATA_SIZE_MAX_BYTES, IPC_METADATA_TABLE_COUNT_MAX,
-    NODE_LENGTH_MAX,
+    BATCH_DECOMPRESSED_SIZE_MAX_BYTES, IPC_METADATA_DEPTH_MAX, IPC_METADATA_SIZE_MAX_BYTES,
+    IPC_METADATA_TABLE_COUNT_MAX, NODE_LENGTH_MAX,
 };
 
 /// The continuation marker that opens an encapsulated IPC message.
@@ -416,11 +416,14 @@ impl NodeWalk<'_> {
         }
         Ok(())
     }
-
 }
 
 /// Size of `buffer` once decompressed. Its range in `body` was checked by `check_layout`.
-fn decoded_size(body: &[u8], buffer: &arrow_ipc::Buffer, compressed: bool) -> Result<u64, BatchError> {
+fn decoded_size(
+    body: &[u8],
+    buffer: &arrow_ipc::Buffer,
+    compressed: bool,
+) -> Result<u64, BatchError> {
     let (offset, length) = (buffer.offset() as usize, buffer.length() as usize);
     if !compressed || length == 0 {
         return Ok(length as u64);

@@ -4,6 +4,9 @@
 //! typed error from every entry point: parse, schema check, decode (full and projected),
 //! server projection and the prefix-size probe.
 
+// Test code: a panic is a failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;

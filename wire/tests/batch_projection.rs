@@ -2,6 +2,9 @@
 //! decodes to exactly the chosen columns of the original, compressed or not, nested or not,
 //! from only the batch's leading bytes plus the returned byte ranges.
 
+// Test code: a panic is a failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;
@@ -76,8 +79,8 @@ proptest! {
             .unwrap();
         let expected = record_batch.project(projection.columns()).unwrap();
         prop_assert_eq!(&decoded.record_batch, &expected);
-        for row in 0..rows {
-            let expected = if with_change_types { change_types[row] } else { ChangeType::AppendOnly };
+        for (row, change_type) in change_types.iter().enumerate() {
+            let expected = if with_change_types { *change_type } else { ChangeType::AppendOnly };
             prop_assert_eq!(decoded.change_type(row), expected);
         }
 
@@ -95,7 +98,9 @@ proptest! {
 fn projecting_two_of_twenty_columns_sends_a_tenth_of_the_bytes() {
     use arrow_schema::{DataType, Field, Schema};
     let schema = Schema::new(
-        (0..20).map(|index| Field::new(format!("c{index}"), DataType::Int64, false)).collect::<Vec<_>>(),
+        (0..20)
+            .map(|index| Field::new(format!("c{index}"), DataType::Int64, false))
+            .collect::<Vec<_>>(),
     );
     let record_batch = support::record_batch(&schema, 10_000, 1);
     let batch_schema = BatchSchema::new(1, Arc::new(schema)).unwrap();
@@ -122,5 +127,8 @@ fn projection_rejects_unknown_columns_and_other_schemas() {
         .unwrap();
     let other = BatchSchema::new(2, Arc::new(schema)).unwrap();
     let projection = Projection::new(other, &[0]).unwrap();
-    assert!(matches!(project(&original, &projection), Err(ufer_wire::BatchError::SchemaMismatch(_))));
+    assert!(matches!(
+        project(&original, &projection),
+        Err(ufer_wire::BatchError::SchemaMismatch(_))
+    ));
 }

@@ -2,6 +2,9 @@
 //! unchanged, column buffers are used in place when uncompressed, and the header says what
 //! was built.
 
+// Test code: a panic is a failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use std::sync::Arc;
@@ -80,8 +83,8 @@ proptest! {
         let decoded = decoder.decode(&buffer).unwrap();
         prop_assert_eq!(&decoded.record_batch, &record_batch);
         prop_assert_eq!(decoded.base_offset(), 1_000);
-        for row in 0..rows {
-            let expected = if with_change_types { change_types[row] } else { ChangeType::AppendOnly };
+        for (row, change_type) in change_types.iter().enumerate() {
+            let expected = if with_change_types { *change_type } else { ChangeType::AppendOnly };
             prop_assert_eq!(decoded.change_type(row), expected);
         }
         if compression == Compression::None {

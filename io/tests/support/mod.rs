@@ -1,6 +1,6 @@
 //! Running test bodies on a fresh glommio executor thread, as every shard does.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
 

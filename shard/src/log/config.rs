@@ -20,6 +20,9 @@ pub struct LogConfig {
     pub retention_size_max_bytes: Option<u64>,
     /// Retention by age: sealed segments whose newest batch is older are deleted.
     pub retention_age_max: Option<Duration>,
+    /// Sealed segment files kept open for reads; older ones are closed and reopened when
+    /// read again, so a long log does not hold a descriptor per segment.
+    pub open_sealed_segment_count_max: usize,
     /// Memory of the active segment's writer.
     pub writer: WriterOptions,
 }
@@ -38,6 +41,7 @@ impl LogConfig {
             batch_size_max_bytes: 16 * 1024 * 1024,
             retention_size_max_bytes: None,
             retention_age_max: None,
+            open_sealed_segment_count_max: 32,
             writer: WriterOptions::production(),
         }
     }
@@ -51,13 +55,15 @@ impl LogConfig {
             batch_size_max_bytes: 1024 * 1024,
             retention_size_max_bytes: None,
             retention_age_max: None,
+            open_sealed_segment_count_max: 2,
             writer: WriterOptions::test_min(),
         }
     }
 
     /// Checks the relations between the limits.
     pub fn validate(&self) -> Result<(), String> {
-        if self.segment_size_max_bytes == 0 || self.segment_size_max_bytes > SEGMENT_SIZE_MAX_BYTES {
+        if self.segment_size_max_bytes == 0 || self.segment_size_max_bytes > SEGMENT_SIZE_MAX_BYTES
+        {
             return Err(format!(
                 "segment_size_max_bytes must be in 1..={SEGMENT_SIZE_MAX_BYTES}, not {}",
                 self.segment_size_max_bytes
@@ -68,6 +74,9 @@ impl LogConfig {
                 "batch_size_max_bytes must be in 1..={BATCH_SIZE_MAX_BYTES}, not {}",
                 self.batch_size_max_bytes
             ));
+        }
+        if self.open_sealed_segment_count_max == 0 {
+            return Err("open_sealed_segment_count_max must be positive".into());
         }
         if self.index_interval_bytes == 0 {
             return Err("index_interval_bytes must be positive".into());

@@ -49,7 +49,9 @@ pub struct IndexHeader {
 
 /// An offset index entry: the batch with base offset `base + relative_offset` starts at
 /// `position` in the segment.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
 #[repr(C)]
 pub struct OffsetEntry {
     /// Base offset of the batch, relative to the segment's base offset.
@@ -60,7 +62,9 @@ pub struct OffsetEntry {
 
 /// A time index entry: the batch with base offset `base + relative_offset` was committed at
 /// `timestamp`.
-#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug, PartialEq, Eq,
+)]
 #[repr(C)]
 pub struct TimeEntry {
     /// Commit timestamp of the batch, milliseconds since the Unix epoch.
@@ -100,7 +104,13 @@ pub struct SegmentIndex {
 impl SegmentIndex {
     /// Notes a batch at `position` with base offset `base_offset + relative_offset`
     /// committed at `timestamp`; adds entries if it is `interval_bytes` past the last.
-    pub fn observe(&mut self, relative_offset: u32, position: u32, timestamp: i64, interval_bytes: u64) {
+    pub fn observe(
+        &mut self,
+        relative_offset: u32,
+        position: u32,
+        timestamp: i64,
+        interval_bytes: u64,
+    ) {
         let due = self
             .last_indexed_position
             .is_none_or(|last| u64::from(position) >= last + interval_bytes);
@@ -113,8 +123,14 @@ impl SegmentIndex {
         if let Some(last) = self.times.last() {
             assert!(last.timestamp.get() <= timestamp, "commit timestamps never decrease");
         }
-        self.offsets.push(OffsetEntry { relative_offset: relative_offset.into(), position: position.into() });
-        self.times.push(TimeEntry { timestamp: timestamp.into(), relative_offset: relative_offset.into() });
+        self.offsets.push(OffsetEntry {
+            relative_offset: relative_offset.into(),
+            position: position.into(),
+        });
+        self.times.push(TimeEntry {
+            timestamp: timestamp.into(),
+            relative_offset: relative_offset.into(),
+        });
         self.last_indexed_position = Some(u64::from(position));
     }
 
@@ -123,13 +139,15 @@ impl SegmentIndex {
         let keep = self.offsets.partition_point(|entry| u64::from(entry.position.get()) < position);
         self.offsets.truncate(keep);
         self.times.truncate(keep);
-        self.last_indexed_position = self.offsets.last().map(|entry| u64::from(entry.position.get()));
+        self.last_indexed_position =
+            self.offsets.last().map(|entry| u64::from(entry.position.get()));
     }
 
     /// The position of the last indexed batch whose base offset is at most
     /// `relative_offset` (0 if none): where a scan for that offset starts.
     pub fn position_for(&self, relative_offset: u32) -> u64 {
-        let after = self.offsets.partition_point(|entry| entry.relative_offset.get() <= relative_offset);
+        let after =
+            self.offsets.partition_point(|entry| entry.relative_offset.get() <= relative_offset);
         after.checked_sub(1).map_or(0, |index| u64::from(self.offsets[index].position.get()))
     }
 
@@ -152,19 +170,37 @@ impl SegmentIndex {
 
     /// Encodes the offset index file.
     pub fn encode_offsets(&self, summary: &SegmentSummary) -> Vec<u8> {
-        encode(OFFSET_INDEX_MAGIC, summary, self.offsets.as_bytes(), self.offsets.len(), size_of::<OffsetEntry>())
+        encode(
+            OFFSET_INDEX_MAGIC,
+            summary,
+            self.offsets.as_bytes(),
+            self.offsets.len(),
+            size_of::<OffsetEntry>(),
+        )
     }
 
     /// Encodes the time index file.
     pub fn encode_times(&self, summary: &SegmentSummary) -> Vec<u8> {
-        encode(TIME_INDEX_MAGIC, summary, self.times.as_bytes(), self.times.len(), size_of::<TimeEntry>())
+        encode(
+            TIME_INDEX_MAGIC,
+            summary,
+            self.times.as_bytes(),
+            self.times.len(),
+            size_of::<TimeEntry>(),
+        )
     }
 
     /// Decodes both files of a segment with base offset `base_offset`. Any inconsistency
     /// (CRC, magic, sizes, order, the two disagreeing) is an error: the caller rebuilds.
-    pub fn decode(base_offset: u64, offsets: &[u8], times: &[u8]) -> Result<(Self, SegmentSummary), String> {
-        let (offset_header, offset_entries) = decode_file(OFFSET_INDEX_MAGIC, offsets, size_of::<OffsetEntry>())?;
-        let (time_header, time_entries) = decode_file(TIME_INDEX_MAGIC, times, size_of::<TimeEntry>())?;
+    pub fn decode(
+        base_offset: u64,
+        offsets: &[u8],
+        times: &[u8],
+    ) -> Result<(Self, SegmentSummary), String> {
+        let (offset_header, offset_entries) =
+            decode_file(OFFSET_INDEX_MAGIC, offsets, size_of::<OffsetEntry>())?;
+        let (time_header, time_entries) =
+            decode_file(TIME_INDEX_MAGIC, times, size_of::<TimeEntry>())?;
         let summary = SegmentSummary {
             base_offset: offset_header.base_offset.get(),
             end_offset: offset_header.end_offset.get(),
@@ -180,11 +216,17 @@ impl SegmentIndex {
         if summary != time_summary || summary.base_offset != base_offset {
             return Err("offset and time index disagree about the segment".into());
         }
-        if summary.end_offset < summary.base_offset || summary.end_offset - summary.base_offset > u64::from(u32::MAX) {
+        if summary.end_offset < summary.base_offset
+            || summary.end_offset - summary.base_offset > u64::from(u32::MAX)
+        {
             return Err(format!("end offset {} does not fit the segment", summary.end_offset));
         }
-        let offsets = <[OffsetEntry]>::ref_from_bytes(offset_entries).map_err(|_| "offset entries misshapen")?.to_vec();
-        let times = <[TimeEntry]>::ref_from_bytes(time_entries).map_err(|_| "time entries misshapen")?.to_vec();
+        let offsets = <[OffsetEntry]>::ref_from_bytes(offset_entries)
+            .map_err(|_| "offset entries misshapen")?
+            .to_vec();
+        let times = <[TimeEntry]>::ref_from_bytes(time_entries)
+            .map_err(|_| "time entries misshapen")?
+            .to_vec();
         if offsets.len() != times.len() {
             return Err("offset and time index have different entry counts".into());
         }
@@ -196,7 +238,8 @@ impl SegmentIndex {
                     && times[index - 1].timestamp.get() <= time.timestamp.get()
             };
             let inside = u64::from(offset.position.get()) < summary.size
-                && summary.base_offset + u64::from(offset.relative_offset.get()) < summary.end_offset;
+                && summary.base_offset + u64::from(offset.relative_offset.get())
+                    < summary.end_offset;
             if !ordered || !inside || offset.relative_offset != time.relative_offset {
                 return Err(format!("index entry {index} is out of order or out of the segment"));
             }
@@ -206,7 +249,13 @@ impl SegmentIndex {
     }
 }
 
-fn encode(magic: [u8; 4], summary: &SegmentSummary, entries: &[u8], count: usize, entry_size: usize) -> Vec<u8> {
+fn encode(
+    magic: [u8; 4],
+    summary: &SegmentSummary,
+    entries: &[u8],
+    count: usize,
+    entry_size: usize,
+) -> Vec<u8> {
     let header = IndexHeader {
         magic,
         version: INDEX_FORMAT_VERSION.into(),
@@ -221,14 +270,21 @@ fn encode(magic: [u8; 4], summary: &SegmentSummary, entries: &[u8], count: usize
     let mut out = Vec::with_capacity(size_of::<IndexHeader>() + entries.len());
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(entries);
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&out[..HEADER_CRC_AT]), &out[size_of::<IndexHeader>()..]);
+    let crc = crc32c::crc32c_append(
+        crc32c::crc32c(&out[..HEADER_CRC_AT]),
+        &out[size_of::<IndexHeader>()..],
+    );
     out[HEADER_CRC_AT..HEADER_CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
     out
 }
 
-fn decode_file(magic: [u8; 4], bytes: &[u8], entry_size: usize) -> Result<(IndexHeader, &[u8]), String> {
-    let (header, entries) =
-        IndexHeader::read_from_prefix(bytes).map_err(|_| format!("{} bytes is too short for a header", bytes.len()))?;
+fn decode_file(
+    magic: [u8; 4],
+    bytes: &[u8],
+    entry_size: usize,
+) -> Result<(IndexHeader, &[u8]), String> {
+    let (header, entries) = IndexHeader::read_from_prefix(bytes)
+        .map_err(|_| format!("{} bytes is too short for a header", bytes.len()))?;
     if header.magic != magic || header.version.get() != INDEX_FORMAT_VERSION {
         return Err("bad magic or version".into());
     }
@@ -239,7 +295,10 @@ fn decode_file(magic: [u8; 4], bytes: &[u8], entry_size: usize) -> Result<(Index
     }
     let crc = crc32c::crc32c_append(crc32c::crc32c(&bytes[..HEADER_CRC_AT]), entries);
     if crc != header.crc.get() {
-        return Err(format!("CRC mismatch: stored {:#010x}, computed {crc:#010x}", header.crc.get()));
+        return Err(format!(
+            "CRC mismatch: stored {:#010x}, computed {crc:#010x}",
+            header.crc.get()
+        ));
     }
     Ok((header, entries))
 }
@@ -253,7 +312,12 @@ mod tests {
         for batch in 0..50u32 {
             index.observe(batch * 10, batch * 300, 1_000 + i64::from(batch / 3), 1000);
         }
-        let summary = SegmentSummary { base_offset: 500, end_offset: 1000, size: 15_000, max_timestamp: 1_016 };
+        let summary = SegmentSummary {
+            base_offset: 500,
+            end_offset: 1000,
+            size: 15_000,
+            max_timestamp: 1_016,
+        };
         (index, summary)
     }
 

@@ -44,8 +44,9 @@ pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, 
         }
     }
     let Some(active_base) = active_base else {
-        let writer = Rc::new(dir.create_writer(&file_name(0, FileKind::Segment), config.writer).await?);
-        let segment = Segment::empty(0, writer.reader());
+        let writer =
+            Rc::new(dir.create_writer(&file_name(0, FileKind::Segment), config.writer).await?);
+        let segment = Segment::empty(0, Some(writer.reader()));
         return Ok(State::new(Vec::new(), ActiveSegment { segment, writer }, i64::MIN));
     };
 
@@ -66,7 +67,11 @@ pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, 
     Ok(State::new(sealed, active, last_commit_timestamp))
 }
 
-fn check_continuity(dir: &DataDir, previous: Option<&Segment>, next: &Segment) -> Result<(), OpenError> {
+fn check_continuity(
+    dir: &DataDir,
+    previous: Option<&Segment>,
+    next: &Segment,
+) -> Result<(), OpenError> {
     match previous {
         Some(previous) if next.base_offset < previous.end_offset => Err(OpenError::Corrupt {
             path: dir.path().to_path_buf(),
@@ -81,8 +86,10 @@ fn check_continuity(dir: &DataDir, previous: Option<&Segment>, next: &Segment) -
 
 /// A sealed segment, trusted through its index or re-indexed from its headers.
 async fn open_sealed(dir: &DataDir, base: u64, config: &LogConfig) -> Result<Segment, OpenError> {
-    let file = dir.open_reader(&file_name(base, FileKind::Segment)).await?;
-    let file_size = file.size().await?;
+    let name = file_name(base, FileKind::Segment);
+    let path = dir.file_path(&name);
+    let file_size =
+        std::fs::metadata(&path).map_err(|error| IoError::from_io("sizing", &path, error))?.len();
     let offsets = dir.read_file(&file_name(base, FileKind::OffsetIndex)).await?;
     let times = dir.read_file(&file_name(base, FileKind::TimeIndex)).await?;
     if let (Some(offsets), Some(times)) = (offsets, times) {
@@ -95,42 +102,60 @@ async fn open_sealed(dir: &DataDir, base: u64, config: &LogConfig) -> Result<Seg
                     first_timestamp: None,
                     max_timestamp: summary.max_timestamp,
                     index,
-                    file,
+                    file: None,
                 });
             }
         }
     }
-    let (segment, clean) = scan_segment(file, base, file_size, false, config).await?;
+    let file = dir.open_reader(&name).await?;
+    let scanned = scan_segment(&file, base, file_size, false, config).await;
+    file.close().await?;
+    let (segment, clean) = scanned?;
     if clean {
         let summary = segment.summary();
-        dir.replace_file(&file_name(base, FileKind::OffsetIndex), &segment.index.encode_offsets(&summary)).await?;
-        dir.replace_file(&file_name(base, FileKind::TimeIndex), &segment.index.encode_times(&summary)).await?;
+        dir.replace_file(
+            &file_name(base, FileKind::OffsetIndex),
+            &segment.index.encode_offsets(&summary),
+        )
+        .await?;
+        dir.replace_file(
+            &file_name(base, FileKind::TimeIndex),
+            &segment.index.encode_times(&summary),
+        )
+        .await?;
     }
     Ok(segment)
 }
 
 /// The active segment: every batch checked, the file cut after the last good one.
-async fn recover_active(dir: &DataDir, base: u64, config: &LogConfig) -> Result<ActiveSegment, OpenError> {
+async fn recover_active(
+    dir: &DataDir,
+    base: u64,
+    config: &LogConfig,
+) -> Result<ActiveSegment, OpenError> {
     let name = file_name(base, FileKind::Segment);
     let file = dir.open_reader(&name).await?;
     let file_size = file.size().await?;
-    let (mut segment, _) = scan_segment(file, base, file_size, true, config).await?;
+    let scanned = scan_segment(&file, base, file_size, true, config).await;
+    file.close().await?;
+    let (mut segment, _) = scanned?;
     let writer = Rc::new(dir.open_writer(&name, segment.size, config.writer).await?);
-    segment.file = writer.reader();
+    segment.file = Some(writer.reader());
     Ok(ActiveSegment { segment, writer })
 }
 
 /// Scans a segment from its start; returns what it holds up to the first bad batch, and
 /// whether the scan reached the end of the file.
 async fn scan_segment(
-    file: SegmentFile,
+    file: &SegmentFile,
     base: u64,
     file_size: u64,
     verify_crc: bool,
     config: &LogConfig,
 ) -> Result<(Segment, bool), IoError> {
-    let mut segment = Segment::empty(base, file.clone());
-    let mut scanner = SegmentScanner::new(&file, 0, file_size, Some(base), verify_crc, RECOVERY_WINDOW_SIZE_BYTES);
+    let mut segment = Segment::empty(base, None);
+    let mut scanner =
+        SegmentScanner::new(file, 0, file_size, Some(base), verify_crc, RECOVERY_WINDOW_SIZE_BYTES);
     let clean = loop {
         match scanner.next().await? {
             ScanStep::Batch(batch) => segment.observe_batch(

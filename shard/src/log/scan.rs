@@ -98,11 +98,17 @@ impl<'a> SegmentScanner<'a> {
         let end_offset = base_offset + u64::from(header.last_offset_delta.get()) + 1;
         let commit_timestamp = header.commit_timestamp.get();
         if position + length > self.end {
-            return stop(position, format!("batch of {length} bytes runs past the end at {}", self.end));
+            return stop(
+                position,
+                format!("batch of {length} bytes runs past the end at {}", self.end),
+            );
         }
         if let Some(expected) = self.expected_offset {
             if base_offset != expected {
-                return stop(position, format!("batch has base offset {base_offset}, expected {expected}"));
+                return stop(
+                    position,
+                    format!("batch has base offset {base_offset}, expected {expected}"),
+                );
             }
         }
         let bytes = if self.verify_crc {
@@ -116,7 +122,14 @@ impl<'a> SegmentScanner<'a> {
         };
         self.position = position + length;
         self.expected_offset = Some(end_offset);
-        Ok(ScanStep::Batch(ScannedBatch { position, length, base_offset, end_offset, commit_timestamp, bytes }))
+        Ok(ScanStep::Batch(ScannedBatch {
+            position,
+            length,
+            base_offset,
+            end_offset,
+            commit_timestamp,
+            bytes,
+        }))
     }
 
     /// At least `min` bytes at `position` if the file has them (fewer at its end).

@@ -22,13 +22,14 @@ pub struct Segment {
     pub max_timestamp: i64,
     /// Sparse offset and time index.
     pub index: SegmentIndex,
-    /// The file, for reads.
-    pub file: SegmentFile,
+    /// The file, for reads: always open for the active segment, opened on demand (and
+    /// closed again when many are open) for sealed ones.
+    pub file: Option<SegmentFile>,
 }
 
 impl Segment {
     /// An empty segment starting at `base_offset`.
-    pub fn empty(base_offset: u64, file: SegmentFile) -> Self {
+    pub fn empty(base_offset: u64, file: Option<SegmentFile>) -> Self {
         Self {
             base_offset,
             end_offset: base_offset,

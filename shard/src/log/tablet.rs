@@ -116,10 +116,16 @@ pub(crate) struct State {
     /// Commit timestamp of the last durable batch of the active segment.
     durable_max_timestamp: i64,
     pub(crate) last_commit_timestamp: i64,
+    /// Base offsets of sealed segments whose file is open, least recently used first.
+    open_sealed: VecDeque<u64>,
 }
 
 impl State {
-    pub(crate) fn new(sealed: Vec<Segment>, active: ActiveSegment, last_commit_timestamp: i64) -> Self {
+    pub(crate) fn new(
+        sealed: Vec<Segment>,
+        active: ActiveSegment,
+        last_commit_timestamp: i64,
+    ) -> Self {
         let high_watermark = active.segment.end_offset;
         let durable_position = active.segment.size;
         let durable_max_timestamp = active.segment.max_timestamp;
@@ -131,7 +137,25 @@ impl State {
             durable_position,
             durable_max_timestamp,
             last_commit_timestamp,
+            open_sealed: VecDeque::new(),
         }
+    }
+
+    /// Notes that sealed segment `base` was used; returns files to close if too many are
+    /// open.
+    fn touch_sealed(&mut self, base: u64, open_max: usize) -> Vec<SegmentFile> {
+        self.open_sealed.retain(|open| *open != base);
+        self.open_sealed.push_back(base);
+        let mut evicted = Vec::new();
+        while self.open_sealed.len() > open_max {
+            let Some(oldest) = self.open_sealed.pop_front() else { break };
+            if let Some(segment) =
+                self.sealed.iter_mut().find(|segment| segment.base_offset == oldest)
+            {
+                evicted.extend(segment.file.take());
+            }
+        }
+        evicted
     }
 
     fn log_start_offset(&self) -> u64 {
@@ -184,7 +208,11 @@ struct SegmentView {
 
 impl LogTablet {
     /// Opens the log in `path`, recovering it (see `recovery`), or creates an empty one.
-    pub async fn open(path: impl AsRef<Path>, config: LogConfig, clock: Rc<dyn Clock>) -> Result<Self, OpenError> {
+    pub async fn open(
+        path: impl AsRef<Path>,
+        config: LogConfig,
+        clock: Rc<dyn Clock>,
+    ) -> Result<Self, OpenError> {
         config.validate().map_err(OpenError::Config)?;
         let dir = DataDir::open(path.as_ref()).await?;
         let state = crate::log::recovery::recover(&dir, &config).await?;
@@ -244,9 +272,16 @@ impl LogTablet {
     /// Appends one batch: checks it (CRC, structure against `schema`, size), assigns its
     /// offsets, stamps offset, commit time and leader epoch into `batch`, and writes it.
     /// Returns once it is written, not once it is durable: see [`Self::wait_durable`].
-    pub async fn append(&self, batch: &mut [u8], schema: &BatchSchema) -> Result<Appended, AppendError> {
+    pub async fn append(
+        &self,
+        batch: &mut [u8],
+        schema: &BatchSchema,
+    ) -> Result<Appended, AppendError> {
         if batch.len() > self.config.batch_size_max_bytes as usize {
-            return Err(AppendError::TooLarge { size: batch.len(), max: self.config.batch_size_max_bytes });
+            return Err(AppendError::TooLarge {
+                size: batch.len(),
+                max: self.config.batch_size_max_bytes,
+            });
         }
         let parsed = LogBatch::parse(batch)?;
         if parsed.len() != batch.len() {
@@ -274,7 +309,13 @@ impl LogTablet {
             let commit_timestamp = self.clock.now_ms().max(state.last_commit_timestamp);
             state.last_commit_timestamp = commit_timestamp;
             let active = &state.active;
-            (active.writer.clone(), active.segment.end_offset, commit_timestamp, active.segment.size, active.segment.base_offset)
+            (
+                active.writer.clone(),
+                active.segment.end_offset,
+                commit_timestamp,
+                active.segment.size,
+                active.segment.base_offset,
+            )
         };
         stamp_server_fields(batch, base_offset, commit_timestamp, self.leader_epoch.get());
         let end = match writer.append(batch).await {
@@ -288,9 +329,22 @@ impl LogTablet {
         let end_offset = base_offset + offset_count;
         assert_eq!(end.end, position + length, "the writer appends where the tablet expects");
         let interval = self.config.index_interval_bytes;
-        state.active.segment.observe_batch(position, length, base_offset, end_offset, commit_timestamp, interval);
+        state.active.segment.observe_batch(
+            position,
+            length,
+            base_offset,
+            end_offset,
+            commit_timestamp,
+            interval,
+        );
         state.pending.push_back(Pending { end_position: end.end, end_offset, commit_timestamp });
-        Ok(Appended { base_offset, last_offset: end_offset - 1, commit_timestamp, segment_base, end })
+        Ok(Appended {
+            base_offset,
+            last_offset: end_offset - 1,
+            commit_timestamp,
+            segment_base,
+            end,
+        })
     }
 
     /// Waits until an appended batch is durable (group commit: concurrent waiters share one
@@ -319,7 +373,11 @@ impl LogTablet {
     }
 
     /// [`Self::append`] then [`Self::wait_durable`]: the `acks=all` path of one node.
-    pub async fn append_durable(&self, batch: &mut [u8], schema: &BatchSchema) -> Result<Appended, AppendError> {
+    pub async fn append_durable(
+        &self,
+        batch: &mut [u8],
+        schema: &BatchSchema,
+    ) -> Result<Appended, AppendError> {
         let appended = self.append(batch, schema).await?;
         self.wait_durable(&appended).await?;
         Ok(appended)
@@ -370,7 +428,9 @@ impl LogTablet {
             let segment = &state.active.segment;
             let full = segment.size + incoming > self.config.segment_size_max_bytes;
             let age_max_ms = self.config.segment_age_max.as_millis() as i64;
-            let old = segment.first_timestamp.is_some_and(|first| self.clock.now_ms() - first >= age_max_ms);
+            let old = segment
+                .first_timestamp
+                .is_some_and(|first| self.clock.now_ms() - first >= age_max_ms);
             (segment.size > 0 && (full || old), state.active.writer.clone())
         };
         if !due {
@@ -390,18 +450,30 @@ impl LogTablet {
         };
         let (offsets, times) = {
             let state = self.state.borrow();
-            (state.active.segment.index.encode_offsets(&summary), state.active.segment.index.encode_times(&summary))
+            (
+                state.active.segment.index.encode_offsets(&summary),
+                state.active.segment.index.encode_times(&summary),
+            )
         };
-        self.dir.replace_file(&file_name(summary.base_offset, FileKind::OffsetIndex), &offsets).await?;
+        self.dir
+            .replace_file(&file_name(summary.base_offset, FileKind::OffsetIndex), &offsets)
+            .await?;
         self.dir.replace_file(&file_name(summary.base_offset, FileKind::TimeIndex), &times).await?;
         let name = file_name(summary.end_offset, FileKind::Segment);
         let new_writer = Rc::new(self.dir.create_writer(&name, self.config.writer).await?);
-        let mut state = self.state.borrow_mut();
-        let segment = Segment::empty(summary.end_offset, new_writer.reader());
-        let old = std::mem::replace(&mut state.active, ActiveSegment { segment, writer: new_writer });
-        state.sealed.push(old.segment);
-        state.durable_position = 0;
-        state.durable_max_timestamp = i64::MIN;
+        let evicted = {
+            let mut state = self.state.borrow_mut();
+            let segment = Segment::empty(summary.end_offset, Some(new_writer.reader()));
+            let old =
+                std::mem::replace(&mut state.active, ActiveSegment { segment, writer: new_writer });
+            state.sealed.push(old.segment);
+            state.durable_position = 0;
+            state.durable_max_timestamp = i64::MIN;
+            state.touch_sealed(summary.base_offset, self.config.open_sealed_segment_count_max)
+        };
+        for file in evicted {
+            file.close().await?;
+        }
         Ok(())
     }
 
@@ -432,7 +504,7 @@ impl LogTablet {
         let mut offset = from_offset;
         let mut budget = max_bytes;
         'segments: while offset < high_watermark {
-            let view = self.segment_view(offset, high_watermark)?;
+            let view = self.segment_view(offset, high_watermark).await?;
             let mut scanner =
                 SegmentScanner::new(&view.file, view.scan_from, view.scan_end, None, false, window);
             loop {
@@ -453,9 +525,19 @@ impl LogTablet {
                     break 'segments;
                 }
                 let chunk = match projection {
-                    None => self.stored_batch(&view.file, batch.position, batch.length, batch.bytes).await?,
+                    None => {
+                        self.stored_batch(&view.file, batch.position, batch.length, batch.bytes)
+                            .await?
+                    }
                     Some(projection) => {
-                        project_stored(&view.file, batch.position, batch.length, batch.bytes, projection).await?
+                        project_stored(
+                            &view.file,
+                            batch.position,
+                            batch.length,
+                            batch.bytes,
+                            projection,
+                        )
+                        .await?
                     }
                 };
                 budget = budget.saturating_sub(chunk.as_bytes().len());
@@ -466,7 +548,11 @@ impl LogTablet {
                 }
             }
             if offset < view.end_offset.min(high_watermark) {
-                return Err(corrupt(&view.file, scanner.position(), "segment ends before its last offset".into()));
+                return Err(corrupt(
+                    &view.file,
+                    scanner.position(),
+                    "segment ends before its last offset".into(),
+                ));
             }
             offset = offset.max(view.end_offset);
         }
@@ -490,10 +576,15 @@ impl LogTablet {
             let state = self.state.borrow();
             let sealed = state.sealed.iter().find(|segment| segment.max_timestamp >= timestamp);
             match sealed {
-                Some(segment) => Some(segment.base_offset + u64::from(segment.index.offset_before_time(timestamp))),
+                Some(segment) => Some(
+                    segment.base_offset + u64::from(segment.index.offset_before_time(timestamp)),
+                ),
                 None if state.durable_max_timestamp >= timestamp => {
                     let segment = &state.active.segment;
-                    Some(segment.base_offset + u64::from(segment.index.offset_before_time(timestamp)))
+                    Some(
+                        segment.base_offset
+                            + u64::from(segment.index.offset_before_time(timestamp)),
+                    )
                 }
                 None => None,
             }
@@ -502,18 +593,30 @@ impl LogTablet {
             return Ok(high_watermark);
         };
         while offset < high_watermark {
-            let view = self.segment_view(offset, high_watermark)?;
-            let mut scanner =
-                SegmentScanner::new(&view.file, view.scan_from, view.scan_end, None, false, LOOKUP_WINDOW_SIZE_BYTES);
+            let view = self.segment_view(offset, high_watermark).await?;
+            let mut scanner = SegmentScanner::new(
+                &view.file,
+                view.scan_from,
+                view.scan_end,
+                None,
+                false,
+                LOOKUP_WINDOW_SIZE_BYTES,
+            );
             loop {
                 match scanner.next().await? {
-                    ScanStep::Batch(batch) if batch.base_offset >= high_watermark => return Ok(high_watermark),
-                    ScanStep::Batch(batch) if batch.commit_timestamp >= timestamp && batch.end_offset > offset => {
+                    ScanStep::Batch(batch) if batch.base_offset >= high_watermark => {
+                        return Ok(high_watermark)
+                    }
+                    ScanStep::Batch(batch)
+                        if batch.commit_timestamp >= timestamp && batch.end_offset > offset =>
+                    {
                         return Ok(batch.base_offset.max(log_start_offset));
                     }
                     ScanStep::Batch(_) => {}
                     ScanStep::End => break,
-                    ScanStep::Stop(stop) => return Err(corrupt(&view.file, stop.position, stop.reason)),
+                    ScanStep::Stop(stop) => {
+                        return Err(corrupt(&view.file, stop.position, stop.reason))
+                    }
                 }
             }
             offset = offset.max(view.end_offset);
@@ -524,16 +627,15 @@ impl LogTablet {
     /// Deletes sealed segments, oldest first, while the log is over its size limit or the
     /// oldest segment's newest batch is past the age limit. Never the active segment.
     pub async fn apply_retention(&self) -> Result<RetentionOutcome, RetentionError> {
-        let _permit = self
-            .append_lock
-            .acquire_permit(1)
-            .await
-            .map_err(|error| RetentionError(IoError::from_glommio("waiting to trim", self.dir.path(), error)))?;
+        let _permit = self.append_lock.acquire_permit(1).await.map_err(|error| {
+            RetentionError(IoError::from_glommio("waiting to trim", self.dir.path(), error))
+        })?;
         let mut outcome = RetentionOutcome::default();
         loop {
             let victim = {
                 let mut state = self.state.borrow_mut();
-                let total: u64 = state.sealed.iter().map(|segment| segment.size).sum::<u64>() + state.active.segment.size;
+                let total: u64 = state.sealed.iter().map(|segment| segment.size).sum::<u64>()
+                    + state.active.segment.size;
                 let Some(oldest) = state.sealed.first() else { break };
                 let over_size = self.config.retention_size_max_bytes.is_some_and(|max| total > max);
                 let too_old = self.config.retention_age_max.is_some_and(|age| {
@@ -542,8 +644,13 @@ impl LogTablet {
                 if !over_size && !too_old {
                     break;
                 }
-                state.sealed.remove(0)
+                let victim = state.sealed.remove(0);
+                state.open_sealed.retain(|open| *open != victim.base_offset);
+                victim
             };
+            if let Some(file) = victim.file {
+                file.close().await?;
+            }
             outcome.deleted_segments += 1;
             outcome.deleted_bytes += victim.size;
             // The log file first: once it is gone the segment is gone; leftover index files
@@ -558,35 +665,94 @@ impl LogTablet {
         Ok(outcome)
     }
 
-    /// The segment holding `offset` and where to start scanning it.
-    fn segment_view(&self, offset: u64, high_watermark: u64) -> Result<SegmentView, ReadError> {
-        let state = self.state.borrow();
-        let position = state.sealed.partition_point(|segment| segment.base_offset <= offset);
-        let (segment, scan_end, next_base) = if position < state.sealed.len() || state.active.segment.base_offset > offset {
-            let segment = &state.sealed[position.checked_sub(1).ok_or_else(|| ReadError::OffsetOutOfRange {
-                requested: offset,
-                earliest: state.log_start_offset(),
-                high_watermark,
-            })?];
-            let next = state.sealed.get(position).map_or(state.active.segment.base_offset, |next| next.base_offset);
-            (segment, segment.size, next)
-        } else {
-            (&state.active.segment, state.durable_position, u64::MAX)
+    /// The segment holding `offset`, its file (opened if it was closed) and where to start
+    /// scanning it.
+    async fn segment_view(
+        &self,
+        offset: u64,
+        high_watermark: u64,
+    ) -> Result<SegmentView, ReadError> {
+        let (file, sealed, base_offset, end_offset, scan_from, scan_end) = {
+            let state = self.state.borrow();
+            let position = state.sealed.partition_point(|segment| segment.base_offset <= offset);
+            let in_sealed =
+                position < state.sealed.len() || state.active.segment.base_offset > offset;
+            let (segment, scan_end, next_base) = if in_sealed {
+                let index = position.checked_sub(1).ok_or(ReadError::OffsetOutOfRange {
+                    requested: offset,
+                    earliest: state.log_start_offset(),
+                    high_watermark,
+                })?;
+                let segment = &state.sealed[index];
+                let next = state
+                    .sealed
+                    .get(position)
+                    .map_or(state.active.segment.base_offset, |next| next.base_offset);
+                (segment, segment.size, next)
+            } else {
+                (&state.active.segment, state.durable_position, u64::MAX)
+            };
+            if offset >= segment.end_offset && offset < next_base {
+                let path = self.dir.file_path(&file_name(segment.base_offset, FileKind::Segment));
+                return Err(ReadError::Corrupt {
+                    path,
+                    position: segment.size,
+                    reason: format!(
+                        "offsets {}..{next_base} were lost from this segment",
+                        segment.end_offset
+                    ),
+                });
+            }
+            let relative =
+                u32::try_from(offset.saturating_sub(segment.base_offset)).unwrap_or(u32::MAX);
+            let scan_from = segment.index.position_for(relative);
+            (
+                segment.file.clone(),
+                in_sealed,
+                segment.base_offset,
+                segment.end_offset,
+                scan_from,
+                scan_end,
+            )
         };
-        if offset >= segment.end_offset && offset < next_base {
-            return Err(corrupt(
-                &segment.file,
-                segment.size,
-                format!("offsets {}..{next_base} were lost from this segment", segment.end_offset),
-            ));
+        let file = match file {
+            Some(file) => file,
+            None => self.dir.open_reader(&file_name(base_offset, FileKind::Segment)).await?,
+        };
+        if sealed {
+            let evicted = {
+                let mut state = self.state.borrow_mut();
+                if let Some(segment) =
+                    state.sealed.iter_mut().find(|segment| segment.base_offset == base_offset)
+                {
+                    segment.file.get_or_insert_with(|| file.clone());
+                }
+                state.touch_sealed(base_offset, self.config.open_sealed_segment_count_max)
+            };
+            for evicted in evicted {
+                evicted.close().await?;
+            }
         }
-        let relative = u32::try_from(offset.saturating_sub(segment.base_offset)).unwrap_or(u32::MAX);
-        Ok(SegmentView {
-            file: segment.file.clone(),
-            end_offset: segment.end_offset,
-            scan_from: segment.index.position_for(relative),
-            scan_end,
-        })
+        Ok(SegmentView { file, end_offset, scan_from, scan_end })
+    }
+
+    /// Syncs everything appended and closes every file (graceful shutdown). Files dropped
+    /// without this are closed by the reactor later, or not at all if the executor stops.
+    pub async fn close(self) -> Result<(), AppendError> {
+        self.sync().await?;
+        let state = self.state.into_inner();
+        for segment in state.sealed {
+            if let Some(file) = segment.file {
+                file.close().await?;
+            }
+        }
+        if let Some(file) = state.active.segment.file {
+            file.close().await?;
+        }
+        if let Ok(writer) = Rc::try_unwrap(state.active.writer) {
+            writer.close().await?;
+        }
+        Ok(())
     }
 
     /// A stored batch's bytes, checked against its CRC.
@@ -618,14 +784,17 @@ async fn project_stored(
     projection: &Projection,
 ) -> Result<ReadChunk, ReadError> {
     let to_read_error = |error: BatchError| match error {
-        BatchError::SchemaMismatch(_) | BatchError::BadProjection { .. } => ReadError::Projection(error),
+        BatchError::SchemaMismatch(_) | BatchError::BadProjection { .. } => {
+            ReadError::Projection(error)
+        }
         other => corrupt(file, position, other.to_string()),
     };
     if let Some(bytes) = bytes {
         let projected = project(&bytes, projection).map_err(to_read_error)?;
         return Ok(ReadChunk::Projected(projected.assemble(&bytes)));
     }
-    let mut prefix = file.read_at(position, PROJECTION_PREFIX_READ_BYTES.min(length as usize)).await?;
+    let mut prefix =
+        file.read_at(position, PROJECTION_PREFIX_READ_BYTES.min(length as usize)).await?;
     let needed = required_prefix_size(&prefix).map_err(to_read_error)?;
     if needed > prefix.len() {
         prefix = file.read_exact_at(position, needed).await?;

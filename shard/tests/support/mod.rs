@@ -1,7 +1,7 @@
 //! Shared pieces of the log tablet tests: an executor per test, a table schema and its
 //! batches, and reading a whole log back as rows.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
 use std::rc::Rc;
@@ -10,7 +10,9 @@ use std::sync::Arc;
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use ufer_shard::{Clock, LogConfig, LogTablet, ManualClock};
-use ufer_wire::{aligned_copy, BatchDecoder, BatchOptions, BatchSchema, LogBatch, LogBatchBuilder, WriterStamp};
+use ufer_wire::{
+    aligned_copy, BatchDecoder, BatchOptions, BatchSchema, LogBatch, LogBatchBuilder, WriterStamp,
+};
 
 /// Runs `body` on a fresh glommio executor thread.
 pub fn run<T, F, Fut>(body: F) -> T
@@ -20,7 +22,11 @@ where
     Fut: Future<Output = T> + 'static,
 {
     std::thread::spawn(move || {
-        glommio::LocalExecutorBuilder::default().io_memory(4 << 20).make().expect("executor").run(body())
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(4 << 20)
+            .make()
+            .expect("executor")
+            .run(body())
     })
     .join()
     .expect("executor thread panicked")
@@ -50,7 +56,10 @@ pub fn batch(first_id: i64, rows: usize) -> Vec<u8> {
         ],
     )
     .unwrap();
-    LogBatchBuilder::new(schema, BatchOptions::default()).unwrap().build(&record_batch, None, WriterStamp::NONE).unwrap()
+    LogBatchBuilder::new(schema, BatchOptions::default())
+        .unwrap()
+        .build(&record_batch, None, WriterStamp::NONE)
+        .unwrap()
 }
 
 /// A tablet in `path` with the test config and a manual clock at `now_ms`.

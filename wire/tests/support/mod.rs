@@ -3,7 +3,7 @@
 //! The type tree comes from a proptest strategy (so failures shrink to a small schema); the
 //! values come from a seeded generator (so a failing case replays exactly).
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
@@ -82,7 +82,9 @@ fn leaf_type() -> impl Strategy<Value = DataType> {
 pub fn data_type() -> impl Strategy<Value = DataType> {
     leaf_type().prop_recursive(3, 12, 3, |inner| {
         prop_oneof![
-            inner.clone().prop_map(|child| DataType::List(Arc::new(Field::new("item", child, true)))),
+            inner
+                .clone()
+                .prop_map(|child| DataType::List(Arc::new(Field::new("item", child, true)))),
             inner
                 .clone()
                 .prop_map(|child| DataType::LargeList(Arc::new(Field::new("item", child, true)))),
@@ -103,7 +105,10 @@ pub fn data_type() -> impl Strategy<Value = DataType> {
                     Field::new("key", DataType::Utf8, false),
                     Field::new("value", value, true),
                 ]);
-                DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
+                DataType::Map(
+                    Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+                    false,
+                )
             }),
         ]
     })
@@ -215,7 +220,9 @@ fn array(field: &Field, len: usize, rng: &mut Rng) -> ArrayRef {
         fixed => {
             let width = match fixed {
                 DataType::FixedSizeBinary(width) => *width as usize,
-                other => other.primitive_width().unwrap_or_else(|| panic!("no generator for {other}")),
+                other => {
+                    other.primitive_width().unwrap_or_else(|| panic!("no generator for {other}"))
+                }
             };
             ArrayData::builder(data_type.clone())
                 .len(len)

@@ -1,0 +1,54 @@
+//! The table the whole-system tests use, and its batches.
+
+use std::sync::Arc;
+
+use arrow_array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use ufer_wire::{BatchOptions, BatchSchema, ChangeType, Compression, LogBatchBuilder, WriterStamp};
+
+/// `id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)`, schema id 1.
+pub fn schema() -> BatchSchema {
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+    ]);
+    match BatchSchema::new(1, Arc::new(schema)) {
+        Ok(schema) => schema,
+        Err(error) => panic!("the test schema is supported: {error}"),
+    }
+}
+
+/// Rows `first_id..first_id + rows`: name `row-{id}` (null every seventh), ts `id * 1000`.
+pub fn record_batch(first_id: i64, rows: usize) -> RecordBatch {
+    let ids: Vec<i64> = (first_id..first_id + rows as i64).collect();
+    let names: Vec<Option<String>> =
+        ids.iter().map(|id| (id % 7 != 0).then(|| format!("row-{id}"))).collect();
+    let timestamps: Vec<i64> = ids.iter().map(|id| id * 1000).collect();
+    let columns: Vec<arrow_array::ArrayRef> = vec![
+        Arc::new(Int64Array::from(ids)),
+        Arc::new(StringArray::from(names)),
+        Arc::new(TimestampMillisecondArray::from(timestamps)),
+    ];
+    match RecordBatch::try_new(schema().arrow().clone(), columns) {
+        Ok(batch) => batch,
+        Err(error) => panic!("rows match the schema: {error}"),
+    }
+}
+
+/// A batch of `rows` rows from `first_id`, with the given compression and change types.
+pub fn batch(
+    first_id: i64,
+    rows: usize,
+    compression: Compression,
+    change_types: Option<&[ChangeType]>,
+) -> Vec<u8> {
+    let options = BatchOptions { compression, statistics_columns: vec![0, 2] };
+    let built = LogBatchBuilder::new(schema(), options).and_then(|mut builder| {
+        builder.build(&record_batch(first_id, rows), change_types, WriterStamp::NONE)
+    });
+    match built {
+        Ok(bytes) => bytes,
+        Err(error) => panic!("test batches build: {error}"),
+    }
+}
