@@ -7,7 +7,8 @@
 //! sync. The partial last block is kept in memory and written again, grown, by the next
 //! flush. Flushes are serialized, so a block is never in two writes at once.
 //!
-//! Invariants: `durable_size <= appended_size`; bytes below `durable_size` are on the device;
+//! Invariants: `durable_size <= appended_size`, and both lie on append boundaries; bytes
+//! below `durable_size` are on the device;
 //! the file holds no bytes between `durable_size` and its end that a flush did not write (a
 //! failed write truncates the file back to `durable_size` before anything else happens).
 //! After a failed write every append not yet durable is discarded (callers learn it from
@@ -62,7 +63,8 @@ pub struct AppendEnd {
 }
 
 /// A direct-I/O append-only file with group commit. Shared by the tasks of one shard
-/// through `&self`; appends must be serialized by the caller (the log tablet).
+/// through `&self`. Each append is copied whole before any other task runs, so appends
+/// never interleave; callers that number them (the log tablet) order them under a lock.
 pub struct SegmentWriter {
     file: Rc<DmaFile>,
     path: PathBuf,
@@ -254,28 +256,26 @@ impl SegmentWriter {
     }
 
     /// Appends `data`. It becomes durable with a later flush; wait with [`Self::sync_to`].
-    /// Awaits only when too many filled buffers wait for a flush. Callers must not run two
-    /// appends at once (the bytes would interleave).
+    /// Awaits only when too many filled buffers wait for a flush.
     pub async fn append(&self, data: &[u8]) -> Result<AppendEnd, IoError> {
         self.check_fatal()?;
         let generation = self.generation.get();
+        // Make room first, then copy the whole append without awaiting: no flush ever sees
+        // half an append, so durable sizes (and rollbacks) fall on append boundaries. The
+        // queue may grow past its limit by one append's worth of buffers.
+        while self.state.borrow().full.len() >= self.options.queued_buffer_count_max {
+            self.flush(None).await?;
+        }
+        if self.generation.get() != generation {
+            return Err(IoError::Discarded { path: self.path.clone() });
+        }
+        let mut state = self.state.borrow_mut();
         let mut rest = data;
         while !rest.is_empty() {
-            let queue_full = {
-                let mut state = self.state.borrow_mut();
-                let copied = self.copy_into_active(&mut state, rest);
-                rest = &rest[copied..];
-                state.full.len() >= self.options.queued_buffer_count_max
-            };
-            if queue_full {
-                self.flush(None).await?;
-                if self.generation.get() != generation {
-                    return Err(IoError::Discarded { path: self.path.clone() });
-                }
-            }
+            let copied = self.copy_into_active(&mut state, rest);
+            rest = &rest[copied..];
         }
-        let end = self.state.borrow().appended_size;
-        Ok(AppendEnd { end, generation })
+        Ok(AppendEnd { end: state.appended_size, generation })
     }
 
     /// Waits until the append that ended at `end` is durable, flushing and syncing if no

@@ -64,9 +64,11 @@ proptest! {
             let read = writer.reader().read_exact_at(0, expected.len()).await.unwrap();
             assert!(read[..] == expected[..], "file content differs from what was appended");
             // Unaligned reads in the middle see the same bytes.
+            // (The unsealed file is padded to whole blocks: read within the content.)
             let middle = expected.len() / 3;
-            let read = writer.reader().read_at(middle as u64, 1000).await.unwrap();
-            assert_eq!(&read[..], &expected[middle..(middle + 1000).min(expected.len())]);
+            let len = 1000.min(expected.len() - middle);
+            let read = writer.reader().read_at(middle as u64, len).await.unwrap();
+            assert_eq!(&read[..], &expected[middle..middle + len]);
         });
     }
 }
