@@ -17,7 +17,7 @@ use crate::header::{
     compute_crc, message_offset, Attributes, BatchHeader, BATCH_ALIGNMENT_BYTES,
     BATCH_HEADER_SIZE_BYTES, BATCH_MAGIC_V1, NO_BATCH_SEQUENCE, NO_WRITER_ID,
 };
-use crate::ipc_message::{ColumnSpan, IpcMessage, MESSAGE_PREFIX_SIZE_BYTES};
+use crate::ipc_message::{IpcMessage, MESSAGE_PREFIX_SIZE_BYTES};
 use crate::limits::{BATCH_RECORD_COUNT_MAX, BATCH_SIZE_MAX_BYTES, STATISTICS_SIZE_MAX_BYTES};
 use crate::statistics::{self, ColumnStatistics};
 
@@ -206,9 +206,7 @@ impl<'a> LogBatch<'a> {
 
     /// The statistics block's entries (already validated by `parse`).
     pub fn statistics(&self) -> Result<Vec<ColumnStatistics>, BatchError> {
-        let start = BATCH_HEADER_SIZE_BYTES;
-        let end = start + self.header.statistics_length.get() as usize;
-        statistics::decode(&self.bytes[start..end], self.record_count())
+        statistics::decode(self.statistics_bytes(), self.record_count())
     }
 
     /// Byte range of the change-type vector, if present.
@@ -245,7 +243,7 @@ impl<'a> LogBatch<'a> {
     /// with it, reading the metadata and at most 8 bytes per compressed buffer, never the
     /// column data. This is what the server checks before it appends, and what makes the
     /// message safe to hand to Arrow's decoder.
-    pub fn check_schema(&self, schema: &BatchSchema) -> Result<Vec<ColumnSpan>, BatchError> {
+    pub fn check_schema(&self, schema: &BatchSchema) -> Result<(), BatchError> {
         if self.schema_id() != schema.id() {
             return Err(BatchError::SchemaMismatch(format!(
                 "batch has schema id {}, expected {}",
@@ -262,17 +260,24 @@ impl<'a> LogBatch<'a> {
             });
         }
         let field_count = schema.arrow().fields().len();
-        for entry in self.statistics()? {
+        let mut column_past_end = None;
+        statistics::visit(self.statistics_bytes(), self.record_count(), |entry| {
             if usize::from(entry.column) >= field_count {
-                return Err(BatchError::BadStatistics(format!(
-                    "column {} is past the last of {field_count} columns",
-                    entry.column
-                )));
+                column_past_end.get_or_insert(entry.column);
             }
+        })?;
+        if let Some(column) = column_past_end {
+            return Err(BatchError::BadStatistics(format!(
+                "column {column} is past the last of {field_count} columns"
+            )));
         }
-        let spans = message.check_layout(schema.layouts(), self.record_count())?;
+        message.check_layout(schema.layouts(), self.record_count(), |_| {})?;
         let body = &self.bytes[self.message_at + message.metadata_size..];
-        message.check_body(schema.arrow(), body)?;
-        Ok(spans)
+        message.check_body(schema.nodes(), body)
+    }
+
+    fn statistics_bytes(&self) -> &'a [u8] {
+        let start = BATCH_HEADER_SIZE_BYTES;
+        &self.bytes[start..start + self.header.statistics_length.get() as usize]
     }
 }

@@ -1,11 +1,12 @@
 //! A table schema as batches use it: the Arrow schema, its id, and each column's IPC layout,
-//! computed once so that validating or projecting a batch does no schema walk.
+//! and field nodes, computed once so that validating or projecting a batch does no schema
+//! walk and allocates nothing.
 
 use std::sync::Arc;
 
 use arrow_schema::{Schema, SchemaRef};
 
-use crate::column_layout::{schema_layout, ColumnLayout};
+use crate::column_layout::{schema_layout, schema_nodes, ColumnLayout, NodeSpec};
 use crate::error::UnsupportedTypeError;
 
 /// A schema every batch of which can be validated, decoded and projected.
@@ -14,13 +15,15 @@ pub struct BatchSchema {
     id: u16,
     arrow: SchemaRef,
     layouts: Arc<[ColumnLayout]>,
+    nodes: Arc<[NodeSpec]>,
 }
 
 impl BatchSchema {
     /// The schema `arrow` known by `id`. Fails if it holds a type batches cannot carry.
     pub fn new(id: u16, arrow: SchemaRef) -> Result<Self, UnsupportedTypeError> {
         let layouts = schema_layout(&arrow)?.into();
-        Ok(Self { id, arrow, layouts })
+        let nodes = schema_nodes(&arrow)?.into();
+        Ok(Self { id, arrow, layouts, nodes })
     }
 
     /// Same as [`BatchSchema::new`] for an owned schema.
@@ -41,5 +44,10 @@ impl BatchSchema {
     /// Per top-level column: field nodes and buffers it occupies in a message.
     pub fn layouts(&self) -> &[ColumnLayout] {
         &self.layouts
+    }
+
+    /// Every field node a message of this schema holds, in IPC order.
+    pub fn nodes(&self) -> &[NodeSpec] {
+        &self.nodes
     }
 }

@@ -23,6 +23,60 @@ pub struct ColumnLayout {
     pub view_count: usize,
 }
 
+/// What a message must hold for one field node, precomputed per schema so that checking a
+/// batch walks a flat list instead of the type tree (and allocates nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// The field's path, for error messages.
+    pub name: String,
+    /// The node's first buffer is a validity bitmap.
+    pub has_validity: bool,
+    /// Buffers of the node itself, not counting view types' variadic data buffers.
+    pub own_buffer_count: usize,
+    /// A view type: one entry of `variadicBufferCounts` adds data buffers.
+    pub is_view: bool,
+    /// Width of the elements of the node's first data buffer when it is fixed-width (values
+    /// or offsets): its length must be a multiple of it.
+    pub fixed_width_bytes: Option<usize>,
+}
+
+/// The field nodes of `schema` in IPC (pre-)order, or the first unsupported type.
+pub fn schema_nodes(schema: &Schema) -> Result<Vec<NodeSpec>, UnsupportedTypeError> {
+    let mut nodes = Vec::new();
+    for field in schema.fields() {
+        add_nodes(field, field.name(), 0, &mut nodes)?;
+    }
+    Ok(nodes)
+}
+
+fn add_nodes(
+    field: &Field,
+    path: &str,
+    depth: usize,
+    nodes: &mut Vec<NodeSpec>,
+) -> Result<(), UnsupportedTypeError> {
+    let data_type = field.data_type();
+    let own_buffer_count =
+        own_buffer_count(data_type).filter(|_| depth <= TYPE_NESTING_DEPTH_MAX).ok_or_else(
+            || UnsupportedTypeError { field: path.to_string(), data_type: data_type.to_string() },
+        )?;
+    let fixed_width_bytes = match arrow_data::layout(data_type).buffers.first() {
+        Some(arrow_data::BufferSpec::FixedWidth { byte_width, .. }) => Some(*byte_width),
+        _ => None,
+    };
+    nodes.push(NodeSpec {
+        name: path.to_string(),
+        has_validity: *data_type != DataType::Null,
+        own_buffer_count,
+        is_view: matches!(data_type, DataType::Utf8View | DataType::BinaryView),
+        fixed_width_bytes,
+    });
+    for child in child_fields(data_type) {
+        add_nodes(child, &child_path(path, child), depth + 1, nodes)?;
+    }
+    Ok(())
+}
+
 /// Layouts of every top-level column of `schema`, or the first unsupported type.
 pub fn schema_layout(schema: &Schema) -> Result<Vec<ColumnLayout>, UnsupportedTypeError> {
     schema

@@ -11,9 +11,7 @@ use core::ops::Range;
 
 use arrow_ipc::{CompressionType, MessageHeader, MetadataVersion};
 
-use arrow_schema::{DataType, Field, Schema};
-
-use crate::column_layout::{child_fields, own_buffer_count, ColumnLayout};
+use crate::column_layout::{ColumnLayout, NodeSpec};
 use crate::error::BatchError;
 use crate::header::{Compression, BATCH_ALIGNMENT_BYTES};
 use crate::limits::{
@@ -217,12 +215,14 @@ impl<'a> IpcMessage<'a> {
     }
 
     /// Checks that the message has exactly the shape of a schema with column `layouts` and
-    /// `record_count` rows, and returns where each column's entries lie.
+    /// `record_count` rows; tells `each_column` where each column's entries lie. Allocates
+    /// nothing (this runs for every appended batch).
     pub fn check_layout(
         &self,
         layouts: &[ColumnLayout],
         record_count: u32,
-    ) -> Result<Vec<ColumnSpan>, BatchError> {
+        mut each_column: impl FnMut(ColumnSpan),
+    ) -> Result<(), BatchError> {
         let mismatch = |what: String| Err(BatchError::SchemaMismatch(what));
         let record_batch = &self.record_batch;
         if record_batch.length() != i64::from(record_count) {
@@ -240,7 +240,6 @@ impl<'a> IpcMessage<'a> {
         let variadic = record_batch.variadicBufferCounts();
         let variadic_len = variadic.map_or(0, |counts| counts.len());
 
-        let mut spans = Vec::with_capacity(layouts.len());
         let (mut node_at, mut buffer_at, mut variadic_at) = (0usize, 0usize, 0usize);
         for (column, layout) in layouts.iter().enumerate() {
             let variadic_end = variadic_at + layout.view_count;
@@ -269,7 +268,7 @@ impl<'a> IpcMessage<'a> {
                     top.length()
                 ));
             }
-            spans.push(ColumnSpan {
+            each_column(ColumnSpan {
                 nodes: node_at..node_end,
                 buffers: buffer_at..buffer_end as usize,
                 variadic: variadic_at..variadic_end,
@@ -299,7 +298,7 @@ impl<'a> IpcMessage<'a> {
         for buffer in buffers.iter() {
             self.check_buffer(buffer)?;
         }
-        Ok(spans)
+        Ok(())
     }
 
     /// Checks what needs the body: that compressed buffers name sane decompressed sizes,
@@ -307,7 +306,7 @@ impl<'a> IpcMessage<'a> {
     /// reader allocate more), and that every node with nulls has a validity bitmap with a bit
     /// per value (Arrow's decoder slices it unchecked and would panic). `body` is the message
     /// body; the message must already have passed [`Self::check_layout`] against `schema`.
-    pub fn check_body(&self, schema: &Schema, body: &[u8]) -> Result<(), BatchError> {
+    pub fn check_body(&self, node_specs: &[NodeSpec], body: &[u8]) -> Result<(), BatchError> {
         let (Some(nodes), Some(buffers)) = (self.record_batch.nodes(), self.record_batch.buffers())
         else {
             return Err(BatchError::BadMessage("field nodes or buffers missing".into()));
@@ -325,18 +324,40 @@ impl<'a> IpcMessage<'a> {
                 )));
             }
         }
-        let mut walk = NodeWalk {
-            nodes,
-            buffers,
-            variadic: self.record_batch.variadicBufferCounts(),
-            node_at: 0,
-            buffer_at: 0,
-            variadic_at: 0,
-            body,
-            compressed,
-        };
-        for field in schema.fields() {
-            walk.field(field)?;
+        // Node, buffer and variadic counts were matched to the schema by `check_layout`.
+        assert_eq!(nodes.len(), node_specs.len(), "check_layout ran first");
+        let variadic = self.record_batch.variadicBufferCounts();
+        let (mut buffer_at, mut variadic_at) = (0usize, 0usize);
+        for (index, spec) in node_specs.iter().enumerate() {
+            let node = nodes.get(index);
+            let mut buffer_count = spec.own_buffer_count;
+            if spec.is_view {
+                buffer_count += variadic.map_or(0, |counts| counts.get(variadic_at)) as usize;
+                variadic_at += 1;
+            }
+            if spec.has_validity && node.null_count() > 0 {
+                let validity = buffers.get(buffer_at);
+                let bits = decoded_size(body, validity, compressed)?.saturating_mul(8);
+                if bits < node.length() as u64 {
+                    return Err(BatchError::BadMessage(format!(
+                        "validity bitmap of {:?} has {bits} bits for {} values",
+                        spec.name,
+                        node.length()
+                    )));
+                }
+            }
+            // Arrow views fixed-width buffers as typed slices and panics on a ragged length.
+            if let Some(width) = spec.fixed_width_bytes {
+                let buffer = buffers.get(buffer_at + usize::from(spec.has_validity));
+                let size = decoded_size(body, buffer, compressed)?;
+                if size % width as u64 != 0 {
+                    return Err(BatchError::BadMessage(format!(
+                        "buffer of {:?} has {size} bytes, not a multiple of {width}",
+                        spec.name
+                    )));
+                }
+            }
+            buffer_at += buffer_count;
         }
         Ok(())
     }
@@ -356,63 +377,6 @@ impl<'a> IpcMessage<'a> {
             return Err(BatchError::BadMessage(format!(
                 "buffer at {offset} is not aligned to {BATCH_ALIGNMENT_BYTES} bytes"
             )));
-        }
-        Ok(())
-    }
-}
-
-/// A pre-order walk over a message's nodes and buffers along a schema's type tree.
-struct NodeWalk<'a> {
-    nodes: flatbuffers::Vector<'a, arrow_ipc::FieldNode>,
-    buffers: flatbuffers::Vector<'a, arrow_ipc::Buffer>,
-    variadic: Option<flatbuffers::Vector<'a, i64>>,
-    node_at: usize,
-    buffer_at: usize,
-    variadic_at: usize,
-    body: &'a [u8],
-    compressed: bool,
-}
-
-impl NodeWalk<'_> {
-    fn field(&mut self, field: &Field) -> Result<(), BatchError> {
-        let node = self.nodes.get(self.node_at);
-        self.node_at += 1;
-        let data_type = field.data_type();
-        let mut buffer_count = own_buffer_count(data_type).unwrap_or(0);
-        if matches!(data_type, DataType::Utf8View | DataType::BinaryView) {
-            // In range: checked by `check_layout`.
-            buffer_count += self.variadic.map_or(0, |counts| counts.get(self.variadic_at)) as usize;
-            self.variadic_at += 1;
-        }
-        let has_validity = *data_type != DataType::Null;
-        if has_validity && node.null_count() > 0 {
-            let validity = self.buffers.get(self.buffer_at);
-            let bits = decoded_size(self.body, validity, self.compressed)?.saturating_mul(8);
-            if bits < node.length() as u64 {
-                return Err(BatchError::BadMessage(format!(
-                    "validity bitmap of {:?} has {bits} bits for {} values",
-                    field.name(),
-                    node.length()
-                )));
-            }
-        }
-        // Arrow views fixed-width buffers as typed slices and panics on a ragged length.
-        let data_buffers = self.buffer_at + usize::from(has_validity);
-        for (index, spec) in arrow_data::layout(data_type).buffers.iter().enumerate() {
-            if let arrow_data::BufferSpec::FixedWidth { byte_width, .. } = spec {
-                let buffer = self.buffers.get(data_buffers + index);
-                let size = decoded_size(self.body, buffer, self.compressed)?;
-                if size % *byte_width as u64 != 0 {
-                    return Err(BatchError::BadMessage(format!(
-                        "buffer of {:?} has {size} bytes, not a multiple of {byte_width}",
-                        field.name()
-                    )));
-                }
-            }
-        }
-        self.buffer_at += buffer_count;
-        for child in child_fields(data_type) {
-            self.field(child)?;
         }
         Ok(())
     }

@@ -178,7 +178,10 @@ pub fn project(prefix: &[u8], projection: &Projection) -> Result<ProjectedBatch,
             reason: "compression differs from the Arrow message's".into(),
         });
     }
-    let spans = message.check_layout(projection.source.layouts(), header.record_count.get())?;
+    let mut spans = Vec::with_capacity(projection.source.layouts().len());
+    message.check_layout(projection.source.layouts(), header.record_count.get(), |span| {
+        spans.push(span)
+    })?;
     let body_at = layout.message + message.metadata_size;
     let record_batch = &message.record_batch;
     let (Some(all_nodes), Some(all_buffers)) = (record_batch.nodes(), record_batch.buffers())

@@ -32,6 +32,17 @@ pub struct ColumnStatistics {
     pub bounds: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+/// Statistics of one column, borrowed from the block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ColumnStatisticsRef<'a> {
+    /// Top-level column index in the batch's schema.
+    pub column: u16,
+    /// Null values in the column.
+    pub null_count: u32,
+    /// Exact minimum and maximum, when known.
+    pub bounds: Option<(&'a [u8], &'a [u8])>,
+}
+
 /// Computes statistics of the given top-level `columns` (ascending) of `batch`.
 pub fn compute(
     batch: &RecordBatch,
@@ -164,7 +175,13 @@ pub fn encode(statistics: &[ColumnStatistics], out: &mut Vec<u8>) {
 /// Decodes a statistics block of a batch with `record_count` records.
 pub fn decode(block: &[u8], record_count: u32) -> Result<Vec<ColumnStatistics>, BatchError> {
     let mut statistics = Vec::new();
-    visit(block, record_count, |entry| statistics.push(entry))?;
+    visit(block, record_count, |entry| {
+        statistics.push(ColumnStatistics {
+            column: entry.column,
+            null_count: entry.null_count,
+            bounds: entry.bounds.map(|(min, max)| (min.to_vec(), max.to_vec())),
+        })
+    })?;
     Ok(statistics)
 }
 
@@ -173,10 +190,12 @@ pub fn validate(block: &[u8], record_count: u32) -> Result<(), BatchError> {
     visit(block, record_count, |_| ())
 }
 
-fn visit(
+/// Walks a statistics block, checking it, and hands each entry to `each`. The bounds are
+/// copied only when `each` keeps them.
+pub(crate) fn visit(
     block: &[u8],
     record_count: u32,
-    mut each: impl FnMut(ColumnStatistics),
+    mut each: impl FnMut(ColumnStatisticsRef<'_>),
 ) -> Result<(), BatchError> {
     let bad = |reason: String| Err(BatchError::BadStatistics(reason));
     if block.is_empty() {
@@ -210,13 +229,10 @@ fn visit(
                 "column {column} has {null_count} nulls in {record_count} records"
             ));
         }
-        let bounds = if flags & FLAG_BOUNDS != 0 {
-            Some((cursor.value()?.to_vec(), cursor.value()?.to_vec()))
-        } else {
-            None
-        };
+        let bounds =
+            if flags & FLAG_BOUNDS != 0 { Some((cursor.value()?, cursor.value()?)) } else { None };
         previous = Some(column);
-        each(ColumnStatistics { column, null_count, bounds });
+        each(ColumnStatisticsRef { column, null_count, bounds });
     }
     if cursor.at != block.len() {
         return bad(format!("{} bytes left after the last column", block.len() - cursor.at));

@@ -157,7 +157,7 @@ fn batches_laid_back_to_back_stay_aligned() {
         builder.build_into(&record_batch, None, WriterStamp::NONE, &mut out).unwrap();
     }
     let decoder = BatchDecoder::new(batch_schema);
-    let whole = Buffer::from_vec(out);
+    let whole = ufer_wire::aligned_copy(&out);
     let mut at = 0;
     let mut seen = Vec::new();
     while at < whole.len() {
