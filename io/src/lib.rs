@@ -11,6 +11,7 @@
 pub mod block;
 pub mod data_dir;
 pub mod error;
+pub mod executor;
 pub mod naming;
 pub mod segment_file;
 pub mod segment_writer;

@@ -14,22 +14,15 @@ pub mod table;
 
 use std::future::Future;
 
-/// Runs `body` on a fresh glommio executor on its own thread, as a shard runs.
+/// Runs `body` on a fresh glommio executor thread; a panic there fails the test with its
+/// message.
 pub fn run_on_executor<T, F, Fut>(body: F) -> T
 where
     T: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
 {
-    std::thread::spawn(move || {
-        glommio::LocalExecutorBuilder::default()
-            .io_memory(4 << 20)
-            .make()
-            .expect("executor")
-            .run(body())
-    })
-    .join()
-    .expect("executor thread panicked")
+    ufer_io::executor::run_on_new_thread(body).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// Scales a default iteration count by `UFER_TEST_MULTIPLIER` (for long runs).

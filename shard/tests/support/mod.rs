@@ -14,22 +14,15 @@ use ufer_wire::{
     aligned_copy, BatchDecoder, BatchOptions, BatchSchema, LogBatch, LogBatchBuilder, WriterStamp,
 };
 
-/// Runs `body` on a fresh glommio executor thread.
+/// Runs `body` on a fresh glommio executor thread; a panic there fails the test with its
+/// message.
 pub fn run<T, F, Fut>(body: F) -> T
 where
     T: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = T> + 'static,
 {
-    std::thread::spawn(move || {
-        glommio::LocalExecutorBuilder::default()
-            .io_memory(4 << 20)
-            .make()
-            .expect("executor")
-            .run(body())
-    })
-    .join()
-    .expect("executor thread panicked")
+    ufer_io::executor::run_on_new_thread(body).unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// The test table: `id BIGINT NOT NULL, name STRING, n BIGINT`.
