@@ -205,3 +205,30 @@ fn concurrent_appenders_get_dense_offsets_and_durability() {
         assert!(rows.iter().enumerate().all(|(index, (offset, _))| *offset == index as u64));
     });
 }
+
+#[test]
+fn a_segment_older_than_the_age_limit_is_rolled_at_the_next_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        let clock = ManualClock::new(1_000_000);
+        let mut config = LogConfig::test_min();
+        config.segment_size_max_bytes = 1 << 20;
+        config.segment_age_max = std::time::Duration::from_secs(60);
+        let tablet = support::open(&path, config, &clock).await;
+        let schema = support::schema();
+        let mut batch = support::batch(0, 3);
+        tablet.append_durable(&mut batch, &schema).await.unwrap();
+        clock.advance(59_999);
+        let mut batch = support::batch(3, 3);
+        tablet.append_durable(&mut batch, &schema).await.unwrap();
+        assert_eq!(tablet.segment_count(), 1, "younger than the limit: no roll");
+        clock.advance(1);
+        let mut batch = support::batch(6, 3);
+        tablet.append_durable(&mut batch, &schema).await.unwrap();
+        assert_eq!(tablet.segment_count(), 2, "the first batch is 60 s old: rolled");
+        let files = support::segment_files(&path);
+        assert_eq!(files.iter().map(|(base, _)| *base).collect::<Vec<_>>(), vec![0, 6]);
+        assert_eq!(support::read_ids(&tablet, 0, 1 << 20).await.len(), 9);
+    });
+}

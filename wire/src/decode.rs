@@ -1,6 +1,6 @@
 //! Decoding a batch into an Arrow `RecordBatch` without copying its column buffers.
 //!
-//! The batch's bytes are wrapped as an Arrow `Buffer` (from `bytes::Bytes`, a `Vec`, or any
+//! The batch's bytes are wrapped as an Arrow `Buffer` (from a `Vec`, `bytes::Bytes`, or any
 //! owner) and the columns are slices of it. Arrow is told to *require* alignment, so a
 //! misaligned buffer is an error rather than a silent copy; since the format aligns every
 //! column buffer to 64 bytes from the batch start, the only copy happens when the whole batch
