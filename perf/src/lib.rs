@@ -55,11 +55,17 @@ pub fn wide_batch(schema: &BatchSchema, rows: usize, seed: i64) -> RecordBatch {
     RecordBatch::try_new(schema.arrow().clone(), columns).expect("rows match the schema")
 }
 
-/// Rows of the wide table that make a batch of about `bytes` bytes.
+/// Rows of the wide table whose uncompressed batch is about `bytes` bytes (measured from a
+/// trial batch, since per-row size includes fixed overheads).
 pub fn wide_rows_for(bytes: usize) -> usize {
-    // Measured: 7 int64 + 7 float64 + 6 eight-byte strings with offsets and validity take
-    // ~212 bytes a row in a batch.
-    (bytes / 212).max(1)
+    let schema = wide_schema();
+    let trial_rows = 1_000;
+    let trial = ufer_wire::LogBatchBuilder::new(schema.clone(), ufer_wire::BatchOptions::default())
+        .expect("builder")
+        .build(&wide_batch(&schema, trial_rows, 0), None, ufer_wire::WriterStamp::NONE)
+        .expect("trial batch");
+    let per_row = trial.len() as f64 / trial_rows as f64;
+    ((bytes as f64 / per_row) as usize).max(1)
 }
 
 /// Percentile summary of a latency histogram, in microseconds.
