@@ -13,6 +13,7 @@ pub mod data_dir;
 pub mod error;
 pub mod executor;
 pub mod naming;
+pub mod quic_runtime;
 pub mod segment_file;
 pub mod segment_writer;
 
