@@ -6,8 +6,10 @@
 //! the device fails with EOPNOTSUPP. `DataDir::open` therefore first opens a non-empty
 //! sentinel file, so the probe reads real data. Every file is opened through a `DataDir`.
 //!
-//! Small metadata files are replaced crash-safely: write a temporary file, fsync it,
-//! rename it over the old one, fsync the directory.
+//! Small metadata files are replaced crash-safely: write a temporary file, fdatasync it,
+//! rename it over the old one, fsync the directory. A failed sync of either is fatal
+//! ([`IoError::Fatal`]): what reached the device is unknown, and retrying could report
+//! success for data that is not there.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -143,17 +145,23 @@ impl DataDir {
         }
     }
 
-    /// Makes the directory's entries (creations, renames, removals) durable.
+    /// Makes the directory's entries (creations, renames, removals) durable. A failed
+    /// fsync is [`IoError::Fatal`].
     pub async fn sync(&self) -> Result<(), IoError> {
         let dir = Directory::open(&self.path)
             .await
             .map_err(|error| IoError::from_glommio("opening", &self.path, error))?;
-        dir.sync().await.map_err(|error| IoError::from_glommio("syncing", &self.path, error))?;
+        if let Err(error) = dir.sync().await {
+            return Err(IoError::Fatal {
+                path: self.path.clone(),
+                reason: format!("directory fsync failed: {}", os_error(error)),
+            });
+        }
         dir.close().await.map_err(|error| IoError::from_glommio("closing", &self.path, error))
     }
 
     /// Replaces `name` with `contents` so that after a crash the file holds either the old
-    /// or the new contents, never a mix: temporary file, fsync, rename, fsync directory.
+    /// or the new contents, never a mix: temporary file, fdatasync, rename, fsync directory.
     pub async fn replace_file(&self, name: &str, contents: &[u8]) -> Result<(), IoError> {
         let path = self.file_path(name);
         let temporary = self.file_path(&format!("{name}{TEMPORARY_SUFFIX}"));

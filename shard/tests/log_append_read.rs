@@ -232,3 +232,49 @@ fn a_segment_older_than_the_age_limit_is_rolled_at_the_next_append() {
         assert_eq!(support::read_ids(&tablet, 0, 1 << 20).await.len(), 9);
     });
 }
+
+#[test]
+fn a_segment_never_spans_more_offsets_than_its_index_can_address() {
+    // Batches of 4 Mi records of a NULL column are a few hundred bytes each: 1 024 of them
+    // reach 2^32 offsets in one small segment unless the offset span rolls it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        use std::sync::Arc;
+        let arrow = arrow_schema::Schema::new(vec![arrow_schema::Field::new(
+            "nothing",
+            arrow_schema::DataType::Null,
+            true,
+        )]);
+        let schema = ufer_wire::BatchSchema::new(1, Arc::new(arrow)).unwrap();
+        let rows = ufer_wire::limits::BATCH_RECORD_COUNT_MAX as usize;
+        let record_batch = arrow_array::RecordBatch::try_new(
+            schema.arrow().clone(),
+            vec![Arc::new(arrow_array::NullArray::new(rows))],
+        )
+        .unwrap();
+        let template = ufer_wire::LogBatchBuilder::new(schema.clone(), Default::default())
+            .unwrap()
+            .build(&record_batch, None, ufer_wire::WriterStamp::NONE)
+            .unwrap();
+        let clock = ManualClock::new(1_000);
+        let mut config = LogConfig::test_min();
+        config.segment_size_max_bytes = 1 << 30;
+        let tablet = support::open(&path, config.clone(), &clock).await;
+        for _ in 0..1_030 {
+            let mut batch = template.clone();
+            tablet.append(&mut batch, &schema).await.unwrap();
+        }
+        tablet.sync().await.unwrap();
+        assert_eq!(tablet.segment_count(), 2, "rolled once the span would pass 2^32 offsets");
+        let expected_end = 1_030 * rows as u64;
+        assert_eq!(tablet.high_watermark(), expected_end);
+        let second_base = support::segment_files(&path)[1].0;
+        assert_eq!(second_base, 1_023 * rows as u64);
+        drop(tablet);
+        let tablet = support::open(&path, config, &clock).await;
+        assert_eq!(tablet.high_watermark(), expected_end);
+        let read = tablet.read(second_base - 1, 1, None).await.unwrap();
+        assert_eq!(support::batch_offsets(&read.chunks)[0].0, second_base - rows as u64);
+    });
+}

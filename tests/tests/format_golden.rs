@@ -1,7 +1,9 @@
 //! Golden fixtures of the on-disk formats, committed under `tests/fixtures/`: batches
 //! (plain, with change types and statistics, LZ4, ZSTD, projected) and a whole bucket
-//! directory (segments, offset and time indexes), plus a damaged copy of it. A change to
-//! any format makes these fail. After a deliberate format change, regenerate with
+//! directory (segments, offset and time indexes), plus a damaged copy of it. The plain and
+//! projected batches are compared byte for byte, so any change to the batch format fails
+//! here; the compressed batches and the bucket directories are read back, so a change that
+//! breaks reading old files fails here. After a deliberate format change, regenerate with
 //! `UFER_REGENERATE_FIXTURES=1 cargo test -p ufer-tests --test format_golden` and bump the
 //! format version.
 

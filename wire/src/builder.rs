@@ -4,7 +4,8 @@
 //! The output is header, statistics, change types, zero padding to the next
 //! [`BATCH_ALIGNMENT_BYTES`], then one Arrow IPC record-batch message written with 64-byte
 //! buffer alignment and V5 metadata. Server-assigned fields (base offset, commit timestamp,
-//! leader epoch) are zero; the CRC covers the rest.
+//! leader epoch) are zero; the CRC covers everything from the schema id on (length and magic
+//! are checked on their own).
 
 use arrow_array::RecordBatch;
 use arrow_ipc::writer::{CompressionContext, DictionaryTracker, IpcDataGenerator, IpcWriteOptions};

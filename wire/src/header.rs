@@ -1,6 +1,7 @@
 //! The fixed 56-byte little-endian header that opens every `LogBatch`.
 //!
-//! The header is read and written in place (`zerocopy`), never parsed into a copy. Its layout
+//! The header is read in place (`zerocopy`): checking a batch copies nothing (a decoded batch
+//! keeps a copy of its 56 bytes for convenience). Its layout
 //! is pinned by the compile-time assertions below and documented byte by byte in
 //! `docs/format.md`. The first five fields (base offset, batch length, magic, commit timestamp,
 //! leader epoch) are outside the CRC: the server stamps base offset, commit timestamp and

@@ -305,7 +305,8 @@ impl<'a> IpcMessage<'a> {
     /// together at most [`BATCH_DECOMPRESSED_SIZE_MAX_BYTES`] (so a batch cannot make a
     /// reader allocate more), and that every node with nulls has a validity bitmap with a bit
     /// per value (Arrow's decoder slices it unchecked and would panic). `body` is the message
-    /// body; the message must already have passed [`Self::check_layout`] against `schema`.
+    /// body; the message must already have passed [`Self::check_layout`] against the schema
+    /// whose nodes are `node_specs`.
     pub fn check_body(&self, node_specs: &[NodeSpec], body: &[u8]) -> Result<(), BatchError> {
         let (Some(nodes), Some(buffers)) = (self.record_batch.nodes(), self.record_batch.buffers())
         else {

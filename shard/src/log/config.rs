@@ -8,7 +8,8 @@ use ufer_wire::limits::BATCH_SIZE_MAX_BYTES;
 /// Limits and policies of a log tablet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogConfig {
-    /// A segment is rolled before an append would take it past this size.
+    /// A non-empty segment is rolled before an append would take it past this size (so a
+    /// batch larger than this gets a segment of its own).
     pub segment_size_max_bytes: u64,
     /// A segment is rolled at the first append after its first batch is this old.
     pub segment_age_max: Duration,

@@ -19,7 +19,7 @@ use crate::log::error::OpenError;
 use crate::log::index::SegmentIndex;
 use crate::log::scan::{ScanStep, SegmentScanner};
 use crate::log::segment::{ActiveSegment, Segment};
-use crate::log::tablet::State;
+use crate::log::tablet::{State, SEGMENT_OFFSET_SPAN_MAX};
 
 /// Window for recovery scans.
 const RECOVERY_WINDOW_SIZE_BYTES: usize = 1024 * 1024;
@@ -158,6 +158,11 @@ async fn scan_segment(
         SegmentScanner::new(file, 0, file_size, Some(base), verify_crc, RECOVERY_WINDOW_SIZE_BYTES);
     let clean = loop {
         match scanner.next().await? {
+            // A segment never spans more offsets than its index can address: past that, the
+            // file is not one this code wrote.
+            ScanStep::Batch(batch) if batch.end_offset - base > SEGMENT_OFFSET_SPAN_MAX => {
+                break false
+            }
             ScanStep::Batch(batch) => segment.observe_batch(
                 batch.position,
                 batch.length,

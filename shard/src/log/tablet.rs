@@ -5,8 +5,11 @@
 //! Invariants: offsets are dense from the log start offset to the log end offset; every
 //! offset below the high watermark is durable, and reads never go past it; commit
 //! timestamps never decrease; only the active (last) segment is written; retention deletes
-//! only whole sealed segments, oldest first. All mutation of the segment list and offsets
-//! happens under the append lock.
+//! only whole sealed segments, oldest first; a segment spans at most 2^32 offsets (its
+//! index holds 32-bit relative offsets). Appends, rolls, rollbacks and retention are
+//! serialized by the append lock; the high watermark and the cache of open sealed files are
+//! updated in place, without awaiting, by whichever task notices. After an
+//! [`AppendError::Fatal`] (a failed fdatasync anywhere) the tablet refuses every append.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -31,6 +34,9 @@ const READ_WINDOW_SIZE_MIN_BYTES: usize = 64 * 1024;
 const READ_WINDOW_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Leading bytes read first when projecting a batch too large for the read window.
 const PROJECTION_PREFIX_READ_BYTES: usize = 4096;
+
+/// Most offsets one segment spans: its index holds 32-bit relative offsets.
+pub const SEGMENT_OFFSET_SPAN_MAX: u64 = u32::MAX as u64;
 
 /// Where to look up an offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,6 +191,8 @@ pub struct LogTablet {
     pub(crate) state: RefCell<State>,
     append_lock: Semaphore,
     leader_epoch: std::cell::Cell<u32>,
+    /// Set by the first fatal error; every later append fails with it.
+    fatal: RefCell<Option<String>>,
 }
 
 impl std::fmt::Debug for LogTablet {
@@ -223,6 +231,7 @@ impl LogTablet {
             state: RefCell::new(state),
             append_lock: Semaphore::new(1),
             leader_epoch: std::cell::Cell::new(0),
+            fatal: RefCell::new(None),
         })
     }
 
@@ -277,6 +286,35 @@ impl LogTablet {
         batch: &mut [u8],
         schema: &BatchSchema,
     ) -> Result<Appended, AppendError> {
+        self.check_fatal()?;
+        let appended = self.append_unchecked(batch, schema).await;
+        appended.map_err(|error| self.remember_fatal(error))
+    }
+
+    /// Fails with the first fatal error, if there was one.
+    fn check_fatal(&self) -> Result<(), AppendError> {
+        match self.fatal.borrow().as_ref() {
+            Some(reason) => Err(AppendError::Fatal(IoError::Fatal {
+                path: self.dir.path().to_path_buf(),
+                reason: reason.clone(),
+            })),
+            None => Ok(()),
+        }
+    }
+
+    /// Passes `error` on, remembering it if it is fatal.
+    fn remember_fatal(&self, error: AppendError) -> AppendError {
+        if let AppendError::Fatal(fatal) = &error {
+            self.fatal.borrow_mut().get_or_insert_with(|| fatal.to_string());
+        }
+        error
+    }
+
+    async fn append_unchecked(
+        &self,
+        batch: &mut [u8],
+        schema: &BatchSchema,
+    ) -> Result<Appended, AppendError> {
         if batch.len() > self.config.batch_size_max_bytes as usize {
             return Err(AppendError::TooLarge {
                 size: batch.len(),
@@ -303,7 +341,7 @@ impl LogTablet {
         let _permit = self.append_lock.acquire_permit(1).await.map_err(|error| {
             AppendError::Io(IoError::from_glommio("waiting to append to", self.dir.path(), error))
         })?;
-        self.roll_if_due(length).await?;
+        self.roll_if_due(length, offset_count).await?;
         let (writer, base_offset, commit_timestamp, position, segment_base) = {
             let mut state = self.state.borrow_mut();
             let commit_timestamp = self.clock.now_ms().max(state.last_commit_timestamp);
@@ -365,9 +403,10 @@ impl LogTablet {
                 Ok(())
             }
             Err(error) => {
+                // The lock is never closed, so the permit is always granted.
                 let _permit = self.append_lock.acquire_permit(1).await;
                 self.reconcile_after_failure();
-                Err(error.into())
+                Err(self.remember_fatal(error.into()))
             }
         }
     }
@@ -389,9 +428,10 @@ impl LogTablet {
         match writer.sync().await {
             Ok(_) => Ok(self.high_watermark()),
             Err(error) => {
+                // The lock is never closed, so the permit is always granted.
                 let _permit = self.append_lock.acquire_permit(1).await;
                 self.reconcile_after_failure();
-                Err(error.into())
+                Err(self.remember_fatal(error.into()))
             }
         }
     }
@@ -420,13 +460,16 @@ impl LogTablet {
         segment.index.truncate_from(size);
     }
 
-    /// Seals the active segment and starts a new one if `incoming` bytes would overflow it
-    /// or it is too old. Called with the append lock held.
-    async fn roll_if_due(&self, incoming: u64) -> Result<(), AppendError> {
+    /// Seals the active segment and starts a new one if `incoming` bytes or
+    /// `incoming_offsets` offsets would overflow it, or it is too old. Called with the append
+    /// lock held.
+    async fn roll_if_due(&self, incoming: u64, incoming_offsets: u64) -> Result<(), AppendError> {
         let (due, writer) = {
             let state = self.state.borrow();
             let segment = &state.active.segment;
-            let full = segment.size + incoming > self.config.segment_size_max_bytes;
+            let offsets = segment.end_offset - segment.base_offset + incoming_offsets;
+            let full = segment.size + incoming > self.config.segment_size_max_bytes
+                || offsets > SEGMENT_OFFSET_SPAN_MAX;
             let age_max_ms = self.config.segment_age_max.as_millis() as i64;
             let old = segment
                 .first_timestamp
@@ -790,6 +833,10 @@ async fn project_stored(
         other => corrupt(file, position, other.to_string()),
     };
     if let Some(bytes) = bytes {
+        // The whole batch is in memory anyway: check its stored CRC before trusting it.
+        if let Err(error) = LogBatch::parse(&bytes) {
+            return Err(corrupt(file, position, error.to_string()));
+        }
         let projected = project(&bytes, projection).map_err(to_read_error)?;
         return Ok(ReadChunk::Projected(projected.assemble(&bytes)));
     }
