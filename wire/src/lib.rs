@@ -24,6 +24,8 @@ pub mod header;
 pub mod ipc_message;
 pub mod limits;
 pub mod projection;
+pub mod protocol;
+pub mod schema_text;
 pub mod statistics;
 
 pub use batch::{check_header, BatchLayout, LogBatch};
