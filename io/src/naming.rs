@@ -10,6 +10,8 @@ pub enum FileKind {
     OffsetIndex,
     /// The sparse time index of a sealed segment.
     TimeIndex,
+    /// The idempotent writers' state at the end of a sealed segment.
+    WriterSnapshot,
 }
 
 impl FileKind {
@@ -19,6 +21,7 @@ impl FileKind {
             FileKind::Segment => "log",
             FileKind::OffsetIndex => "index",
             FileKind::TimeIndex => "timeindex",
+            FileKind::WriterSnapshot => "writers",
         }
     }
 }
@@ -32,9 +35,10 @@ pub fn file_name(base_offset: u64, kind: FileKind) -> String {
 /// name (temporary files, sentinels, foreign files).
 pub fn parse_file_name(name: &str) -> Option<(u64, FileKind)> {
     let (stem, extension) = name.split_once('.')?;
-    let kind = [FileKind::Segment, FileKind::OffsetIndex, FileKind::TimeIndex]
-        .into_iter()
-        .find(|kind| kind.extension() == extension)?;
+    let kind =
+        [FileKind::Segment, FileKind::OffsetIndex, FileKind::TimeIndex, FileKind::WriterSnapshot]
+            .into_iter()
+            .find(|kind| kind.extension() == extension)?;
     if stem.len() != 20 || !stem.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
@@ -48,7 +52,12 @@ mod tests {
     #[test]
     fn names_round_trip_and_sort_by_offset() {
         for offset in [0, 7, 1 << 40, u64::MAX] {
-            for kind in [FileKind::Segment, FileKind::OffsetIndex, FileKind::TimeIndex] {
+            for kind in [
+                FileKind::Segment,
+                FileKind::OffsetIndex,
+                FileKind::TimeIndex,
+                FileKind::WriterSnapshot,
+            ] {
                 assert_eq!(parse_file_name(&file_name(offset, kind)), Some((offset, kind)));
             }
         }

@@ -18,7 +18,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 
 use futures_util::future::join_all;
 use glommio::io::{DmaBuffer, DmaFile};
@@ -26,6 +25,7 @@ use glommio::sync::Semaphore;
 
 use crate::block::{align_down, align_up, BLOCK_SIZE_BYTES};
 use crate::error::IoError;
+use crate::notifier::Notifier;
 use crate::segment_file::SegmentFile;
 
 /// Limits of one writer's memory.
@@ -97,40 +97,6 @@ impl Drop for SyncLeader<'_> {
     fn drop(&mut self) {
         self.0.sync_leader.set(false);
         self.0.sync_round.notify_all();
-    }
-}
-
-/// Wakes all waiting tasks at once when something changed (a single-thread condition
-/// variable; glommio has none).
-#[derive(Default)]
-struct Notifier {
-    epoch: Cell<u64>,
-    wakers: RefCell<Vec<Waker>>,
-}
-
-impl Notifier {
-    fn epoch(&self) -> u64 {
-        self.epoch.get()
-    }
-
-    /// Resolves once `notify_all` was called after `seen` was read.
-    async fn changed(&self, seen: u64) {
-        std::future::poll_fn(|context| {
-            if self.epoch.get() != seen {
-                return Poll::Ready(());
-            }
-            self.wakers.borrow_mut().push(context.waker().clone());
-            Poll::Pending
-        })
-        .await
-    }
-
-    fn notify_all(&self) {
-        self.epoch.set(self.epoch.get() + 1);
-        let wakers = std::mem::take(&mut *self.wakers.borrow_mut());
-        for waker in wakers {
-            waker.wake();
-        }
     }
 }
 
@@ -237,6 +203,11 @@ impl SegmentWriter {
     /// Bytes appended so far (durable or not).
     pub fn appended_size(&self) -> u64 {
         self.state.borrow().appended_size
+    }
+
+    /// Where everything appended so far ends: wait for it with [`Self::sync_to`].
+    pub fn appended_end(&self) -> AppendEnd {
+        AppendEnd { end: self.appended_size(), generation: self.generation.get() }
     }
 
     /// Bytes known to be on the device.

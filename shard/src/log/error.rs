@@ -13,6 +13,17 @@ pub enum AppendError {
     /// The batch is malformed or does not match the schema: reject the request.
     #[error("invalid batch: {0}")]
     InvalidBatch(#[from] BatchError),
+    /// An idempotent writer's batch does not follow its previous one (a batch in between
+    /// was lost, or this one is too old to answer): the writer must start over.
+    #[error("writer {writer_id} sent batch sequence {got}, the next one must be {expected}")]
+    OutOfOrderSequence {
+        /// The writer.
+        writer_id: i64,
+        /// The sequence the bucket expects next.
+        expected: i32,
+        /// The sequence sent.
+        got: i32,
+    },
     /// The batch is larger than the table allows: split it.
     #[error("batch of {size} bytes is over the table's limit of {max} bytes")]
     TooLarge {

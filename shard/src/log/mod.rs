@@ -8,3 +8,4 @@ pub mod recovery;
 pub mod scan;
 pub mod segment;
 pub mod tablet;
+pub mod writers;

@@ -17,9 +17,10 @@ use ufer_io::{file_name, parse_file_name, DataDir, FileKind, IoError, SegmentFil
 use crate::log::config::LogConfig;
 use crate::log::error::OpenError;
 use crate::log::index::SegmentIndex;
-use crate::log::scan::{ScanStep, SegmentScanner};
+use crate::log::scan::{ScanStep, ScannedBatch, SegmentScanner};
 use crate::log::segment::{ActiveSegment, Segment};
 use crate::log::tablet::{State, SEGMENT_OFFSET_SPAN_MAX};
+use crate::log::writers::{StoredBatch, WriterTable};
 
 /// Window for recovery scans.
 const RECOVERY_WINDOW_SIZE_BYTES: usize = 1024 * 1024;
@@ -27,19 +28,24 @@ const RECOVERY_WINDOW_SIZE_BYTES: usize = 1024 * 1024;
 /// Rebuilds the tablet's state from the files in `dir`.
 pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, OpenError> {
     let mut bases = Vec::new();
-    let mut index_files = Vec::new();
+    let mut other_files = Vec::new();
     for name in dir.list()? {
         match parse_file_name(&name) {
             Some((base, FileKind::Segment)) => bases.push(base),
-            Some((base, _)) => index_files.push((base, name)),
+            Some((base, kind)) => other_files.push((base, kind, name)),
             None => {}
         }
     }
     bases.sort_unstable();
     let active_base = bases.last().copied();
-    for (base, name) in index_files {
-        // Index files of a segment that is gone, or of the active segment, are stale.
-        if bases.binary_search(&base).is_err() || Some(base) == active_base {
+    let newest_sealed = bases.len().checked_sub(2).map(|index| bases[index]);
+    for (base, kind, name) in other_files {
+        // Files of a segment that is gone, or of the active segment, are stale; so are
+        // writer snapshots older than the newest sealed segment's.
+        let stale = bases.binary_search(&base).is_err()
+            || Some(base) == active_base
+            || (kind == FileKind::WriterSnapshot && Some(base) != newest_sealed);
+        if stale {
             dir.remove(&name).await?;
         }
     }
@@ -47,7 +53,8 @@ pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, 
         let writer =
             Rc::new(dir.create_writer(&file_name(0, FileKind::Segment), config.writer).await?);
         let segment = Segment::empty(0, Some(writer.reader()));
-        return Ok(State::new(Vec::new(), ActiveSegment { segment, writer }, i64::MIN));
+        let active = ActiveSegment { segment, writer };
+        return Ok(State::new(Vec::new(), active, i64::MIN, WriterTable::default()));
     };
 
     let mut sealed: Vec<Segment> = Vec::new();
@@ -56,7 +63,17 @@ pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, 
         check_continuity(dir, sealed.last(), &segment)?;
         sealed.push(segment);
     }
-    let active = recover_active(dir, active_base, config).await?;
+    let mut writers = match newest_sealed {
+        Some(base) => match dir.read_file(&file_name(base, FileKind::WriterSnapshot)).await? {
+            Some(bytes) => match WriterTable::decode(&bytes) {
+                Some(writers) => writers,
+                None => rebuild_writers(dir, &sealed).await?,
+            },
+            None => rebuild_writers(dir, &sealed).await?,
+        },
+        None => WriterTable::default(),
+    };
+    let active = recover_active(dir, active_base, config, &mut writers).await?;
     check_continuity(dir, sealed.last(), &active.segment)?;
     let last_commit_timestamp = sealed
         .iter()
@@ -64,7 +81,46 @@ pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, 
         .chain([active.segment.max_timestamp])
         .max()
         .unwrap_or(i64::MIN);
-    Ok(State::new(sealed, active, last_commit_timestamp))
+    Ok(State::new(sealed, active, last_commit_timestamp, writers))
+}
+
+/// The writers' state from the batch headers of every sealed segment, when the snapshot is
+/// missing or damaged.
+async fn rebuild_writers(dir: &DataDir, sealed: &[Segment]) -> Result<WriterTable, OpenError> {
+    let mut writers = WriterTable::default();
+    for segment in sealed {
+        let file = dir.open_reader(&file_name(segment.base_offset, FileKind::Segment)).await?;
+        let mut scanner = SegmentScanner::new(
+            &file,
+            0,
+            segment.size,
+            Some(segment.base_offset),
+            false,
+            RECOVERY_WINDOW_SIZE_BYTES,
+        );
+        let scanned = loop {
+            match scanner.next().await {
+                Ok(ScanStep::Batch(batch)) => record_writer(&mut writers, &batch),
+                Ok(ScanStep::End | ScanStep::Stop(_)) => break Ok(()),
+                Err(error) => break Err(error),
+            }
+        };
+        file.close().await?;
+        scanned?;
+    }
+    Ok(writers)
+}
+
+fn record_writer(writers: &mut WriterTable, batch: &ScannedBatch) {
+    if batch.writer_id >= 0 {
+        let stored = StoredBatch {
+            sequence: batch.batch_sequence,
+            base_offset: batch.base_offset,
+            last_offset: batch.end_offset - 1,
+            commit_timestamp: batch.commit_timestamp,
+        };
+        writers.record(batch.writer_id, stored);
+    }
 }
 
 fn check_continuity(
@@ -108,7 +164,7 @@ async fn open_sealed(dir: &DataDir, base: u64, config: &LogConfig) -> Result<Seg
         }
     }
     let file = dir.open_reader(&name).await?;
-    let scanned = scan_segment(&file, base, file_size, false, config).await;
+    let scanned = scan_segment(&file, base, file_size, false, config, None).await;
     file.close().await?;
     let (segment, clean) = scanned?;
     if clean {
@@ -132,11 +188,12 @@ async fn recover_active(
     dir: &DataDir,
     base: u64,
     config: &LogConfig,
+    writers: &mut WriterTable,
 ) -> Result<ActiveSegment, OpenError> {
     let name = file_name(base, FileKind::Segment);
     let file = dir.open_reader(&name).await?;
     let file_size = file.size().await?;
-    let scanned = scan_segment(&file, base, file_size, true, config).await;
+    let scanned = scan_segment(&file, base, file_size, true, config, Some(writers)).await;
     file.close().await?;
     let (mut segment, _) = scanned?;
     let writer = Rc::new(dir.open_writer(&name, segment.size, config.writer).await?);
@@ -152,6 +209,7 @@ async fn scan_segment(
     file_size: u64,
     verify_crc: bool,
     config: &LogConfig,
+    mut writers: Option<&mut WriterTable>,
 ) -> Result<(Segment, bool), IoError> {
     let mut segment = Segment::empty(base, None);
     let mut scanner =
@@ -163,14 +221,19 @@ async fn scan_segment(
             ScanStep::Batch(batch) if batch.end_offset - base > SEGMENT_OFFSET_SPAN_MAX => {
                 break false
             }
-            ScanStep::Batch(batch) => segment.observe_batch(
-                batch.position,
-                batch.length,
-                batch.base_offset,
-                batch.end_offset,
-                batch.commit_timestamp,
-                config.index_interval_bytes,
-            ),
+            ScanStep::Batch(batch) => {
+                segment.observe_batch(
+                    batch.position,
+                    batch.length,
+                    batch.base_offset,
+                    batch.end_offset,
+                    batch.commit_timestamp,
+                    config.index_interval_bytes,
+                );
+                if let Some(writers) = writers.as_deref_mut() {
+                    record_writer(writers, &batch);
+                }
+            }
             ScanStep::End => break true,
             ScanStep::Stop(_) => break false,
         }

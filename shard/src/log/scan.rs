@@ -21,6 +21,10 @@ pub struct ScannedBatch {
     pub end_offset: u64,
     /// Commit timestamp.
     pub commit_timestamp: i64,
+    /// Idempotent writer id, or -1.
+    pub writer_id: i64,
+    /// The writer's sequence number for this batch, or -1.
+    pub batch_sequence: i32,
     /// The batch's bytes, when they were read (whole batch inside the window, or CRC
     /// checked).
     pub bytes: Option<ReadBytes>,
@@ -97,6 +101,8 @@ impl<'a> SegmentScanner<'a> {
         let base_offset = header.base_offset.get();
         let end_offset = base_offset + u64::from(header.last_offset_delta.get()) + 1;
         let commit_timestamp = header.commit_timestamp.get();
+        let writer_id = header.writer_id.get();
+        let batch_sequence = header.batch_sequence.get();
         if position + length > self.end {
             return stop(
                 position,
@@ -128,6 +134,8 @@ impl<'a> SegmentScanner<'a> {
             base_offset,
             end_offset,
             commit_timestamp,
+            writer_id,
+            batch_sequence,
             bytes,
         }))
     }

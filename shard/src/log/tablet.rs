@@ -17,7 +17,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use glommio::sync::Semaphore;
-use ufer_io::{file_name, AppendEnd, DataDir, FileKind, IoError, ReadBytes, SegmentFile};
+use ufer_io::{file_name, AppendEnd, DataDir, FileKind, IoError, Notifier, ReadBytes, SegmentFile};
 use ufer_wire::header::stamp_server_fields;
 use ufer_wire::{project, required_prefix_size, BatchError, BatchSchema, LogBatch, Projection};
 
@@ -26,6 +26,7 @@ use crate::log::config::LogConfig;
 use crate::log::error::{AppendError, OpenError, ReadError, RetentionError};
 use crate::log::scan::{ScanStep, SegmentScanner};
 use crate::log::segment::{ActiveSegment, Segment};
+use crate::log::writers::{SequenceCheck, StoredBatch, WriterTable};
 
 /// Window for scanning batch headers to find an offset or a time.
 const LOOKUP_WINDOW_SIZE_BYTES: usize = 64 * 1024;
@@ -59,6 +60,9 @@ pub struct Appended {
     pub last_offset: u64,
     /// Commit timestamp stamped into it.
     pub commit_timestamp: i64,
+    /// True if an idempotent writer's batch was already stored: these are its original
+    /// offsets and nothing was written.
+    pub duplicate: bool,
     segment_base: u64,
     end: AppendEnd,
 }
@@ -124,6 +128,10 @@ pub(crate) struct State {
     pub(crate) last_commit_timestamp: i64,
     /// Base offsets of sealed segments whose file is open, least recently used first.
     open_sealed: VecDeque<u64>,
+    /// Idempotent writers.
+    pub(crate) writers: WriterTable,
+    /// Notified whenever the high watermark moves.
+    data_arrived: Rc<Notifier>,
 }
 
 impl State {
@@ -131,6 +139,7 @@ impl State {
         sealed: Vec<Segment>,
         active: ActiveSegment,
         last_commit_timestamp: i64,
+        writers: WriterTable,
     ) -> Self {
         let high_watermark = active.segment.end_offset;
         let durable_position = active.segment.size;
@@ -144,6 +153,8 @@ impl State {
             durable_max_timestamp,
             last_commit_timestamp,
             open_sealed: VecDeque::new(),
+            writers,
+            data_arrived: Rc::new(Notifier::default()),
         }
     }
 
@@ -171,6 +182,7 @@ impl State {
     /// Moves the high watermark over every batch the writer has made durable.
     fn refresh_high_watermark(&mut self) {
         let durable = self.active.writer.durable_size();
+        let before = self.high_watermark;
         while let Some(pending) = self.pending.front().copied() {
             if pending.end_position > durable {
                 break;
@@ -179,6 +191,9 @@ impl State {
             self.high_watermark = pending.end_offset;
             self.durable_position = pending.end_position;
             self.durable_max_timestamp = pending.commit_timestamp;
+        }
+        if self.high_watermark != before {
+            self.data_arrived.notify_all();
         }
     }
 }
@@ -341,6 +356,18 @@ impl LogTablet {
         let _permit = self.append_lock.acquire_permit(1).await.map_err(|error| {
             AppendError::Io(IoError::from_glommio("waiting to append to", self.dir.path(), error))
         })?;
+        let (writer_id, sequence) =
+            (parsed.header().writer_id.get(), parsed.header().batch_sequence.get());
+        if writer_id >= 0 {
+            let check = self.state.borrow().writers.check(writer_id, sequence);
+            match check {
+                SequenceCheck::Append => {}
+                SequenceCheck::Duplicate(stored) => return Ok(self.duplicate(stored)),
+                SequenceCheck::OutOfOrder { expected, got } => {
+                    return Err(AppendError::OutOfOrderSequence { writer_id, expected, got })
+                }
+            }
+        }
         self.roll_if_due(length, offset_count).await?;
         let (writer, base_offset, commit_timestamp, position, segment_base) = {
             let mut state = self.state.borrow_mut();
@@ -376,13 +403,54 @@ impl LogTablet {
             interval,
         );
         state.pending.push_back(Pending { end_position: end.end, end_offset, commit_timestamp });
+        if writer_id >= 0 {
+            let stored = StoredBatch {
+                sequence,
+                base_offset,
+                last_offset: end_offset - 1,
+                commit_timestamp,
+            };
+            state.writers.record(writer_id, stored);
+        }
         Ok(Appended {
             base_offset,
             last_offset: end_offset - 1,
             commit_timestamp,
+            duplicate: false,
             segment_base,
             end,
         })
+    }
+
+    /// The answer to a retried batch: its original offsets, waited for like a new append.
+    fn duplicate(&self, stored: StoredBatch) -> Appended {
+        let state = self.state.borrow();
+        Appended {
+            base_offset: stored.base_offset,
+            last_offset: stored.last_offset,
+            commit_timestamp: stored.commit_timestamp,
+            duplicate: true,
+            // Wait for everything appended so far: the original is among it.
+            segment_base: state.active.segment.base_offset,
+            end: state.active.writer.appended_end(),
+        }
+    }
+
+    /// Waits until the high watermark passes `offset` or `timeout` elapses; returns the high
+    /// watermark. For long-polling reads.
+    pub async fn wait_for_data(&self, offset: u64, timeout: std::time::Duration) -> u64 {
+        let notifier = self.state.borrow().data_arrived.clone();
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let seen = notifier.epoch();
+            let high_watermark = self.high_watermark();
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if high_watermark > offset || left.is_zero() {
+                return high_watermark;
+            }
+            let timer = glommio::timer::Timer::new(left);
+            futures_util::future::select(Box::pin(notifier.changed(seen)), timer).await;
+        }
     }
 
     /// Waits until an appended batch is durable (group commit: concurrent waiters share one
@@ -458,6 +526,7 @@ impl LogTablet {
             segment.first_timestamp = None;
         }
         segment.index.truncate_from(size);
+        state.writers.forget_from(end_offset);
     }
 
     /// Seals the active segment and starts a new one if `incoming` bytes or
@@ -502,6 +571,14 @@ impl LogTablet {
             .replace_file(&file_name(summary.base_offset, FileKind::OffsetIndex), &offsets)
             .await?;
         self.dir.replace_file(&file_name(summary.base_offset, FileKind::TimeIndex), &times).await?;
+        // The writers' state as of the end of this segment; recovery starts from the newest.
+        let snapshot = self.state.borrow().writers.encode();
+        let snapshot_name = file_name(summary.base_offset, FileKind::WriterSnapshot);
+        self.dir.replace_file(&snapshot_name, &snapshot).await?;
+        let previous = self.state.borrow().sealed.last().map(|segment| segment.base_offset);
+        if let Some(previous) = previous {
+            self.dir.remove(&file_name(previous, FileKind::WriterSnapshot)).await?;
+        }
         let name = file_name(summary.end_offset, FileKind::Segment);
         let new_writer = Rc::new(self.dir.create_writer(&name, self.config.writer).await?);
         let evicted = {
@@ -698,7 +775,12 @@ impl LogTablet {
             outcome.deleted_bytes += victim.size;
             // The log file first: once it is gone the segment is gone; leftover index files
             // are removed at the next open.
-            for kind in [FileKind::Segment, FileKind::OffsetIndex, FileKind::TimeIndex] {
+            for kind in [
+                FileKind::Segment,
+                FileKind::OffsetIndex,
+                FileKind::TimeIndex,
+                FileKind::WriterSnapshot,
+            ] {
                 self.dir.remove(&file_name(victim.base_offset, kind)).await?;
             }
         }

@@ -135,3 +135,23 @@ pub fn flip_bit(file: &std::path::Path, position: usize) {
     bytes[position] ^= 0x04;
     std::fs::write(file, bytes).unwrap();
 }
+
+/// A batch of `rows` rows from `first_id`, stamped as batch `sequence` of writer `writer_id`.
+pub fn writer_batch(first_id: i64, rows: usize, writer_id: i64, sequence: i32) -> Vec<u8> {
+    let schema = schema();
+    let ids: Vec<i64> = (first_id..first_id + rows as i64).collect();
+    let record_batch = RecordBatch::try_new(
+        schema.arrow().clone(),
+        vec![
+            Arc::new(Int64Array::from(ids.clone())),
+            Arc::new(StringArray::from(ids.iter().map(|id| format!("w{id}")).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(ids)),
+        ],
+    )
+    .unwrap();
+    let stamp = WriterStamp { writer_id, batch_sequence: sequence };
+    LogBatchBuilder::new(schema, BatchOptions::default())
+        .unwrap()
+        .build(&record_batch, None, stamp)
+        .unwrap()
+}
