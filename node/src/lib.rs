@@ -1,5 +1,22 @@
 //! `ufer-node`: the storage node process (binary `ufer`).
 //!
-//! Not built yet: the thread-per-core server, QUIC endpoints, catalog and CLI are the node
-//! issue's work. This crate exists so the workspace layout is complete and the dependency
-//! direction (node on shard, io and wire) is checked from the start.
+//! One glommio executor per shard, each with its own QUIC endpoint (its own UDP port), its
+//! buckets' log tablets, and channels to the other shards; shard 0 also owns the table
+//! catalog. The CLI (`main.rs`) starts a node (`ufer serve`) or talks to one through the
+//! client SDK.
+
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod limits;
+pub mod metrics;
+pub mod node;
+pub mod routing;
+pub mod server;
+pub mod shard;
+pub mod tls;
+
+pub use config::NodeConfig;
+pub use error::NodeError;
+pub use node::{start, NodeHandle};

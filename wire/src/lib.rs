@@ -14,6 +14,7 @@
 
 pub mod batch;
 pub mod batch_schema;
+pub mod bucketing;
 pub mod builder;
 pub mod change_type;
 pub mod column_layout;

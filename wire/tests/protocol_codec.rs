@@ -76,6 +76,9 @@ fn info() -> impl Strategy<Value = TableInfo> {
 /// Encodes `body` as a frame, parses the frame back, and checks the body and records.
 fn round_trip<B: Body + PartialEq + Debug>(api: ApiKey, body: &B, records: &[u8]) {
     let frame = encode_frame(api, FrameFlags::response(), 42, body, records);
+    if B::HAS_RECORDS {
+        assert_eq!((frame.len() - records.len()) % 64, 0, "records start aligned in the frame");
+    }
     let header = FrameHeader::parse(&frame, u32::MAX).unwrap();
     assert_eq!(header.api_key.get(), api as u16);
     assert_eq!(header.request_id.get(), 42);

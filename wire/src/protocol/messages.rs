@@ -4,11 +4,16 @@
 //! end with a *records section* — the rest of the body, raw `LogBatch` bytes — so that a
 //! produce's batches are appended as they arrived and a fetch's batches are sent straight
 //! from the segment files: `ProduceRequest` (the batches to append) and `FetchResponse` (the
-//! batches of each bucket in order, each bucket's share given by `records_length`).
+//! batches of each bucket in order, each bucket's share given by `records_length`). The
+//! fields of such a message end with `u8 padding` and that many zero bytes, so that the
+//! records section starts 64-byte aligned from the start of the frame.
 
 use crate::protocol::codec::{Decoder, Encoder, ProtocolError};
 use crate::protocol::error_code::ErrorBody;
 use crate::protocol::frame::{ApiKey, FrameFlags, FrameHeader, FRAME_HEADER_SIZE_BYTES};
+
+/// The records section starts at a multiple of this many bytes from the frame start.
+pub const RECORDS_ALIGNMENT_BYTES: usize = crate::header::BATCH_ALIGNMENT_BYTES;
 
 /// A message body.
 pub trait Body: Sized {
@@ -58,6 +63,14 @@ pub fn encode_frame_head<B: Body>(
     let mut encoder = Encoder::new(vec![0u8; FRAME_HEADER_SIZE_BYTES]);
     body.encode(&mut encoder);
     let mut frame = encoder.finish();
+    if B::HAS_RECORDS {
+        // Pad so the records section starts 64-byte aligned from the frame start: a receiver
+        // reading the frame into an aligned buffer decodes every batch in place.
+        let padding = (RECORDS_ALIGNMENT_BYTES - (frame.len() + 1) % RECORDS_ALIGNMENT_BYTES)
+            % RECORDS_ALIGNMENT_BYTES;
+        frame.push(padding as u8);
+        frame.resize(frame.len() + padding, 0);
+    }
     let body_length = (frame.len() - FRAME_HEADER_SIZE_BYTES + records_length) as u32;
     let header = FrameHeader::new(api, flags, request_id, body_length);
     frame[..FRAME_HEADER_SIZE_BYTES].copy_from_slice(&header.to_bytes());
@@ -84,6 +97,16 @@ pub fn decode_body<B: Body>(body: &[u8]) -> Result<(B, &[u8]), ProtocolError> {
     let mut decoder = Decoder::new(body);
     let message = B::decode(&mut decoder)?;
     if B::HAS_RECORDS {
+        let padding = usize::from(decoder.u8("records padding")?);
+        if padding >= RECORDS_ALIGNMENT_BYTES {
+            return Err(ProtocolError::Invalid {
+                what: "records padding",
+                reason: format!("{padding} bytes"),
+            });
+        }
+        for _ in 0..padding {
+            decoder.u8("records padding")?;
+        }
         Ok((message, decoder.rest()))
     } else {
         decoder.finish()?;
@@ -128,12 +151,14 @@ impl TablePath {
         Self { database: database.into(), table: table.into() }
     }
 
-    fn encode(&self, encoder: &mut Encoder) {
+    /// Writes the fields.
+    pub fn encode(&self, encoder: &mut Encoder) {
         encoder.string(&self.database);
         encoder.string(&self.table);
     }
 
-    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+    /// Reads the fields.
+    pub fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
         Ok(Self { database: decoder.string("database")?, table: decoder.string("table")? })
     }
 }
@@ -249,7 +274,8 @@ pub struct TableDefinition {
 }
 
 impl TableDefinition {
-    fn encode(&self, encoder: &mut Encoder) {
+    /// Writes the fields.
+    pub fn encode(&self, encoder: &mut Encoder) {
         encoder.string(&self.schema);
         encoder.u32(self.bucket_count);
         strings(encoder, &self.bucket_key);
@@ -261,7 +287,8 @@ impl TableDefinition {
         });
     }
 
-    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+    /// Reads the fields.
+    pub fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
         Ok(Self {
             schema: decoder.string("schema")?,
             bucket_count: decoder.u32("bucket_count")?,
@@ -388,7 +415,8 @@ pub struct TableInfo {
 }
 
 impl TableInfo {
-    fn encode(&self, encoder: &mut Encoder) {
+    /// Writes the fields.
+    pub fn encode(&self, encoder: &mut Encoder) {
         encoder.u64(self.table_id);
         self.path.encode(encoder);
         encoder.u16(self.schema_id);
@@ -396,7 +424,8 @@ impl TableInfo {
         encoder.i64(self.created_at_ms);
     }
 
-    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+    /// Reads the fields.
+    pub fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
         Ok(Self {
             table_id: decoder.u64("table_id")?,
             path: TablePath::decode(decoder)?,

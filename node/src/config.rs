@@ -1,0 +1,179 @@
+//! [`NodeConfig`]: what one `ufer serve` process needs, from a TOML file, `UFER_*`
+//! environment variables and flags (flags win, then the environment, then the file).
+//!
+//! The embedded default needs nothing: data in `./ufer-data`, listening on `127.0.0.1`,
+//! one shard per available core on consecutive UDP ports from 7070, a self-signed
+//! certificate generated on first start and kept in the data directory.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use ufer_shard::LogConfig;
+
+/// Default first UDP port; shard `k` listens on `base_port + k`.
+pub const BASE_PORT_DEFAULT: u16 = 7070;
+
+/// Most shards a node runs.
+pub const SHARD_COUNT_MAX: usize = 256;
+
+/// How a node runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Where tables, the catalog and the certificate live.
+    pub data_dir: PathBuf,
+    /// Address the endpoints bind to.
+    pub listen_host: String,
+    /// Host clients are told to connect to (defaults to `listen_host`).
+    pub advertised_host: String,
+    /// First UDP port (0: any free ports, for tests).
+    pub base_port: u16,
+    /// Shards (executor threads).
+    pub shard_count: usize,
+    /// Pin shard `k` to CPU `k`.
+    pub pin_shards: bool,
+    /// How long an executor spins before parking when idle (0: park at once). Waking a
+    /// parked executor costs tens of microseconds on virtual machines.
+    pub spin_before_park: Duration,
+    /// This node's id in metadata answers.
+    pub node_id: u32,
+    /// Log limits of every bucket (tables may lower retention and segment sizes).
+    pub log: LogConfig,
+    /// Longest a fetch may long-poll.
+    pub fetch_wait_max: Duration,
+    /// Bytes of request bodies a shard holds in memory at once; requests beyond wait.
+    pub inflight_request_bytes_max: usize,
+}
+
+impl NodeConfig {
+    /// The embedded default.
+    pub fn production() -> Self {
+        Self {
+            data_dir: PathBuf::from("ufer-data"),
+            listen_host: "127.0.0.1".into(),
+            advertised_host: "127.0.0.1".into(),
+            base_port: BASE_PORT_DEFAULT,
+            shard_count: std::thread::available_parallelism().map_or(1, |cores| cores.get()),
+            pin_shards: true,
+            spin_before_park: Duration::from_micros(50),
+            node_id: 1,
+            log: LogConfig::production(),
+            fetch_wait_max: Duration::from_secs(30),
+            inflight_request_bytes_max: 256 * 1024 * 1024,
+        }
+    }
+
+    /// Small limits for tests: two shards on free ports, unpinned, tiny segments.
+    pub fn test_min(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            base_port: 0,
+            shard_count: 2,
+            pin_shards: false,
+            spin_before_park: Duration::ZERO,
+            log: LogConfig::test_min(),
+            inflight_request_bytes_max: 16 * 1024 * 1024,
+            ..Self::production()
+        }
+    }
+
+    /// Checks the relations between settings.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.shard_count == 0 || self.shard_count > SHARD_COUNT_MAX {
+            return Err(format!(
+                "shard_count must be in 1..={SHARD_COUNT_MAX}, not {}",
+                self.shard_count
+            ));
+        }
+        if self.base_port != 0
+            && usize::from(self.base_port) + self.shard_count > usize::from(u16::MAX)
+        {
+            return Err(format!(
+                "ports {}.. for {} shards run past 65535",
+                self.base_port, self.shard_count
+            ));
+        }
+        if self.inflight_request_bytes_max < crate::limits::request_body_size_max() {
+            return Err("inflight_request_bytes_max must hold at least one largest request".into());
+        }
+        self.log.validate()
+    }
+
+    /// Applies a TOML file's settings.
+    pub fn apply_file(&mut self, text: &str) -> Result<(), String> {
+        let file: FileConfig = toml::from_str(text).map_err(|error| error.to_string())?;
+        if let Some(value) = file.data_dir {
+            self.data_dir = value;
+        }
+        if let Some(value) = file.listen_host {
+            self.advertised_host = value.clone();
+            self.listen_host = value;
+        }
+        if let Some(value) = file.advertised_host {
+            self.advertised_host = value;
+        }
+        if let Some(value) = file.base_port {
+            self.base_port = value;
+        }
+        if let Some(value) = file.shard_count {
+            self.shard_count = value;
+        }
+        if let Some(value) = file.pin_shards {
+            self.pin_shards = value;
+        }
+        if let Some(value) = file.spin_before_park_us {
+            self.spin_before_park = Duration::from_micros(value);
+        }
+        if let Some(value) = file.node_id {
+            self.node_id = value;
+        }
+        if let Some(value) = file.segment_size_max_bytes {
+            self.log.segment_size_max_bytes = value;
+        }
+        if let Some(value) = file.retention_size_max_bytes {
+            self.log.retention_size_max_bytes = Some(value);
+        }
+        if let Some(value) = file.retention_age_max_s {
+            self.log.retention_age_max = Some(Duration::from_secs(value));
+        }
+        Ok(())
+    }
+}
+
+/// The TOML file: every setting optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen_host: Option<String>,
+    advertised_host: Option<String>,
+    base_port: Option<u16>,
+    shard_count: Option<usize>,
+    pin_shards: Option<bool>,
+    spin_before_park_us: Option<u64>,
+    node_id: Option<u32>,
+    segment_size_max_bytes: Option<u64>,
+    retention_size_max_bytes: Option<u64>,
+    retention_age_max_s: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_override_defaults_and_unknown_keys_are_refused() {
+        let mut config = NodeConfig::production();
+        config
+            .apply_file("data_dir = \"/var/lib/ufer\"\nbase_port = 9000\nshard_count = 3\nretention_age_max_s = 60\n")
+            .unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/ufer"));
+        assert_eq!((config.base_port, config.shard_count), (9000, 3));
+        assert_eq!(config.log.retention_age_max, Some(Duration::from_secs(60)));
+        config.validate().unwrap();
+        assert!(config.apply_file("shards = 3").is_err());
+        config.shard_count = 0;
+        assert!(config.validate().is_err());
+        NodeConfig::test_min(PathBuf::from("x")).validate().unwrap();
+    }
+}

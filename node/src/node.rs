@@ -1,0 +1,309 @@
+//! Starting and stopping a node: one pinned glommio executor per shard, a QUIC endpoint per
+//! shard on its own port, the channel mesh between shards, the catalog loaded at start;
+//! graceful shutdown (stop accepting, finish in-flight requests, sync, close).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, Placement};
+use ufer_io::quic_runtime::{bind_udp, GlommioRuntime, UDP_SOCKET_BUFFER_SIZE_BYTES};
+use ufer_io::DataDir;
+use ufer_shard::{Clock, SystemClock};
+use ufer_wire::protocol::messages::NodeInfo;
+
+use crate::catalog::Catalog;
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::handlers::handle_message;
+use crate::limits::SHARD_CHANNEL_CAPACITY;
+use crate::metrics::{ShardMetrics, ShardMetricsSnapshot};
+use crate::server::serve;
+use crate::shard::{Shard, ShardMessage};
+
+/// Name of the catalog file in `<data_dir>/catalog/`.
+pub const CATALOG_FILE_NAME: &str = "catalog";
+
+/// I/O memory glommio reserves per shard executor.
+const SHARD_IO_MEMORY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Longest a shutdown waits for in-flight requests before closing connections.
+const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(30);
+
+/// Retention runs on every open tablet this often.
+const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+
+struct ShardThread {
+    join: glommio::ExecutorJoinHandle<Result<(), String>>,
+    shutdown: oneshot::Sender<()>,
+    metrics: Arc<ShardMetrics>,
+}
+
+/// A running node.
+pub struct NodeHandle {
+    shards: Vec<ShardThread>,
+    host: String,
+    ports: Vec<u16>,
+    data_dir: PathBuf,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("host", &self.host)
+            .field("ports", &self.ports)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeHandle {
+    /// The address of each shard's endpoint, by shard number.
+    pub fn shard_addresses(&self) -> Vec<SocketAddr> {
+        self.ports
+            .iter()
+            .map(|port| {
+                format!("{}:{port}", self.host)
+                    .parse()
+                    .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], *port)))
+            })
+            .collect()
+    }
+
+    /// The node's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Each shard's counters.
+    pub fn metrics(&self) -> Vec<ShardMetricsSnapshot> {
+        self.shards.iter().map(|shard| shard.metrics.snapshot()).collect()
+    }
+
+    /// Stops the node gracefully and waits for it.
+    pub fn shutdown(self) -> Result<(), NodeError> {
+        let mut joins = Vec::new();
+        for shard in self.shards {
+            let _ = shard.shutdown.send(());
+            joins.push(shard.join);
+        }
+        let mut failure = None;
+        for (index, join) in joins.into_iter().enumerate() {
+            match join.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => {
+                    failure = failure.or(Some(NodeError::Shard { shard: index, reason }))
+                }
+                Err(error) => {
+                    failure = failure
+                        .or(Some(NodeError::Shard { shard: index, reason: error.to_string() }))
+                }
+            }
+        }
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+fn load_catalog(data_dir: &Path) -> Result<(Catalog, bool), NodeError> {
+    let path = data_dir.join("catalog").join(CATALOG_FILE_NAME);
+    match std::fs::read(&path) {
+        Ok(bytes) => Catalog::decode(&bytes)
+            .map(|catalog| (catalog, true))
+            .map_err(|error| NodeError::Startup(format!("{}: {error}", path.display()))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            Ok((Catalog::new(SystemClock.now_ms()), false))
+        }
+        Err(error) => Err(NodeError::Startup(format!("reading {}: {error}", path.display()))),
+    }
+}
+
+/// Starts a node.
+pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+    config.validate().map_err(NodeError::Startup)?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|error| {
+        NodeError::Startup(format!("creating {}: {error}", config.data_dir.display()))
+    })?;
+    let identity = crate::tls::load_or_create(&config.data_dir, &config.advertised_host)?;
+    let server_config = crate::tls::server_config(&identity)?;
+    let (catalog, catalog_exists) = load_catalog(&config.data_dir)?;
+    let catalog = Arc::new(catalog);
+
+    let mut sockets = Vec::with_capacity(config.shard_count);
+    for shard in 0..config.shard_count {
+        let port = if config.base_port == 0 { 0 } else { config.base_port + shard as u16 };
+        let address: SocketAddr =
+            format!("{}:{port}", config.listen_host).parse().map_err(|error| {
+                NodeError::Startup(format!("listen address {}: {error}", config.listen_host))
+            })?;
+        let socket = bind_udp(address, UDP_SOCKET_BUFFER_SIZE_BYTES)
+            .map_err(|error| NodeError::Startup(format!("binding UDP {address}: {error}")))?;
+        sockets.push(socket);
+    }
+    let ports: Vec<u16> = sockets
+        .iter()
+        .map(|socket| socket.local_addr().map_or(0, |address| address.port()))
+        .collect();
+    let node = NodeInfo {
+        node_id: config.node_id,
+        host: config.advertised_host.clone(),
+        shard_ports: ports.clone(),
+    };
+    let mesh = MeshBuilder::<ShardMessage, _>::full(config.shard_count, SHARD_CHANNEL_CAPACITY);
+
+    let mut shards = Vec::with_capacity(config.shard_count);
+    for (index, socket) in sockets.into_iter().enumerate() {
+        let (shutdown, shutdown_signal) = oneshot::channel();
+        let metrics = Arc::new(ShardMetrics::default());
+        let placement =
+            if config.pin_shards { Placement::Fixed(index) } else { Placement::Unbound };
+        let mut builder = LocalExecutorBuilder::new(placement)
+            .name(&format!("ufer-shard-{index}"))
+            .io_memory(SHARD_IO_MEMORY_BYTES);
+        if !config.spin_before_park.is_zero() {
+            builder = builder.spin_before_park(config.spin_before_park);
+        }
+        let context = ShardContext {
+            index,
+            config: config.clone(),
+            node: node.clone(),
+            metrics: metrics.clone(),
+            catalog: catalog.clone(),
+            catalog_exists,
+            server_config: server_config.clone(),
+        };
+        let mesh = mesh.clone();
+        let join = builder
+            .spawn(move || async move { shard_main(context, mesh, socket, shutdown_signal).await })
+            .map_err(|error| NodeError::Startup(format!("starting shard {index}: {error}")))?;
+        shards.push(ShardThread { join, shutdown, metrics });
+    }
+    Ok(NodeHandle { shards, host: config.advertised_host, ports, data_dir: config.data_dir })
+}
+
+struct ShardContext {
+    index: usize,
+    config: NodeConfig,
+    node: NodeInfo,
+    metrics: Arc<ShardMetrics>,
+    catalog: Arc<Catalog>,
+    catalog_exists: bool,
+    server_config: quinn::ServerConfig,
+}
+
+async fn shard_main(
+    context: ShardContext,
+    mesh: MeshBuilder<ShardMessage, glommio::channels::channel_mesh::Full>,
+    socket: std::net::UdpSocket,
+    shutdown: oneshot::Receiver<()>,
+) -> Result<(), String> {
+    let (senders, mut receivers) =
+        mesh.join().await.map_err(|_| "joining the shard mesh failed".to_string())?;
+    let config = Rc::new(context.config);
+    let catalog_dir = if context.index == 0 {
+        Some(
+            DataDir::open(config.data_dir.join("catalog"))
+                .await
+                .map_err(|error| error.to_string())?,
+        )
+    } else {
+        None
+    };
+    let clock: Rc<dyn Clock> = Rc::new(SystemClock);
+    let shard = Rc::new(Shard::new(
+        context.index,
+        config.clone(),
+        context.node,
+        senders,
+        context.metrics,
+        clock,
+        context.catalog.clone(),
+        catalog_dir,
+    ));
+    if context.index == 0 {
+        prepare_data_dir(&shard, &context.catalog, context.catalog_exists).await?;
+    }
+    for (_, stream) in receivers.streams() {
+        let shard = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(message) = stream.recv().await {
+                let shard = shard.clone();
+                glommio::spawn_local(async move { handle_message(&shard, message).await }).detach();
+            }
+        })
+        .detach();
+    }
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(context.server_config),
+        socket,
+        Arc::new(GlommioRuntime),
+    )
+    .map_err(|error| format!("QUIC endpoint: {error}"))?;
+    glommio::spawn_local(serve(shard.clone(), endpoint.clone())).detach();
+    let retention = glommio::spawn_local(retention_loop(shard.clone()));
+
+    let _ = shutdown.await;
+    shard.draining.set(true);
+    endpoint.set_server_config(None);
+    let drained = async {
+        while shard.active_requests.get() > 0 {
+            let seen = shard.request_finished.epoch();
+            if shard.active_requests.get() == 0 {
+                break;
+            }
+            shard.request_finished.changed(seen).await;
+        }
+    };
+    futures_util::future::select(Box::pin(drained), glommio::timer::Timer::new(SHUTDOWN_DRAIN_MAX))
+        .await;
+    drop(retention);
+    endpoint.close(0u32.into(), b"node shutting down");
+    shard.close_all().await;
+    futures_util::future::select(
+        Box::pin(endpoint.wait_idle()),
+        glommio::timer::Timer::new(Duration::from_secs(2)),
+    )
+    .await;
+    shard.peers.close();
+    Ok(())
+}
+
+/// Shard 0 at start: write the catalog on first start, remove files of tables that are not
+/// in it (a crash between dropping a table and deleting its files).
+async fn prepare_data_dir(
+    shard: &Shard,
+    catalog: &Catalog,
+    catalog_exists: bool,
+) -> Result<(), String> {
+    if !catalog_exists {
+        if let Some(dir) = &shard.catalog_dir {
+            dir.replace_file(CATALOG_FILE_NAME, &catalog.encode())
+                .await
+                .map_err(|error| error.to_string())?;
+        }
+    }
+    let tables_dir = shard.config.data_dir.join("tables");
+    if let Ok(entries) = std::fs::read_dir(&tables_dir) {
+        for entry in entries.flatten() {
+            let known = entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.parse::<u64>().ok())
+                .is_some_and(|table_id| catalog.table_by_id(table_id).is_ok());
+            if !known {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn retention_loop(shard: Rc<Shard>) {
+    loop {
+        glommio::timer::sleep(RETENTION_INTERVAL).await;
+        shard.apply_retention().await;
+    }
+}

@@ -1,0 +1,278 @@
+//! [`Shard`]: everything one core owns in a running node — its buckets' log tablets, its
+//! copy of the catalog, its QUIC endpoint's requests, its channels to the other shards.
+//!
+//! Nothing here is shared with another thread except the metrics counters (atomics, read
+//! by the node handle) and the messages on the channel mesh. Shard 0 also owns the catalog
+//! file and hands out writer ids.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures_channel::oneshot;
+use glommio::channels::channel_mesh::Senders;
+use glommio::sync::Semaphore;
+use ufer_io::{DataDir, Notifier};
+use ufer_shard::{Clock, LogTablet};
+use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
+use ufer_wire::protocol::messages::{BucketStatus, NodeInfo};
+
+use crate::catalog::{resolve, Catalog, ResolvedTable};
+use crate::config::NodeConfig;
+use crate::error::open_error;
+use crate::metrics::ShardMetrics;
+use crate::routing::shard_of;
+
+/// A message between shards.
+#[derive(Debug)]
+pub enum ShardMessage {
+    /// A request frame for something the receiving shard owns; answer with a response frame.
+    Request {
+        /// Header and body, as received.
+        frame: Vec<u8>,
+        /// Where the response frame goes.
+        reply: oneshot::Sender<Vec<u8>>,
+    },
+    /// The catalog changed (sent by shard 0).
+    Catalog(Arc<Catalog>),
+    /// The state of buckets the receiving shard owns.
+    BucketStatus {
+        /// Table.
+        table_id: u64,
+        /// Buckets.
+        buckets: Vec<u32>,
+        /// The answer, in the same order.
+        reply: oneshot::Sender<Vec<BucketStatus>>,
+    },
+    /// A table was dropped: close its tablets on the receiving shard, then answer.
+    TableDropped {
+        /// Table.
+        table_id: u64,
+        /// Answered once its files are closed.
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The state of one shard.
+#[allow(missing_debug_implementations)]
+pub struct Shard {
+    /// Shard number.
+    pub id: usize,
+    /// The node's configuration.
+    pub config: Rc<NodeConfig>,
+    /// This node as metadata answers describe it.
+    pub node: NodeInfo,
+    /// Channels to every shard (including this one).
+    pub peers: Senders<ShardMessage>,
+    /// Counters.
+    pub metrics: Arc<ShardMetrics>,
+    /// Wall clock for commit timestamps.
+    pub clock: Rc<dyn Clock>,
+    catalog: RefCell<Arc<Catalog>>,
+    tables: RefCell<HashMap<u64, Rc<ResolvedTable>>>,
+    tablets: RefCell<HashMap<(u64, u32), Rc<LogTablet>>>,
+    open_lock: Semaphore,
+    /// Shard 0 only: the catalog file's directory; DDL is serialized by `ddl_lock`.
+    pub catalog_dir: Option<DataDir>,
+    /// Serializes catalog changes (shard 0).
+    pub ddl_lock: Semaphore,
+    /// Writer ids handed out so far (shard 0).
+    pub next_writer_id: Cell<i64>,
+    /// Request body bytes held in memory; requests wait for room.
+    pub inflight_bytes: Rc<Semaphore>,
+    /// Set when the node is shutting down: new requests are refused.
+    pub draining: Cell<bool>,
+    /// Requests being handled right now.
+    pub active_requests: Cell<usize>,
+    /// Notified when `active_requests` drops.
+    pub request_finished: Notifier,
+}
+
+impl Shard {
+    /// A shard with the catalog `catalog`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: usize,
+        config: Rc<NodeConfig>,
+        node: NodeInfo,
+        peers: Senders<ShardMessage>,
+        metrics: Arc<ShardMetrics>,
+        clock: Rc<dyn Clock>,
+        catalog: Arc<Catalog>,
+        catalog_dir: Option<DataDir>,
+    ) -> Self {
+        let next_writer_id = catalog.writer_ids_reserved_to();
+        let inflight = config.inflight_request_bytes_max as u64;
+        let shard = Self {
+            id,
+            config,
+            node,
+            peers,
+            metrics,
+            clock,
+            catalog: RefCell::new(catalog.clone()),
+            tables: RefCell::new(HashMap::new()),
+            tablets: RefCell::new(HashMap::new()),
+            open_lock: Semaphore::new(1),
+            catalog_dir,
+            ddl_lock: Semaphore::new(1),
+            next_writer_id: Cell::new(next_writer_id),
+            inflight_bytes: Rc::new(Semaphore::new(inflight)),
+            draining: Cell::new(false),
+            active_requests: Cell::new(0),
+            request_finished: Notifier::default(),
+        };
+        shard.install_catalog(catalog);
+        shard
+    }
+
+    /// Shards in the node.
+    pub fn shard_count(&self) -> usize {
+        self.peers.nr_consumers()
+    }
+
+    /// The shard that owns `bucket` of `table_id`.
+    pub fn owner_of(&self, table_id: u64, bucket: u32) -> usize {
+        shard_of(table_id, bucket, self.shard_count())
+    }
+
+    /// The current catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.borrow().clone()
+    }
+
+    /// Replaces the catalog copy and the resolved tables.
+    pub fn install_catalog(&self, catalog: Arc<Catalog>) {
+        let mut tables = HashMap::new();
+        for info in catalog.all_tables() {
+            // The catalog only holds tables that resolved when they were created.
+            if let Ok(resolved) = resolve(info, &self.config.log) {
+                tables.insert(info.table_id, Rc::new(resolved));
+            }
+        }
+        *self.tables.borrow_mut() = tables;
+        *self.catalog.borrow_mut() = catalog;
+    }
+
+    /// The table with `table_id`.
+    pub fn table(&self, table_id: u64) -> Result<Rc<ResolvedTable>, ErrorBody> {
+        self.tables.borrow().get(&table_id).cloned().ok_or_else(|| {
+            ErrorBody::new(ErrorCode::TableNotFound, format!("no table with id {table_id}"))
+        })
+    }
+
+    /// The directory of a bucket.
+    pub fn bucket_dir(&self, table_id: u64, bucket: u32) -> PathBuf {
+        self.config.data_dir.join("tables").join(table_id.to_string()).join(bucket.to_string())
+    }
+
+    /// The log tablet of a bucket this shard owns, opened (and recovered) on first use.
+    pub async fn tablet(
+        &self,
+        table: &ResolvedTable,
+        bucket: u32,
+    ) -> Result<Rc<LogTablet>, ErrorBody> {
+        let table_id = table.info.table_id;
+        if bucket >= table.info.definition.bucket_count {
+            return Err(ErrorBody::new(
+                ErrorCode::BucketNotFound,
+                format!(
+                    "table {} has {} buckets, not bucket {bucket}",
+                    table.info.path, table.info.definition.bucket_count
+                ),
+            ));
+        }
+        assert_eq!(self.owner_of(table_id, bucket), self.id, "buckets are opened by their owner");
+        if let Some(tablet) = self.tablets.borrow().get(&(table_id, bucket)) {
+            return Ok(tablet.clone());
+        }
+        let _permit = self.open_lock.acquire_permit(1).await.map_err(|_| shutting_down())?;
+        if let Some(tablet) = self.tablets.borrow().get(&(table_id, bucket)) {
+            return Ok(tablet.clone());
+        }
+        let path = self.bucket_dir(table_id, bucket);
+        let tablet = LogTablet::open(&path, table.log.clone(), self.clock.clone())
+            .await
+            .map_err(|error| open_error(&error))?;
+        let tablet = Rc::new(tablet);
+        self.tablets.borrow_mut().insert((table_id, bucket), tablet.clone());
+        Ok(tablet)
+    }
+
+    /// Closes the tablets of a dropped table.
+    pub async fn close_table(&self, table_id: u64) {
+        let dropped: Vec<Rc<LogTablet>> = {
+            let mut tablets = self.tablets.borrow_mut();
+            let keys: Vec<(u64, u32)> =
+                tablets.keys().filter(|(table, _)| *table == table_id).copied().collect();
+            keys.iter().filter_map(|key| tablets.remove(key)).collect()
+        };
+        for tablet in dropped {
+            if let Ok(tablet) = Rc::try_unwrap(tablet) {
+                let _ = tablet.close().await;
+            }
+        }
+    }
+
+    /// Syncs and closes every tablet (shutdown).
+    pub async fn close_all(&self) {
+        let tablets: Vec<Rc<LogTablet>> =
+            self.tablets.borrow_mut().drain().map(|(_, tablet)| tablet).collect();
+        for tablet in tablets {
+            match Rc::try_unwrap(tablet) {
+                Ok(tablet) => {
+                    let _ = tablet.close().await;
+                }
+                Err(tablet) => {
+                    let _ = tablet.sync().await;
+                }
+            }
+        }
+    }
+
+    /// Applies retention to every open tablet.
+    pub async fn apply_retention(&self) {
+        let tablets: Vec<Rc<LogTablet>> = self.tablets.borrow().values().cloned().collect();
+        for tablet in tablets {
+            let _ = tablet.apply_retention().await;
+        }
+    }
+
+    /// Bucket states of open or openable tablets this shard owns.
+    pub async fn bucket_statuses(&self, table_id: u64, buckets: &[u32]) -> Vec<BucketStatus> {
+        let mut statuses = Vec::with_capacity(buckets.len());
+        let table = self.table(table_id).ok();
+        for &bucket in buckets {
+            let mut status = BucketStatus { bucket, ..BucketStatus::default() };
+            if let Some(table) = &table {
+                if let Ok(tablet) = self.tablet(table, bucket).await {
+                    status.log_start_offset = tablet.log_start_offset();
+                    status.high_watermark = tablet.high_watermark();
+                    status.log_end_offset = tablet.log_end_offset();
+                    status.size_bytes = tablet.size_bytes();
+                    status.segment_count = tablet.segment_count() as u32;
+                }
+            }
+            statuses.push(status);
+        }
+        statuses
+    }
+
+    /// Sends `frame` to shard `owner` and waits for its response frame.
+    pub async fn forward(&self, owner: usize, frame: Vec<u8>) -> Result<Vec<u8>, ErrorBody> {
+        ShardMetrics::add(&self.metrics.forwarded_requests, 1);
+        let (reply, answer) = oneshot::channel();
+        self.peers
+            .send_to(owner, ShardMessage::Request { frame, reply })
+            .await
+            .map_err(|_| shutting_down())?;
+        answer.await.map_err(|_| shutting_down())
+    }
+}
+
+/// The error for work refused because the node is stopping.
+pub fn shutting_down() -> ErrorBody {
+    ErrorBody::new(ErrorCode::ShuttingDown, "the node is shutting down")
+}
