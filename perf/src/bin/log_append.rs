@@ -1,13 +1,32 @@
-//! Durable-append throughput and latency of one log tablet, side by side with plain
-//! O_DIRECT writes of the same bytes on the same file system, in one run.
+//! Durable-append throughput and latency of one log tablet, side by side with plain O_DIRECT
+//! writes of the same bytes on the same file system, in one run.
 //!
-//! For each batch size and number of concurrent appenders, the cases run interleaved (raw,
-//! tablet, raw, tablet, ...) `--reps` times and the medians are reported, because the
-//! machines this runs on are shared and noisy. Raw baselines: (a) write + fdatasync per
-//! batch (what durability per batch costs without group commit), (b) writes with a single
-//! fdatasync at the end (the device's sequential bandwidth).
+//! Everything runs on one glommio executor thread (pinned with `--cpu`), in a fresh
+//! temporary directory that is removed at the end. For each batch size and number of
+//! concurrent appenders, three measurements run interleaved, `--reps` times over, and the
+//! medians are reported with every run's figure, because the machines this runs on are
+//! shared and noisy:
 //!
-//! `cargo run -p ufer-perf --release --bin log_append -- [--seconds S] [--reps N] [--dir D]`
+//! - raw + sync: one task writes the batch (padded to whole blocks) with O_DIRECT at the end
+//!   of a new file and calls fdatasync, batch after batch: what durability per batch costs
+//!   without group commit;
+//! - tablet: `LogTablet::append_durable` from K concurrent tasks (`LogConfig::production()`,
+//!   1 GiB segments): CRC and structure checks, copy into the aligned write buffer, group
+//!   commit;
+//! - raw, no sync: the same writes with one fdatasync at the end: the device's sequential
+//!   bandwidth at this write size (one write in flight).
+//!
+//! Then the latency of one durable append (one appender, one batch at a time), each sample
+//! alternating with one raw write + fdatasync of the same bytes.
+//!
+//! The executor gets `ufer_io`'s default I/O memory (4 MiB) unless `--io-memory-mib` says
+//! otherwise. A production writer may hold up to 9 MiB of buffers, so with several 1 MiB
+//! appenders some buffers come from the ordinary allocator instead of glommio's registered
+//! pool; in runs on the development VM, 32 MiB made 8 appenders of 1 MiB about a quarter
+//! faster while leaving one appender unchanged.
+//!
+//! `cargo run -p ufer-perf --release --bin log_append -- [--batch-bytes N[,N..]]
+//! [--appenders K[,K..]] [--seconds S] [--reps R] [--dir D] [--cpu C] [--io-memory-mib M]`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -19,242 +38,361 @@ use std::time::{Duration, Instant};
 use glommio::io::{DmaFile, OpenOptions};
 use hdrhistogram::Histogram;
 use ufer_io::DataDir;
-use ufer_perf::{percentiles_us, wide_batch, wide_rows_for, wide_schema};
+use ufer_perf::{
+    human_duration, human_size, ExecutorOptions, LatencySummary, Rate, Spread, WideTable,
+};
 use ufer_shard::{Clock, LogConfig, LogTablet, SystemClock};
-use ufer_wire::{BatchOptions, LogBatchBuilder, WriterStamp};
+use ufer_wire::{BatchSchema, Compression};
+
+const USAGE: &str = "flags: --batch-bytes N[,N..] (k/m suffixes; default 16k,1m) \
+    --appenders K[,K..] (default 1,8) --seconds S (per run, default 5) \
+    --reps R (default 3) --dir D (default the temp dir) --cpu C (pin; default unpinned) \
+    --io-memory-mib M (glommio's registered I/O memory; default ufer_io's, 4)";
 
 struct Args {
+    batch_sizes: Vec<usize>,
+    appender_counts: Vec<usize>,
     seconds: f64,
     reps: usize,
     dir: PathBuf,
+    executor: ExecutorOptions,
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { seconds: 3.0, reps: 3, dir: std::env::temp_dir() };
+    let mut args = Args {
+        batch_sizes: vec![16 * 1024, 1024 * 1024],
+        appender_counts: vec![1, 8],
+        seconds: 5.0,
+        reps: 3,
+        dir: std::env::temp_dir(),
+        executor: ExecutorOptions::default(),
+    };
     let mut iter = std::env::args().skip(1);
     while let Some(flag) = iter.next() {
-        let value = iter.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = iter.next().unwrap_or_else(|| panic!("{flag} needs a value; {USAGE}"));
+        let number = |what: &str| -> f64 {
+            value.parse().unwrap_or_else(|_| panic!("{flag} takes {what}, not {value:?}"))
+        };
         match flag.as_str() {
-            "--seconds" => args.seconds = value.parse().expect("--seconds takes a number"),
-            "--reps" => args.reps = value.parse().expect("--reps takes a number"),
+            "--batch-bytes" => args.batch_sizes = value.split(',').map(parse_size).collect(),
+            "--appenders" => args.appender_counts = value.split(',').map(parse_count).collect(),
+            "--seconds" => args.seconds = number("a number of seconds"),
+            "--reps" => args.reps = number("a count") as usize,
             "--dir" => args.dir = PathBuf::from(value),
-            other => panic!("unknown flag {other}; flags: --seconds S --reps N --dir D"),
+            "--cpu" => args.executor.cpu = Some(number("a CPU number") as usize),
+            "--io-memory-mib" => {
+                args.executor.io_memory_bytes = (number("MiB") * 1024.0 * 1024.0) as usize;
+            }
+            other => panic!("unknown flag {other}; {USAGE}"),
         }
     }
+    assert!(args.seconds > 0.0 && args.reps > 0, "--seconds and --reps must be positive");
     args
 }
 
-/// Bytes and batches written in `elapsed`.
-#[derive(Clone, Copy, Debug)]
-struct Rate {
-    bytes: u64,
-    batches: u64,
-    elapsed: Duration,
+/// `16384`, `16k`, `1m` (KiB and MiB).
+fn parse_size(text: &str) -> usize {
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match lower.strip_suffix('k') {
+        Some(digits) => (digits, 1024),
+        None => match lower.strip_suffix('m') {
+            Some(digits) => (digits, 1024 * 1024),
+            None => (lower.as_str(), 1),
+        },
+    };
+    let value: usize = digits.parse().unwrap_or_else(|_| panic!("bad size {text:?}"));
+    assert!(value > 0, "sizes must be positive");
+    value * unit
 }
 
-impl Rate {
-    fn mb_per_s(&self) -> f64 {
-        self.bytes as f64 / self.elapsed.as_secs_f64() / 1e6
-    }
-
-    fn batches_per_s(&self) -> f64 {
-        self.batches as f64 / self.elapsed.as_secs_f64()
-    }
+fn parse_count(text: &str) -> usize {
+    let count: usize = text.trim().parse().unwrap_or_else(|_| panic!("bad count {text:?}"));
+    assert!(count > 0, "counts must be positive");
+    count
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-fn batch_of(bytes: usize) -> Vec<u8> {
-    let schema = wide_schema();
-    let rows = wide_batch(&schema, wide_rows_for(bytes), 7);
-    LogBatchBuilder::new(schema, BatchOptions::default())
-        .unwrap()
-        .build(&rows, None, WriterStamp::NONE)
-        .unwrap()
-}
-
-/// Raw O_DIRECT sequential writes of `batch_len` (rounded up to blocks) for `seconds`, with
-/// an fdatasync after every write (`sync_each`) or once at the end.
-async fn raw_writes(dir: &Path, batch_len: usize, seconds: f64, sync_each: bool) -> Rate {
-    let data_dir = DataDir::open(dir).await.unwrap();
-    let path = data_dir.file_path("raw.bin");
-    let file: DmaFile =
-        OpenOptions::new().write(true).create(true).truncate(true).dma_open(&path).await.unwrap();
-    let len = ufer_io::align_up(batch_len as u64) as usize;
-    let mut buffer = file.alloc_dma_buffer(len);
-    buffer.as_bytes_mut().fill(0x5A);
-    let buffer = Rc::new(buffer);
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let mut position = 0u64;
-    let mut batches = 0u64;
-    while Instant::now() < deadline {
-        file.write_rc_at(buffer.clone(), position).await.unwrap();
-        if sync_each {
-            file.fdatasync().await.unwrap();
-        }
-        position += len as u64;
-        batches += 1;
-    }
-    file.fdatasync().await.unwrap();
-    let elapsed = started.elapsed();
-    file.close().await.unwrap();
-    std::fs::remove_file(&path).unwrap();
-    Rate { bytes: batches * batch_len as u64, batches, elapsed }
-}
-
-/// Durable appends of `batch` from `appenders` concurrent tasks for `seconds`.
-async fn tablet_appends(dir: &Path, batch: &[u8], appenders: usize, seconds: f64) -> Rate {
-    let mut config = LogConfig::production();
-    config.batch_size_max_bytes = 64 * 1024 * 1024;
-    let clock: Rc<dyn Clock> = Rc::new(SystemClock);
-    let bucket = dir.join("bucket");
-    let tablet = Rc::new(LogTablet::open(&bucket, config, clock).await.unwrap());
-    let schema = wide_schema();
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let batches = Rc::new(Cell::new(0u64));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..appenders {
-        let (tablet, batches, schema) = (tablet.clone(), batches.clone(), schema.clone());
-        let mut batch = batch.to_vec();
-        tasks.push(glommio::spawn_local(async move {
-            while Instant::now() < deadline {
-                tablet.append_durable(&mut batch, &schema).await.unwrap();
-                batches.set(batches.get() + 1);
-            }
-        }));
-    }
-    for task in tasks {
-        task.await;
-    }
-    let elapsed = started.elapsed();
-    let tablet = Rc::try_unwrap(tablet).expect("appenders are done");
-    tablet.close().await.unwrap();
-    std::fs::remove_dir_all(&bucket).unwrap();
-    Rate { bytes: batches.get() * batch.len() as u64, batches: batches.get(), elapsed }
-}
-
-/// Latency of one durable append at a time, and of one raw write + fdatasync.
-async fn latencies(dir: &Path, batch: &[u8], samples: usize) -> (Histogram<u64>, Histogram<u64>) {
-    let mut tablet_histogram = Histogram::<u64>::new(3).unwrap();
-    let mut raw_histogram = Histogram::<u64>::new(3).unwrap();
-    let clock: Rc<dyn Clock> = Rc::new(SystemClock);
-    let bucket = dir.join("latency");
-    let tablet = LogTablet::open(&bucket, LogConfig::production(), clock).await.unwrap();
-    let schema = wide_schema();
-    let mut owned = batch.to_vec();
-    let data_dir = DataDir::open(dir).await.unwrap();
-    let path = data_dir.file_path("raw-latency.bin");
-    let file: DmaFile =
-        OpenOptions::new().write(true).create(true).truncate(true).dma_open(&path).await.unwrap();
-    let len = ufer_io::align_up(batch.len() as u64) as usize;
-    let buffer = Rc::new(file.alloc_dma_buffer(len));
-    for sample in 0..samples {
-        let started = Instant::now();
-        tablet.append_durable(&mut owned, &schema).await.unwrap();
-        tablet_histogram.record(started.elapsed().as_nanos() as u64).unwrap();
-        let started = Instant::now();
-        file.write_rc_at(buffer.clone(), (sample * len) as u64).await.unwrap();
-        file.fdatasync().await.unwrap();
-        raw_histogram.record(started.elapsed().as_nanos() as u64).unwrap();
-    }
-    tablet.close().await.unwrap();
-    file.close().await.unwrap();
-    std::fs::remove_dir_all(&bucket).unwrap();
-    std::fs::remove_file(&path).unwrap();
-    (tablet_histogram, raw_histogram)
+/// A benchmark batch of the wide table, at most `target` bytes.
+struct TestBatch {
+    target: usize,
+    bytes: Vec<u8>,
 }
 
 fn main() {
     let args = parse_args();
-    let work = tempfile::tempdir_in(&args.dir).unwrap();
-    let dir = work.path().to_path_buf();
+    let table = WideTable::new().expect("the wide table's schema is supported");
+    let batches: Vec<TestBatch> = args
+        .batch_sizes
+        .iter()
+        .map(|&target| {
+            let rows = table.rows_for_size(target).expect("sizing the batch");
+            let bytes = table.log_batch(rows, 7, Compression::None).expect("building the batch");
+            TestBatch { target, bytes }
+        })
+        .collect();
+    let work = tempfile::Builder::new()
+        .prefix("ufer-perf-log_append-")
+        .tempdir_in(&args.dir)
+        .expect("creating the benchmark directory");
     println!(
-        "log_append: {} s per case, {} interleaved repetitions, medians; dir {} ({})",
+        "log_append: {} s per run, {} interleaved repetitions, medians; {} ({}); {} CPUs; {}; \
+         {} MiB I/O memory",
         args.seconds,
         args.reps,
-        args.dir.display(),
-        file_system_of(&args.dir)
+        work.path().display(),
+        file_system_of(&args.dir),
+        std::thread::available_parallelism().map_or(0, |count| count.get()),
+        args.executor
+            .cpu
+            .map_or("executor unpinned".into(), |cpu| format!("executor pinned to CPU {cpu}")),
+        args.executor.io_memory_bytes as f64 / (1024.0 * 1024.0),
     );
-    println!(
-        "{:>9} {:>9} | {:>12} {:>12} | {:>14} {:>9} | {:>14} {:>9}",
-        "batch",
-        "appenders",
-        "tablet MB/s",
-        "batches/s",
-        "raw+sync MB/s",
-        "ratio",
-        "raw bw MB/s",
-        "ratio"
-    );
-    for batch_bytes in [16 * 1024, 1024 * 1024] {
-        let batch = batch_of(batch_bytes);
-        for appenders in [1usize, 8] {
-            let (seconds, reps, dir, owned) = (args.seconds, args.reps, dir.clone(), batch.clone());
-            let rates = ufer_io::executor::run_on_new_thread(move || async move {
-                let batch = owned;
-                let mut rates = Vec::new();
-                for _ in 0..reps {
-                    let raw_sync = raw_writes(&dir, batch.len(), seconds, true).await;
-                    let tablet = tablet_appends(&dir, &batch, appenders, seconds).await;
-                    let raw_bandwidth = raw_writes(&dir, batch.len(), seconds, false).await;
-                    rates.push((tablet, raw_sync, raw_bandwidth));
-                }
-                rates
-            })
-            .unwrap();
-            let tablet = median(rates.iter().map(|rate| rate.0.mb_per_s()).collect());
-            let tablet_batches = median(rates.iter().map(|rate| rate.0.batches_per_s()).collect());
-            let raw_sync = median(rates.iter().map(|rate| rate.1.mb_per_s()).collect());
-            let raw_bandwidth = median(rates.iter().map(|rate| rate.2.mb_per_s()).collect());
-            let spread: Vec<String> =
-                rates.iter().map(|rate| format!("{:.0}", rate.0.mb_per_s())).collect();
-            println!(
-                "{:>9} {:>9} | {:>12.1} {:>12.0} | {:>14.1} {:>8.2}x | {:>14.1} {:>8.2}x   (tablet runs: {})",
-                human(batch.len()),
-                appenders,
-                tablet,
-                tablet_batches,
-                raw_sync,
-                tablet / raw_sync,
-                raw_bandwidth,
-                tablet / raw_bandwidth,
-                spread.join(", ")
-            );
+    let dir = work.path().to_path_buf();
+    let (executor, seconds, reps, counts) =
+        (args.executor, args.seconds, args.reps, args.appender_counts.clone());
+    ufer_perf::run_on_new_thread(executor, move || async move {
+        let data_dir = DataDir::open(&dir).await.expect("opening the benchmark directory");
+        let schema = table.schema().clone();
+        throughput_table(&data_dir, &schema, &batches, &counts, seconds, reps).await;
+        latency_table(&data_dir, &schema, &batches, seconds).await;
+    })
+    .expect("the benchmark failed");
+    work.close().expect("removing the benchmark directory");
+}
+
+/// Measures and prints every (batch size, appenders) case.
+async fn throughput_table(
+    dir: &DataDir,
+    schema: &BatchSchema,
+    batches: &[TestBatch],
+    appender_counts: &[usize],
+    seconds: f64,
+    reps: usize,
+) {
+    println!();
+    println!("Durable appends: tablet vs raw O_DIRECT write + fdatasync per batch (MB = 10^6 B)");
+    println!("(raw: one writer, each batch padded to whole 4 KiB blocks; ratio = tablet / raw)");
+    print!("{:>9} {:>4} | {:>11} {:>9} | ", "batch", "apps", "tablet MB/s", "batches/s");
+    print!("{:>11} {:>9} | {:>7} | ", "raw+sync", "batches/s", "ratio");
+    println!("{:>11} {:>7} | runs, MB/s: tablet; raw+sync", "raw no-sync", "ratio");
+    let mut noise = Vec::new();
+    for batch in batches {
+        for &appenders in appender_counts {
+            let runs = measure_case(dir, schema, batch, appenders, seconds, reps).await;
+            noise.extend(runs.print(batch, appenders));
         }
     }
-    for batch_bytes in [16 * 1024, 1024 * 1024] {
-        let batch = batch_of(batch_bytes);
-        let dir = dir.clone();
-        let (tablet, raw) = ufer_io::executor::run_on_new_thread(move || async move {
-            latencies(&dir, &batch, 2_000).await
+    let noise = Spread::of(noise);
+    println!(
+        "Spread of repetitions, (max - min) / median over all cases: median {:.0}%, worst {:.0}%",
+        noise.median * 100.0,
+        noise.max * 100.0
+    );
+}
+
+/// The runs of one (batch size, appenders) case.
+struct CaseRuns {
+    tablet: Vec<Rate>,
+    raw_sync: Vec<Rate>,
+    raw_no_sync: Vec<Rate>,
+}
+
+/// Runs raw + sync, tablet, raw without sync, `reps` times in turn.
+async fn measure_case(
+    dir: &DataDir,
+    schema: &BatchSchema,
+    batch: &TestBatch,
+    appenders: usize,
+    seconds: f64,
+    reps: usize,
+) -> CaseRuns {
+    let mut runs = CaseRuns { tablet: vec![], raw_sync: vec![], raw_no_sync: vec![] };
+    for rep in 0..reps {
+        let name = format!("raw-{}-{appenders}-{rep}", batch.target);
+        runs.raw_sync.push(raw_writes(dir, &name, &batch.bytes, seconds, true).await);
+        let bucket = dir.file_path(&format!("bucket-{}-{appenders}-{rep}", batch.target));
+        runs.tablet.push(tablet_appends(&bucket, schema, &batch.bytes, appenders, seconds).await);
+        runs.raw_no_sync.push(raw_writes(dir, &name, &batch.bytes, seconds, false).await);
+    }
+    runs
+}
+
+impl CaseRuns {
+    /// Prints the medians, ratios and every run; returns the relative range of each series.
+    fn print(&self, batch: &TestBatch, appenders: usize) -> [f64; 3] {
+        let mb_per_s = |rates: &[Rate]| Spread::of(rates.iter().map(Rate::mb_per_s));
+        let batches_per_s = |rates: &[Rate]| Spread::of(rates.iter().map(Rate::batches_per_s));
+        let list = |rates: &[Rate]| {
+            rates.iter().map(|rate| format!("{:.0}", rate.mb_per_s())).collect::<Vec<_>>().join(" ")
+        };
+        let (tablet, raw_sync, raw_no_sync) =
+            (mb_per_s(&self.tablet), mb_per_s(&self.raw_sync), mb_per_s(&self.raw_no_sync));
+        print!("{:>9} {:>4} | ", human_size(batch.bytes.len()), appenders);
+        print!("{:>11.1} {:>9.0} | ", tablet.median, batches_per_s(&self.tablet).median);
+        print!("{:>11.1} {:>9.0} | ", raw_sync.median, batches_per_s(&self.raw_sync).median);
+        print!("{:>6.2}x | ", tablet.median / raw_sync.median);
+        print!("{:>11.1} {:>6.2}x | ", raw_no_sync.median, tablet.median / raw_no_sync.median);
+        println!("{}; {}", list(&self.tablet), list(&self.raw_sync));
+        [tablet, raw_sync, raw_no_sync].map(|spread| spread.relative_range())
+    }
+}
+
+/// Sequential O_DIRECT writes of `batch`, padded to whole blocks, at the end of a new file
+/// for `seconds`, with an fdatasync after every write (`sync_each`) or once at the end.
+async fn raw_writes(
+    dir: &DataDir,
+    name: &str,
+    batch: &[u8],
+    seconds: f64,
+    sync_each: bool,
+) -> Rate {
+    let path = dir.file_path(name);
+    let file: DmaFile =
+        OpenOptions::new().write(true).create_new(true).dma_open(&path).await.expect("raw file");
+    let buffer = Rc::new(block_padded(&file, batch));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let (mut position, mut batches) = (0u64, 0u64);
+    while Instant::now() < deadline {
+        let written = file.write_rc_at(buffer.clone(), position).await.expect("raw write");
+        assert_eq!(written, buffer.len(), "short raw write");
+        if sync_each {
+            file.fdatasync().await.expect("raw fdatasync");
+        }
+        position += buffer.len() as u64;
+        batches += 1;
+    }
+    file.fdatasync().await.expect("raw fdatasync");
+    let elapsed = started.elapsed();
+    file.close().await.expect("closing the raw file");
+    dir.remove(name).await.expect("removing the raw file");
+    Rate { bytes: batches * batch.len() as u64, batches, elapsed }
+}
+
+/// `batch` in an aligned buffer of whole blocks, zero padded.
+fn block_padded(file: &DmaFile, batch: &[u8]) -> glommio::io::DmaBuffer {
+    let len = ufer_io::align_up(batch.len() as u64) as usize;
+    let mut buffer = file.alloc_dma_buffer(len);
+    let bytes = buffer.as_bytes_mut();
+    bytes[..batch.len()].copy_from_slice(batch);
+    bytes[batch.len()..].fill(0);
+    buffer
+}
+
+/// Durable appends of `batch` from `appenders` concurrent tasks for `seconds`, to a new
+/// tablet in `bucket` (removed afterwards).
+async fn tablet_appends(
+    bucket: &Path,
+    schema: &BatchSchema,
+    batch: &[u8],
+    appenders: usize,
+    seconds: f64,
+) -> Rate {
+    let clock: Rc<dyn Clock> = Rc::new(SystemClock);
+    let tablet = LogTablet::open(bucket, LogConfig::production(), clock).await.expect("tablet");
+    let tablet = Rc::new(tablet);
+    let batches = Rc::new(Cell::new(0u64));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..appenders)
+        .map(|_| {
+            let (tablet, batches, schema) = (tablet.clone(), batches.clone(), schema.clone());
+            // Each appender owns its copy: an append stamps offsets into the batch.
+            let mut batch = batch.to_vec();
+            glommio::spawn_local(async move {
+                while Instant::now() < deadline {
+                    tablet.append_durable(&mut batch, &schema).await.expect("durable append");
+                    batches.set(batches.get() + 1);
+                }
+            })
         })
-        .unwrap();
+        .collect();
+    for task in tasks {
+        task.await;
+    }
+    let elapsed = started.elapsed();
+    let tablet = Rc::try_unwrap(tablet).expect("the appenders are done");
+    tablet.close().await.expect("closing the tablet");
+    std::fs::remove_dir_all(bucket).expect("removing the tablet");
+    Rate { bytes: batches.get() * batch.len() as u64, batches: batches.get(), elapsed }
+}
+
+/// Measures and prints the latency of one durable append against one raw write + sync.
+async fn latency_table(dir: &DataDir, schema: &BatchSchema, batches: &[TestBatch], seconds: f64) {
+    println!();
+    println!(
+        "Latency of one durable append (1 appender, one batch at a time, {seconds} s each), \
+         alternating with one raw O_DIRECT write + fdatasync of the same bytes"
+    );
+    print!("{:>9} {:>7} | ", "batch", "samples");
+    print!("{:>10} {:>9} {:>9} {:>9} | ", "tablet p50", "p99", "p99.9", "max");
+    print!("{:>10} {:>9} {:>9} {:>9} | ", "raw p50", "p99", "p99.9", "max");
+    println!("{:>6} {:>6}", "p50 x", "p99 x");
+    for batch in batches {
+        let (tablet, raw) = latencies(dir, schema, batch, seconds).await;
+        let row = |summary: &LatencySummary| {
+            let [p50, p99, p999, max] =
+                [summary.p50, summary.p99, summary.p999, summary.max].map(human_duration);
+            format!("{p50:>10} {p99:>9} {p999:>9} {max:>9}")
+        };
         println!(
-            "latency of one durable append, {}: tablet {}",
-            human(batch_bytes),
-            percentiles_us(&tablet)
-        );
-        println!(
-            "latency of one raw write + fdatasync, {}: {}",
-            human(batch_bytes),
-            percentiles_us(&raw)
+            "{:>9} {:>7} | {} | {} | {:>5.2}x {:>5.2}x",
+            human_size(batch.bytes.len()),
+            tablet.sample_count,
+            row(&tablet),
+            row(&raw),
+            tablet.p50.as_secs_f64() / raw.p50.as_secs_f64(),
+            tablet.p99.as_secs_f64() / raw.p99.as_secs_f64(),
         );
     }
 }
 
-fn human(bytes: usize) -> String {
-    if bytes >= 1024 * 1024 {
-        format!("{:.1} MiB", bytes as f64 / 1048576.0)
-    } else {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
+/// Alternates one durable append and one raw write + fdatasync until each has run about
+/// `seconds`; returns (tablet, raw) latency summaries.
+async fn latencies(
+    dir: &DataDir,
+    schema: &BatchSchema,
+    batch: &TestBatch,
+    seconds: f64,
+) -> (LatencySummary, LatencySummary) {
+    let bucket = dir.file_path(&format!("latency-bucket-{}", batch.target));
+    let clock: Rc<dyn Clock> = Rc::new(SystemClock);
+    let tablet = LogTablet::open(&bucket, LogConfig::production(), clock).await.expect("tablet");
+    let raw_name = format!("latency-raw-{}", batch.target);
+    let raw_path = dir.file_path(&raw_name);
+    let file: DmaFile =
+        OpenOptions::new().write(true).create_new(true).dma_open(&raw_path).await.expect("raw");
+    let buffer = Rc::new(block_padded(&file, &batch.bytes));
+    let mut owned = batch.bytes.clone();
+    let mut tablet_histogram = latency_histogram();
+    let mut raw_histogram = latency_histogram();
+    let (mut position, started) = (0u64, Instant::now());
+    while started.elapsed() < Duration::from_secs_f64(2.0 * seconds) {
+        let append_started = Instant::now();
+        tablet.append_durable(&mut owned, schema).await.expect("durable append");
+        tablet_histogram.saturating_record(append_started.elapsed().as_nanos() as u64);
+        let write_started = Instant::now();
+        file.write_rc_at(buffer.clone(), position).await.expect("raw write");
+        file.fdatasync().await.expect("raw fdatasync");
+        raw_histogram.saturating_record(write_started.elapsed().as_nanos() as u64);
+        position += buffer.len() as u64;
     }
+    tablet.close().await.expect("closing the tablet");
+    file.close().await.expect("closing the raw file");
+    dir.remove(&raw_name).await.expect("removing the raw file");
+    std::fs::remove_dir_all(&bucket).expect("removing the tablet");
+    (LatencySummary::of(&tablet_histogram), LatencySummary::of(&raw_histogram))
 }
 
+/// Nanoseconds from 1 µs to 60 s (values outside are clamped), 3 significant digits.
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1_000, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// `ext4 on /dev/vda`, from the longest mount point that holds `path`.
 fn file_system_of(path: &Path) -> String {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
