@@ -72,7 +72,7 @@ impl NodeConfig {
             pin_shards: false,
             spin_before_park: Duration::ZERO,
             log: LogConfig::test_min(),
-            inflight_request_bytes_max: 16 * 1024 * 1024,
+            inflight_request_bytes_max: crate::limits::request_body_size_max() + 16 * 1024 * 1024,
             ..Self::production()
         }
     }

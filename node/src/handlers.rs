@@ -284,15 +284,19 @@ async fn drop_table_files(shard: &Rc<Shard>, table_id: u64) {
 }
 
 async fn next_writer_id(shard: &Rc<Shard>) -> Result<i64, ErrorBody> {
+    // Take the id before any await, so concurrent callers never get the same one; hand it
+    // out only once the catalog durably reserves it, so a restart never repeats it.
     let writer_id = shard.next_writer_id.get();
+    shard.next_writer_id.set(writer_id + 1);
     if writer_id >= shard.catalog().writer_ids_reserved_to() {
         change_catalog(shard, |catalog| {
-            catalog.reserve_writer_ids(writer_id + WRITER_ID_BLOCK);
+            if writer_id >= catalog.writer_ids_reserved_to() {
+                catalog.reserve_writer_ids(writer_id + WRITER_ID_BLOCK);
+            }
             Ok(())
         })
         .await?;
     }
-    shard.next_writer_id.set(writer_id + 1);
     Ok(writer_id)
 }
 

@@ -67,7 +67,8 @@ impl ShardMetrics {
 /// The Prometheus text exposition of every shard's counters.
 pub fn render_prometheus(shards: &[ShardMetricsSnapshot]) -> String {
     let mut out = String::new();
-    let families: [(&str, &str, fn(&ShardMetricsSnapshot) -> u64); 7] = [
+    type Family = (&'static str, &'static str, fn(&ShardMetricsSnapshot) -> u64);
+    let families: [Family; 7] = [
         ("ufer_requests_total", "Requests received by a shard's endpoint.", |m| m.requests),
         ("ufer_forwarded_requests_total", "Requests passed to the owning shard.", |m| {
             m.forwarded_requests

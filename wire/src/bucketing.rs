@@ -3,7 +3,10 @@
 //! (64-bit) over each key column's value in a canonical form — little-endian bytes for
 //! integers, dates, times and timestamps, the UTF-8 bytes of strings, the raw bytes of
 //! binaries, one byte for booleans; a null is the single byte `0xFF` — with a `0x00`
-//! separator after each column; the bucket is the hash modulo the bucket count.
+//! separator after each column; the hash is then mixed with MurmurHash3's 64-bit finaliser
+//! (FNV's low bits depend only on the inputs' low bits, so without mixing keys that differ
+//! in their high bits, such as multiples of 4, would all land in one of 4 buckets), and the
+//! bucket is the mixed hash modulo the bucket count.
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -58,7 +61,16 @@ pub fn buckets_of_rows(
             *hash = fnv(*hash, &[COLUMN_SEPARATOR]);
         }
     }
-    Ok(hashes.into_iter().map(|hash| (hash % u64::from(bucket_count)) as u32).collect())
+    Ok(hashes.into_iter().map(|hash| (mix(hash) % u64::from(bucket_count)) as u32).collect())
+}
+
+/// MurmurHash3's `fmix64`: every input bit affects every output bit.
+fn mix(mut hash: u64) -> u64 {
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
 }
 
 fn hash_value(hash: u64, array: &dyn Array, row: usize) -> Result<u64, String> {
@@ -116,8 +128,24 @@ mod tests {
         // Pinned: changing the hash would move every keyed row of every table.
         assert_eq!(
             buckets_of_rows(&batch, &[0], 1_000_003).unwrap(),
-            vec![189_359, 225_520, 189_359, 952_592]
+            vec![503_745, 800_837, 503_745, 924_480]
         );
         assert!(is_hashable(&DataType::Utf8) && !is_hashable(&DataType::Float64));
+    }
+
+    #[test]
+    fn keys_differing_only_in_high_bits_still_spread() {
+        let schema = Schema::new(vec![Field::new("id", DataType::Int64, false)]);
+        let ids: Vec<i64> = (0..4_000).map(|index| index * 4).collect();
+        let batch =
+            RecordBatch::try_new(Arc::new(schema), vec![Arc::new(Int64Array::from(ids))]).unwrap();
+        let mut counts = [0usize; 4];
+        for bucket in buckets_of_rows(&batch, &[0], 4).unwrap() {
+            counts[bucket as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|count| *count > 800),
+            "multiples of 4 spread over 4 buckets: {counts:?}"
+        );
     }
 }

@@ -7,7 +7,8 @@
 //! structure against a schema), decodes them without copying column buffers, and projects
 //! columns out of them by rewriting only Arrow metadata.
 //!
-//! The codec is pure: no runtime, no syscalls, no clocks. Invariant: every function that
+//! The codec is pure: no runtime, no syscalls, no clocks; the client SDK (`client`, behind
+//! the `client` feature) is the one part that does I/O. Invariant: every function that
 //! reads bytes from outside returns a typed error for any input and never panics.
 
 #![forbid(unsafe_code)]
@@ -17,6 +18,8 @@ pub mod batch_schema;
 pub mod bucketing;
 pub mod builder;
 pub mod change_type;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod column_layout;
 pub mod decode;
 pub mod decompress;

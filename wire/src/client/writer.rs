@@ -1,0 +1,427 @@
+//! [`AppendWriter`]: appends rows to a log table, batching them per bucket.
+//!
+//! Rows go to the bucket their bucket-key hash picks (or, without a bucket key, each
+//! appended record batch to the next bucket in turn). Each bucket accumulates rows until
+//! `batch_size_bytes` or `linger`, then one `LogBatch` is built and sent straight to the
+//! shard that owns the bucket. One batch per bucket is in flight at a time, so a bucket's
+//! batches arrive in order; retriable failures are retried with the same writer id and
+//! sequence number, so the node stores a retried batch once. Every `append` returns a
+//! handle that resolves with the offsets its rows got, per bucket.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use arrow_array::{RecordBatch, UInt32Array};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::bucketing::buckets_of_rows;
+use crate::builder::{BatchOptions, LogBatchBuilder, WriterStamp};
+use crate::client::connection::Connection;
+use crate::client::error::ClientError;
+use crate::client::table::Table;
+use crate::header::Compression;
+use crate::protocol::messages::{Acks, InitWriterRequest, ProduceRequest, TablePath};
+
+/// Batches a bucket may have sealed and waiting to be sent.
+const SEALED_BATCH_COUNT_MAX: usize = 4;
+
+/// How an [`AppendWriter`] batches and sends.
+#[derive(Clone, Debug)]
+pub struct AppendOptions {
+    /// A bucket's rows are sent once they take about this many bytes.
+    pub batch_size_bytes: usize,
+    /// ... or once the oldest has waited this long.
+    pub linger: Duration,
+    /// Column buffer compression.
+    pub compression: Compression,
+    /// When the node answers.
+    pub acks: Acks,
+    /// Use a writer id so retries are stored once.
+    pub idempotent: bool,
+    /// Attempts after the first for retriable failures.
+    pub retries: u32,
+    /// Wait before the first retry (doubling after each).
+    pub retry_backoff: Duration,
+}
+
+impl Default for AppendOptions {
+    fn default() -> Self {
+        Self {
+            batch_size_bytes: 1024 * 1024,
+            linger: Duration::from_millis(5),
+            compression: Compression::None,
+            acks: Acks::All,
+            idempotent: true,
+            retries: 5,
+            retry_backoff: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Where some appended rows went: offsets `base_offset..=last_offset` of `bucket`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendAck {
+    /// Bucket.
+    pub bucket: u32,
+    /// Offset of the first of the rows.
+    pub base_offset: u64,
+    /// Offset of the last of the rows.
+    pub last_offset: u64,
+}
+
+/// Resolves once every row of one `append` is stored.
+#[derive(Debug)]
+pub struct AppendHandle {
+    parts: Vec<oneshot::Receiver<Result<AppendAck, ClientError>>>,
+}
+
+impl AppendHandle {
+    /// Waits for every part; returns where the rows went (one entry per bucket touched).
+    pub async fn wait(self) -> Result<Vec<AppendAck>, ClientError> {
+        let mut acks = Vec::with_capacity(self.parts.len());
+        for part in self.parts {
+            let ack = part.await.map_err(|_| {
+                ClientError::Invalid("the writer was dropped before the rows were sent".into())
+            })?;
+            acks.push(ack?);
+        }
+        Ok(acks)
+    }
+}
+
+type Waiter = (usize, usize, oneshot::Sender<Result<AppendAck, ClientError>>);
+
+#[derive(Default)]
+struct Accumulator {
+    rows: Vec<RecordBatch>,
+    row_count: usize,
+    bytes: usize,
+    waiters: Vec<Waiter>,
+    started: Option<Instant>,
+}
+
+enum Command {
+    Send { rows: Vec<RecordBatch>, waiters: Vec<Waiter> },
+    Barrier(oneshot::Sender<()>),
+}
+
+struct Shared {
+    connection: Connection,
+    table: Table,
+    options: AppendOptions,
+    key_columns: Vec<usize>,
+    next_bucket: AtomicU32,
+    accumulators: Vec<Mutex<Accumulator>>,
+    senders: Vec<mpsc::Sender<Command>>,
+    writer_id: Mutex<i64>,
+}
+
+/// Appends rows to one log table.
+pub struct AppendWriter {
+    shared: Arc<Shared>,
+    linger: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for AppendWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppendWriter")
+            .field("table", &self.shared.table.info.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppendWriter {
+    /// A writer for the table at `path`.
+    pub async fn new(
+        connection: Connection,
+        path: &TablePath,
+        options: AppendOptions,
+    ) -> Result<Self, ClientError> {
+        let table = Table::open(&connection, path).await?;
+        let key_columns = table.bucket_key_columns()?;
+        let writer_id = if options.idempotent { init_writer(&connection).await? } else { -1 };
+        let bucket_count = table.bucket_count() as usize;
+        let mut senders = Vec::with_capacity(bucket_count);
+        let mut receivers = Vec::with_capacity(bucket_count);
+        for _ in 0..bucket_count {
+            let (sender, receiver) = mpsc::channel(SEALED_BATCH_COUNT_MAX);
+            senders.push(sender);
+            receivers.push(receiver);
+        }
+        let shared = Arc::new(Shared {
+            connection,
+            table,
+            options,
+            key_columns,
+            next_bucket: AtomicU32::new(0),
+            accumulators: (0..bucket_count).map(|_| Mutex::new(Accumulator::default())).collect(),
+            senders,
+            writer_id: Mutex::new(writer_id),
+        });
+        for (bucket, receiver) in receivers.into_iter().enumerate() {
+            tokio::spawn(send_loop(Arc::downgrade(&shared), bucket as u32, receiver));
+        }
+        let linger = tokio::spawn(linger_loop(Arc::downgrade(&shared)));
+        Ok(Self { shared, linger })
+    }
+
+    /// The table written to.
+    pub fn table(&self) -> &Table {
+        &self.shared.table
+    }
+
+    /// Adds the rows of `batch` (which must have the table's schema). Waits only if the
+    /// buckets' sealed batches are still being sent.
+    pub async fn append(&self, batch: RecordBatch) -> Result<AppendHandle, ClientError> {
+        check_schema(&self.shared.table, &batch)?;
+        let parts = self.split(batch)?;
+        let mut receivers = Vec::with_capacity(parts.len());
+        for (bucket, rows) in parts {
+            let (sender, receiver) = oneshot::channel();
+            receivers.push(receiver);
+            let sealed = {
+                let mut accumulator = lock(&self.shared.accumulators[bucket as usize]);
+                let first_row = accumulator.row_count;
+                accumulator.row_count += rows.num_rows();
+                accumulator.bytes += rows.get_array_memory_size();
+                accumulator.started.get_or_insert_with(Instant::now);
+                accumulator.waiters.push((first_row, rows.num_rows(), sender));
+                accumulator.rows.push(rows);
+                (accumulator.bytes >= self.shared.options.batch_size_bytes)
+                    .then(|| take(&mut accumulator))
+            };
+            if let Some(command) = sealed {
+                send_command(&self.shared, bucket, command).await?;
+            }
+        }
+        Ok(AppendHandle { parts: receivers })
+    }
+
+    /// Sends everything accumulated and waits until every batch sent so far is answered.
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        flush_all(&self.shared, true).await?;
+        let mut barriers = Vec::new();
+        for bucket in 0..self.shared.senders.len() {
+            let (sender, receiver) = oneshot::channel();
+            send_command(&self.shared, bucket as u32, Command::Barrier(sender)).await?;
+            barriers.push(receiver);
+        }
+        for barrier in barriers {
+            let _ = barrier.await;
+        }
+        Ok(())
+    }
+
+    /// Flushes and stops the writer.
+    pub async fn close(self) -> Result<(), ClientError> {
+        let flushed = self.flush().await;
+        self.linger.abort();
+        flushed
+    }
+
+    /// Splits `batch` into per-bucket parts.
+    fn split(&self, batch: RecordBatch) -> Result<Vec<(u32, RecordBatch)>, ClientError> {
+        let bucket_count = self.shared.table.bucket_count();
+        if self.shared.key_columns.is_empty() {
+            let bucket = self.shared.next_bucket.fetch_add(1, Ordering::Relaxed) % bucket_count;
+            return Ok(vec![(bucket, batch)]);
+        }
+        let buckets = buckets_of_rows(&batch, &self.shared.key_columns, bucket_count)
+            .map_err(ClientError::Invalid)?;
+        let mut rows_by_bucket: Vec<Vec<u32>> = vec![Vec::new(); bucket_count as usize];
+        for (row, bucket) in buckets.iter().enumerate() {
+            rows_by_bucket[*bucket as usize].push(row as u32);
+        }
+        let mut parts = Vec::new();
+        for (bucket, rows) in rows_by_bucket.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let indices = UInt32Array::from(rows);
+            let columns = batch
+                .columns()
+                .iter()
+                .map(|column| arrow_select::take::take(column.as_ref(), &indices, None))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|error| ClientError::Batch(error.to_string()))?;
+            let part = RecordBatch::try_new(batch.schema(), columns)
+                .map_err(|error| ClientError::Batch(error.to_string()))?;
+            parts.push((bucket as u32, part));
+        }
+        Ok(parts)
+    }
+}
+
+impl Drop for AppendWriter {
+    fn drop(&mut self) {
+        self.linger.abort();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn take(accumulator: &mut Accumulator) -> Command {
+    let taken = std::mem::take(accumulator);
+    Command::Send { rows: taken.rows, waiters: taken.waiters }
+}
+
+fn check_schema(table: &Table, batch: &RecordBatch) -> Result<(), ClientError> {
+    let expected = table.schema.arrow().fields();
+    let actual = batch.schema();
+    let same = actual.fields().len() == expected.len()
+        && actual.fields().iter().zip(expected.iter()).all(|(actual, expected)| {
+            actual.name() == expected.name() && actual.data_type() == expected.data_type()
+        });
+    if same {
+        Ok(())
+    } else {
+        Err(ClientError::Invalid(format!(
+            "rows have schema {actual} but table {} has {}",
+            table.info.path,
+            table.schema.arrow()
+        )))
+    }
+}
+
+async fn send_command(shared: &Shared, bucket: u32, command: Command) -> Result<(), ClientError> {
+    shared.senders[bucket as usize]
+        .send(command)
+        .await
+        .map_err(|_| ClientError::Invalid("the writer has stopped".into()))
+}
+
+async fn flush_all(shared: &Shared, everything: bool) -> Result<(), ClientError> {
+    for bucket in 0..shared.accumulators.len() {
+        let command = {
+            let mut accumulator = lock(&shared.accumulators[bucket]);
+            let due = accumulator
+                .started
+                .is_some_and(|started| everything || started.elapsed() >= shared.options.linger);
+            (due && accumulator.row_count > 0).then(|| take(&mut accumulator))
+        };
+        if let Some(command) = command {
+            send_command(shared, bucket as u32, command).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn linger_loop(shared: Weak<Shared>) {
+    loop {
+        let Some(shared) = shared.upgrade() else { return };
+        let tick = (shared.options.linger / 2).max(Duration::from_millis(1));
+        if flush_all(&shared, false).await.is_err() {
+            return;
+        }
+        drop(shared);
+        tokio::time::sleep(tick).await;
+    }
+}
+
+async fn init_writer(connection: &Connection) -> Result<i64, ClientError> {
+    let address = connection.catalog_address().await?;
+    Ok(connection.call(address, &InitWriterRequest, &[], Duration::ZERO).await?.body.writer_id)
+}
+
+/// Sends one bucket's batches, in order, one at a time.
+async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiver<Command>) {
+    let mut sequence: i32 = 0;
+    let mut builder: Option<LogBatchBuilder> = None;
+    while let Some(command) = commands.recv().await {
+        let Some(shared) = shared.upgrade() else { return };
+        let (rows, waiters) = match command {
+            Command::Barrier(done) => {
+                let _ = done.send(());
+                continue;
+            }
+            Command::Send { rows, waiters } => (rows, waiters),
+        };
+        if builder.is_none() {
+            let options = BatchOptions {
+                compression: shared.options.compression,
+                statistics_columns: Vec::new(),
+            };
+            match LogBatchBuilder::new(shared.table.schema.clone(), options) {
+                Ok(made) => builder = Some(made),
+                Err(error) => {
+                    fail(waiters, &ClientError::Batch(error.to_string()));
+                    continue;
+                }
+            }
+        }
+        let Some(builder) = builder.as_mut() else { continue };
+        let writer_id = *lock(&shared.writer_id);
+        let stamp = if writer_id >= 0 {
+            WriterStamp { writer_id, batch_sequence: sequence }
+        } else {
+            WriterStamp::NONE
+        };
+        let bytes = match builder.build_concat(&rows, None, stamp) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                fail(waiters, &ClientError::Batch(error.to_string()));
+                continue;
+            }
+        };
+        match produce_with_retries(&shared, bucket, &bytes).await {
+            Ok(base_offset) => {
+                sequence = if sequence == i32::MAX { 0 } else { sequence + 1 };
+                for (first_row, count, waiter) in waiters {
+                    let ack = AppendAck {
+                        bucket,
+                        base_offset: base_offset + first_row as u64,
+                        last_offset: base_offset + (first_row + count) as u64 - 1,
+                    };
+                    let _ = waiter.send(Ok(ack));
+                }
+            }
+            Err(error) => {
+                // Maybe stored: continuing with this sequence could make the node take the
+                // next batch for a retry of this one. Start over with a new writer id.
+                if writer_id >= 0 && !error.surely_not_done() {
+                    if let Ok(new_id) = init_writer(&shared.connection).await {
+                        *lock(&shared.writer_id) = new_id;
+                        sequence = 0;
+                    }
+                }
+                fail(waiters, &error);
+            }
+        }
+    }
+}
+
+fn fail(waiters: Vec<Waiter>, error: &ClientError) {
+    for (_, _, waiter) in waiters {
+        let _ = waiter.send(Err(error.clone()));
+    }
+}
+
+async fn produce_with_retries(
+    shared: &Shared,
+    bucket: u32,
+    bytes: &[u8],
+) -> Result<u64, ClientError> {
+    let request = ProduceRequest {
+        table_id: shared.table.info.table_id,
+        bucket,
+        acks: shared.options.acks,
+        timeout_ms: shared.connection.config().request_timeout.as_millis() as u32,
+    };
+    let address = shared.table.bucket_addresses[bucket as usize];
+    let mut backoff = shared.options.retry_backoff;
+    let mut attempt = 0;
+    loop {
+        match shared.connection.call(address, &request, bytes, Duration::ZERO).await {
+            Ok(answer) => return Ok(answer.body.base_offset),
+            Err(error) if error.is_retriable() && attempt < shared.options.retries => {
+                attempt += 1;
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
