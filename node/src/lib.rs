@@ -6,6 +6,7 @@
 //! client SDK.
 
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod handlers;

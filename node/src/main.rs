@@ -1,10 +1,11 @@
-//! The `ufer` binary. The node is the next piece of work (the node issue); until it lands
-//! this binary only says so.
+//! The `ufer` binary: runs a node, or talks to one (see `ufer --help`).
+
+use clap::Parser;
 
 fn main() {
-    eprintln!(
-        "ufer {}: the node is not built yet; the log and batch format are (see README.md)",
-        env!("CARGO_PKG_VERSION")
-    );
-    std::process::exit(2);
+    let cli = ufer_node::cli::args::Cli::parse();
+    if let Err(error) = ufer_node::cli::run(cli) {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
 }

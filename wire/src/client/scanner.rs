@@ -83,6 +83,7 @@ pub struct LogScanner {
     /// Order of the fetched columns the caller wants, if different.
     output_order: Option<Vec<usize>>,
     decoder: BatchDecoder,
+    fetched_bytes: u64,
 }
 
 impl LogScanner {
@@ -129,12 +130,18 @@ impl LogScanner {
             projection,
             output_order,
             decoder,
+            fetched_bytes: 0,
         })
     }
 
     /// The table read.
     pub fn table(&self) -> &Table {
         &self.table
+    }
+
+    /// Bytes of batches received so far (after projection on the node).
+    pub fn fetched_bytes(&self) -> u64 {
+        self.fetched_bytes
     }
 
     /// The next offset to read of each subscribed bucket.
@@ -224,6 +231,7 @@ impl LogScanner {
         let mut scanned = Vec::new();
         for answer in answers {
             let answer = answer?;
+            self.fetched_bytes += answer.records.len() as u64;
             let mut at = 0usize;
             for bucket in answer.body.buckets {
                 let records = answer.records.slice_with_length(at, bucket.records_length as usize);

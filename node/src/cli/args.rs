@@ -1,0 +1,231 @@
+//! The command line: every command and flag, with `--help` text that shows an example.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// ufer: streaming storage for real-time analytics.
+///
+/// Start a node with `ufer serve`, then create tables, write rows and read them back:
+///
+///   ufer table create events --schema 'id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)'
+///   echo '{"id":1,"name":"a","ts":"2026-01-01T00:00:00Z"}' | ufer produce events
+///   ufer consume events --columns id,name
+///
+/// `ufer demo` shows all of it on a throw-away node.
+#[derive(Debug, Parser)]
+#[command(name = "ufer", version, about, long_about, verbatim_doc_comment)]
+pub struct Cli {
+    /// The node to talk to: any shard endpoint, HOST:PORT.
+    #[arg(long, global = true, env = "UFER_SERVER", default_value = "127.0.0.1:7070")]
+    pub server: SocketAddr,
+    /// Data directory of a local node, whose certificate is trusted (default ./ufer-data).
+    #[arg(long, global = true, env = "UFER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Trust the CA certificates in this PEM file instead of a local node's certificate.
+    #[arg(long, global = true, env = "UFER_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Name the node's certificate must carry.
+    #[arg(long, global = true, env = "UFER_SERVER_NAME", default_value = "localhost")]
+    pub server_name: String,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node (embedded defaults: ./ufer-data, 127.0.0.1, one shard per core on ports
+    /// from 7070, a self-signed certificate).
+    ///
+    /// Example: ufer serve --shards 2 --port 7070
+    #[command(verbatim_doc_comment)]
+    Serve(ServeArgs),
+    /// Create, list, describe and drop tables.
+    #[command(subcommand)]
+    Table(TableCommand),
+    /// Create, list and drop databases.
+    #[command(subcommand)]
+    Database(DatabaseCommand),
+    /// Write rows read from standard input (one JSON object per line, or CSV with a header).
+    ///
+    /// Example: printf '{"id":1,"name":"a"}\n{"id":2,"name":"b"}\n' | ufer produce events
+    #[command(verbatim_doc_comment)]
+    Produce(ProduceArgs),
+    /// Read rows and print them.
+    ///
+    /// Example: ufer consume events --from earliest --columns id,name --format table
+    #[command(verbatim_doc_comment)]
+    Consume(ConsumeArgs),
+    /// A guided tour on a throw-away node: create a table, write, read with and without
+    /// projection.
+    Demo,
+}
+
+/// `ufer serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file (flags and UFER_* variables override it).
+    #[arg(long, env = "UFER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "UFER_LISTEN")]
+    pub listen: Option<String>,
+    /// Host clients are told to connect to.
+    #[arg(long, env = "UFER_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// First UDP port; shard k listens on PORT + k (0: any free ports).
+    #[arg(long, env = "UFER_PORT")]
+    pub port: Option<u16>,
+    /// Shards (one per core by default).
+    #[arg(long, env = "UFER_SHARDS")]
+    pub shards: Option<usize>,
+    /// Do not pin shards to cores.
+    #[arg(long, env = "UFER_NO_PIN")]
+    pub no_pin: bool,
+    /// This node's id.
+    #[arg(long, env = "UFER_NODE_ID")]
+    pub node_id: Option<u32>,
+}
+
+/// `ufer table ...`.
+#[derive(Debug, Subcommand)]
+pub enum TableCommand {
+    /// Create a table.
+    ///
+    /// Example: ufer table create shop.orders --schema 'id BIGINT NOT NULL, amount DECIMAL(10, 2), at TIMESTAMP(3)' --buckets 8 --bucket-key id
+    #[command(verbatim_doc_comment)]
+    Create(CreateTableArgs),
+    /// List the tables of a database (default: `default`).
+    List {
+        /// The database.
+        #[arg(default_value = "default")]
+        database: String,
+    },
+    /// Show a table's definition and each bucket's offsets and size.
+    Describe {
+        /// `TABLE` or `DATABASE.TABLE`.
+        name: String,
+    },
+    /// Drop a table and its data.
+    Drop {
+        /// `TABLE` or `DATABASE.TABLE`.
+        name: String,
+        /// Succeed if it does not exist.
+        #[arg(long)]
+        if_exists: bool,
+    },
+}
+
+/// `ufer table create`.
+#[derive(Debug, Args)]
+pub struct CreateTableArgs {
+    /// `TABLE` or `DATABASE.TABLE`.
+    pub name: String,
+    /// Columns, e.g. 'id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)'.
+    #[arg(long)]
+    pub schema: String,
+    /// Buckets.
+    #[arg(long, default_value_t = 1)]
+    pub buckets: u32,
+    /// Columns whose hash picks a row's bucket (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub bucket_key: Vec<String>,
+    /// Primary key columns (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub primary_key: Vec<String>,
+    /// Partition column.
+    #[arg(long)]
+    pub partition_by: Option<String>,
+    /// A table property, KEY=VALUE (retention.bytes, retention.ms, segment.bytes, segment.ms).
+    #[arg(long = "property")]
+    pub properties: Vec<String>,
+    /// Succeed if it exists.
+    #[arg(long)]
+    pub if_not_exists: bool,
+}
+
+/// `ufer database ...`.
+#[derive(Debug, Subcommand)]
+pub enum DatabaseCommand {
+    /// Create a database.
+    Create {
+        /// Name.
+        name: String,
+    },
+    /// List databases.
+    List,
+    /// Drop a database.
+    Drop {
+        /// Name.
+        name: String,
+        /// Drop its tables too.
+        #[arg(long)]
+        cascade: bool,
+    },
+}
+
+/// Row formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One JSON object per line.
+    Jsonl,
+    /// CSV with a header line.
+    Csv,
+    /// An aligned table (output only).
+    Table,
+}
+
+/// When a produce is acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AcksArg {
+    /// Once durable (fdatasync'd).
+    All,
+    /// Once written, before it is synced.
+    Leader,
+    /// Without waiting for the node.
+    None,
+}
+
+/// `ufer produce`.
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    /// `TABLE` or `DATABASE.TABLE`.
+    pub name: String,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+    /// When the node acknowledges.
+    #[arg(long, value_enum, default_value_t = AcksArg::All)]
+    pub acks: AcksArg,
+    /// Rows per batch read from the input.
+    #[arg(long, default_value_t = 8192)]
+    pub batch_rows: usize,
+}
+
+/// `ufer consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// `TABLE` or `DATABASE.TABLE`.
+    pub name: String,
+    /// earliest, latest, an offset, or an ISO-8601 time such as 2026-01-01T00:00:00Z.
+    #[arg(long, default_value = "earliest")]
+    pub from: String,
+    /// Columns to read (comma-separated, in the order to print); projected on the node.
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Stop after this many rows.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// Keep reading new rows as they arrive.
+    #[arg(long)]
+    pub follow: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+    /// Only these buckets (comma-separated; default all).
+    #[arg(long, value_delimiter = ',')]
+    pub buckets: Option<Vec<u32>>,
+}

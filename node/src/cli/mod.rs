@@ -1,0 +1,75 @@
+//! The `ufer` command line: `serve` runs a node; every other command talks to one through
+//! the client SDK.
+
+pub mod args;
+mod consume;
+mod demo;
+mod produce;
+mod serve;
+mod table;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ufer_wire::client::{ClientConfig, Connection, Trust};
+use ufer_wire::protocol::messages::TablePath;
+
+use crate::catalog::DEFAULT_DATABASE;
+use args::{Cli, Command};
+
+/// The default data directory of a local node.
+pub const DATA_DIR_DEFAULT: &str = "ufer-data";
+
+/// Runs a parsed command line; the error is printed by `main`.
+pub fn run(cli: Cli) -> Result<(), String> {
+    match &cli.command {
+        Command::Serve(serve) => serve::run(&cli, serve),
+        Command::Demo => demo::run(),
+        _ => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|error| format!("starting the client runtime: {error}"))?;
+            runtime.block_on(run_client(&cli))
+        }
+    }
+}
+
+async fn run_client(cli: &Cli) -> Result<(), String> {
+    let connection = connect(cli)?;
+    let result = match &cli.command {
+        Command::Table(command) => table::run(&connection, command).await,
+        Command::Database(command) => table::run_database(&connection, command).await,
+        Command::Produce(produce) => produce::run(&connection, produce).await,
+        Command::Consume(consume) => consume::run(&connection, consume).await,
+        Command::Serve(_) | Command::Demo => Ok(()),
+    };
+    connection.close().await;
+    result
+}
+
+/// A client connection as the flags describe it.
+pub fn connect(cli: &Cli) -> Result<Connection, String> {
+    let trust = match &cli.ca_file {
+        Some(file) => Trust::CaFile(file.clone()),
+        None => {
+            Trust::DataDir(cli.data_dir.clone().unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)))
+        }
+    };
+    let config = ClientConfig {
+        bootstrap: cli.server,
+        server_name: cli.server_name.clone(),
+        trust,
+        request_timeout: Duration::from_secs(30),
+    };
+    Connection::new(config).map_err(|error| error.to_string())
+}
+
+/// `TABLE` (in the default database) or `DATABASE.TABLE`.
+pub fn table_path(name: &str) -> TablePath {
+    match name.split_once('.') {
+        Some((database, table)) => TablePath::new(database, table),
+        None => TablePath::new(DEFAULT_DATABASE, name),
+    }
+}

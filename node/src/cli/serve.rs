@@ -1,0 +1,57 @@
+//! `ufer serve`: run a node until SIGINT or SIGTERM, then stop it gracefully.
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::cli::args::{Cli, ServeArgs};
+use crate::config::NodeConfig;
+
+pub fn run(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
+    let mut config = NodeConfig::production();
+    if let Some(file) = &args.config {
+        let text = std::fs::read_to_string(file)
+            .map_err(|error| format!("reading {}: {error}", file.display()))?;
+        config.apply_file(&text).map_err(|error| format!("{}: {error}", file.display()))?;
+    }
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(listen) = &args.listen {
+        config.listen_host = listen.clone();
+        config.advertised_host = listen.clone();
+    }
+    if let Some(advertise) = &args.advertise {
+        config.advertised_host = advertise.clone();
+    }
+    if let Some(port) = args.port {
+        config.base_port = port;
+    }
+    if let Some(shards) = args.shards {
+        config.shard_count = shards;
+    }
+    if args.no_pin {
+        config.pin_shards = false;
+    }
+    if let Some(node_id) = args.node_id {
+        config.node_id = node_id;
+    }
+    // Register for signals before starting, so none is missed.
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM]).map_err(|error| format!("handling signals: {error}"))?;
+    let node = crate::start(config.clone()).map_err(|error| error.to_string())?;
+    let addresses: Vec<String> = node.shard_addresses().iter().map(ToString::to_string).collect();
+    println!(
+        "ufer node {} serving {} shard(s) on {}\ndata in {}; clients trust {}",
+        config.node_id,
+        addresses.len(),
+        addresses.join(", "),
+        config.data_dir.display(),
+        crate::tls::certificate_path(&config.data_dir).display()
+    );
+    if let Some(signal) = signals.forever().next() {
+        eprintln!("signal {signal}: stopping (finishing requests, syncing, closing)");
+    }
+    node.shutdown().map_err(|error| error.to_string())?;
+    eprintln!("stopped");
+    Ok(())
+}
