@@ -1,0 +1,123 @@
+//! The `ufer` binary end to end: `ufer serve` as a child process, then table commands,
+//! produce from JSON lines and CSV on standard input, consume with and without projection,
+//! bad input answered with a clear error and exit code 1, and SIGTERM stopping the node
+//! cleanly.
+
+// Test code: a panic is a failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const UFER: &str = env!("CARGO_BIN_EXE_ufer");
+
+/// `ufer serve` on free ports; returns the child and the first shard's address.
+fn serve(data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(UFER)
+        .args(["serve", "--port", "0", "--shards", "2", "--no-pin", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    // "ufer node 1 serving 2 shard(s) on 127.0.0.1:a, 127.0.0.1:b"
+    let address = line.split(" on ").nth(1).and_then(|rest| rest.split(',').next()).unwrap().trim().to_string();
+    (child, address)
+}
+
+fn ufer(data_dir: &Path, server: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(UFER)
+        .arg("--server")
+        .arg(server)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+#[test]
+fn the_cli_creates_writes_reads_and_drops_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut node, server) = serve(dir.path());
+    let run = |args: &[&str], stdin: Option<&str>| ufer(dir.path(), &server, args, stdin);
+
+    let created = ok(&run(
+        &["table", "create", "events", "--schema", "id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)", "--buckets", "3", "--bucket-key", "id"],
+        None,
+    ));
+    assert!(created.contains("created table default.events"), "{created}");
+
+    let jsonl: String = (0..1000).map(|id| format!("{{\"id\":{id},\"name\":\"n{id}\",\"ts\":\"2026-01-01T00:00:0{}Z\"}}\n", id % 10)).collect();
+    let produced = ok(&run(&["produce", "events"], Some(&jsonl)));
+    assert!(produced.contains("wrote 1000 row(s)"), "{produced}");
+    assert!(produced.contains("bucket 0: offsets 0..="), "{produced}");
+    let csv: String = std::iter::once("id,name,ts\n".to_string())
+        .chain((1000..1500).map(|id| format!("{id},c{id},2026-01-01T00:00:00Z\n")))
+        .collect();
+    assert!(ok(&run(&["produce", "events", "--format", "csv"], Some(&csv))).contains("wrote 500 row(s)"));
+
+    let consumed = ok(&run(&["consume", "events"], None));
+    let mut ids: Vec<i64> = consumed
+        .lines()
+        .map(|line| line.split("\"id\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..1500).collect::<Vec<_>>());
+
+    let projected = ok(&run(&["consume", "events", "--columns", "name,id", "--format", "csv", "--limit", "10"], None));
+    let mut lines = projected.lines();
+    assert_eq!(lines.next(), Some("name,id"));
+    assert_eq!(lines.count(), 10);
+
+    let described = ok(&run(&["table", "describe", "events"], None));
+    assert!(described.contains("id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)"), "{described}");
+    let watermarks: u64 = described
+        .lines()
+        .filter(|line| line.trim_start().chars().next().is_some_and(|first| first.is_ascii_digit()))
+        .map(|line| line.split_whitespace().nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(watermarks, 1500);
+
+    let bad = run(&["table", "create", "broken", "--schema", "id BIGINTEGER"], None);
+    assert_eq!(bad.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&bad.stderr);
+    assert!(message.contains("INVALID_TABLE_DEFINITION") && message.contains("unknown type"), "{message}");
+    let missing = run(&["consume", "nowhere"], None);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("TABLE_NOT_FOUND"));
+
+    assert!(ok(&run(&["table", "list"], None)).contains("events"));
+    ok(&run(&["table", "drop", "events"], None));
+    assert!(!ok(&run(&["table", "list"], None)).contains("events"));
+
+    // SIGTERM: stop accepting, finish, sync, close, exit 0.
+    unsafe_free_kill(node.id(), "-TERM");
+    let status = node.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0: {status}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(node.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("stopped"), "{stderr}");
+}
+
+/// Sends a signal with the `kill` command (no unsafe code in tests).
+fn unsafe_free_kill(pid: u32, signal: &str) {
+    assert!(Command::new("kill").arg(signal).arg(pid.to_string()).status().unwrap().success());
+}
