@@ -349,6 +349,11 @@ async fn describe_buckets(
 fn batch_error(error: BatchError) -> ErrorBody {
     let code = match error {
         BatchError::SchemaMismatch(_) => ErrorCode::SchemaMismatch,
+        BatchError::BadLength { length, .. }
+            if length > u64::from(ufer_wire::limits::BATCH_SIZE_MAX_BYTES) =>
+        {
+            ErrorCode::BatchTooLarge
+        }
         _ => ErrorCode::InvalidBatch,
     };
     ErrorBody::new(code, error.to_string())
@@ -378,54 +383,53 @@ async fn produce(
     if owner != shard.id {
         return Ok(Response::Frame(shard.forward(owner, frame).await?));
     }
-    // Check every batch before appending any.
-    let records_start = frame.len() - records_len;
-    let mut batches = Vec::new();
-    let mut at = records_start;
-    while at < frame.len() {
-        let batch = LogBatch::parse(&frame[at..]).map_err(batch_error)?;
-        batch.check_schema(&table.schema).map_err(batch_error)?;
-        batches.push(at..at + batch.len());
-        at += batch.len();
-    }
-    if batches.is_empty() {
+    if records_len == 0 {
         return Err(ErrorBody::new(
             ErrorCode::InvalidRequest,
-            "a produce request must carry at least one batch",
+            "a produce request must carry a batch",
+        ));
+    }
+    let records_start = frame.len() - records_len;
+    let batch_len = {
+        let batch = LogBatch::parse(&frame[records_start..]).map_err(batch_error)?;
+        batch.check_schema(&table.schema).map_err(batch_error)?;
+        batch.len()
+    };
+    if batch_len != records_len {
+        return Err(ErrorBody::new(
+            ErrorCode::InvalidRequest,
+            format!(
+                "a produce request carries exactly one batch: {} bytes follow the {batch_len}-byte batch",
+                records_len - batch_len
+            ),
         ));
     }
     let tablet = shard.tablet(&table, request.bucket).await?;
-    let mut appended = Vec::with_capacity(batches.len());
-    for range in batches {
-        let length = range.len() as u64;
-        let batch = tablet
-            .append(&mut frame[range], &table.schema)
-            .await
-            .map_err(|error| append_error(&error))?;
-        if !batch.duplicate {
-            ShardMetrics::add(&shard.metrics.produced_batches, 1);
-            ShardMetrics::add(&shard.metrics.produced_bytes, length);
-        }
-        appended.push(batch);
+    let appended = tablet
+        .append(&mut frame[records_start..], &table.schema)
+        .await
+        .map_err(|error| append_error(&error))?;
+    if !appended.duplicate {
+        ShardMetrics::add(&shard.metrics.produced_batches, 1);
+        ShardMetrics::add(&shard.metrics.produced_bytes, batch_len as u64);
     }
-    let (first, last) = (appended[0], appended[appended.len() - 1]);
     match request.acks {
-        Acks::All => tablet.wait_durable(&last).await.map_err(|error| append_error(&error))?,
+        Acks::All => tablet.wait_durable(&appended).await.map_err(|error| append_error(&error))?,
         Acks::Leader | Acks::None => {
             // Answer now; make it durable (and readable) in the background.
             let tablet = tablet.clone();
             glommio::spawn_local(async move {
-                let _ = tablet.wait_durable(&last).await;
+                let _ = tablet.wait_durable(&appended).await;
             })
             .detach();
         }
     }
     let response = ProduceResponse {
-        base_offset: first.base_offset,
-        last_offset: last.last_offset,
-        commit_timestamp: last.commit_timestamp,
+        base_offset: appended.base_offset,
+        last_offset: appended.last_offset,
+        commit_timestamp: appended.commit_timestamp,
         high_watermark: tablet.high_watermark(),
-        duplicate: appended.iter().all(|batch| batch.duplicate),
+        duplicate: appended.duplicate,
     };
     Ok(reply(ApiKey::Produce, request_id, &response))
 }

@@ -2,8 +2,11 @@
 //! request, read the frame (refusing oversized or malformed ones on that stream only), hand
 //! it to the handlers, write the response and finish the stream.
 
+use std::pin::pin;
 use std::rc::Rc;
 
+use futures_util::future::{select, Either};
+use ufer_wire::protocol::codec::ProtocolError;
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::frame::{
     FrameHeader, FRAME_HEADER_SIZE_BYTES, REQUEST_BODY_SIZE_MAX_BYTES,
@@ -11,6 +14,7 @@ use ufer_wire::protocol::frame::{
 use ufer_wire::protocol::messages::encode_error_frame;
 
 use crate::handlers::{handle, Response};
+use crate::limits::REQUEST_READ_TIMEOUT;
 use crate::metrics::ShardMetrics;
 use crate::shard::Shard;
 
@@ -71,10 +75,9 @@ async fn serve_stream(
     let header = match FrameHeader::parse(&header_bytes, REQUEST_BODY_SIZE_MAX_BYTES) {
         Ok(header) => header,
         Err(error) => {
-            let code = if error.to_string().contains("over the limit") {
-                ErrorCode::FrameTooLarge
-            } else {
-                ErrorCode::MalformedRequest
+            let code = match error {
+                ProtocolError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+                _ => ErrorCode::MalformedRequest,
             };
             ShardMetrics::add(&shard.metrics.error_responses, 1);
             return refuse(
@@ -97,11 +100,20 @@ async fn serve_stream(
     };
     let mut frame = vec![0u8; FRAME_HEADER_SIZE_BYTES + body_length];
     frame[..FRAME_HEADER_SIZE_BYTES].copy_from_slice(&header_bytes);
-    if receive.read_exact(&mut frame[FRAME_HEADER_SIZE_BYTES..]).await.is_err() {
-        let error = ErrorBody::new(
-            ErrorCode::MalformedRequest,
-            format!("the stream ended before the {body_length}-byte body its header announced"),
-        );
+    let read = receive.read_exact(&mut frame[FRAME_HEADER_SIZE_BYTES..]);
+    let deadline = glommio::timer::sleep(REQUEST_READ_TIMEOUT);
+    let outcome = match select(pin!(read), pin!(deadline)).await {
+        Either::Left((Ok(()), _)) => Ok(()),
+        Either::Left((Err(_), _)) => {
+            Err(format!("the stream ended before the {body_length}-byte body its header announced"))
+        }
+        Either::Right(_) => Err(format!(
+            "the {body_length}-byte body did not arrive within {} s",
+            REQUEST_READ_TIMEOUT.as_secs()
+        )),
+    };
+    if let Err(reason) = outcome {
+        let error = ErrorBody::new(ErrorCode::MalformedRequest, reason);
         ShardMetrics::add(&shard.metrics.error_responses, 1);
         return refuse(send, receive, raw_api, raw_request_id, error).await;
     }

@@ -24,7 +24,13 @@ fn serve(data_dir: &Path) -> (Child, String) {
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
     // "ufer node 1 serving 2 shard(s) on 127.0.0.1:a, 127.0.0.1:b"
-    let address = line.split(" on ").nth(1).and_then(|rest| rest.split(',').next()).unwrap().trim().to_string();
+    let address = line
+        .split(" on ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap()
+        .trim()
+        .to_string();
     (child, address)
 }
 
@@ -49,7 +55,11 @@ fn ufer(data_dir: &Path, server: &str, args: &[&str], stdin: Option<&str>) -> Ou
 
 fn ok(output: &Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    assert!(output.status.success(), "failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     stdout
 }
 
@@ -60,29 +70,52 @@ fn the_cli_creates_writes_reads_and_drops_tables() {
     let run = |args: &[&str], stdin: Option<&str>| ufer(dir.path(), &server, args, stdin);
 
     let created = ok(&run(
-        &["table", "create", "events", "--schema", "id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)", "--buckets", "3", "--bucket-key", "id"],
+        &[
+            "table",
+            "create",
+            "events",
+            "--schema",
+            "id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)",
+            "--buckets",
+            "3",
+            "--bucket-key",
+            "id",
+        ],
         None,
     ));
     assert!(created.contains("created table default.events"), "{created}");
 
-    let jsonl: String = (0..1000).map(|id| format!("{{\"id\":{id},\"name\":\"n{id}\",\"ts\":\"2026-01-01T00:00:0{}Z\"}}\n", id % 10)).collect();
+    let jsonl: String = (0..1000)
+        .map(|id| {
+            format!(
+                "{{\"id\":{id},\"name\":\"n{id}\",\"ts\":\"2026-01-01T00:00:0{}Z\"}}\n",
+                id % 10
+            )
+        })
+        .collect();
     let produced = ok(&run(&["produce", "events"], Some(&jsonl)));
     assert!(produced.contains("wrote 1000 row(s)"), "{produced}");
     assert!(produced.contains("bucket 0: offsets 0..="), "{produced}");
     let csv: String = std::iter::once("id,name,ts\n".to_string())
         .chain((1000..1500).map(|id| format!("{id},c{id},2026-01-01T00:00:00Z\n")))
         .collect();
-    assert!(ok(&run(&["produce", "events", "--format", "csv"], Some(&csv))).contains("wrote 500 row(s)"));
+    assert!(ok(&run(&["produce", "events", "--format", "csv"], Some(&csv)))
+        .contains("wrote 500 row(s)"));
 
     let consumed = ok(&run(&["consume", "events"], None));
     let mut ids: Vec<i64> = consumed
         .lines()
-        .map(|line| line.split("\"id\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap())
+        .map(|line| {
+            line.split("\"id\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap()
+        })
         .collect();
     ids.sort_unstable();
     assert_eq!(ids, (0..1500).collect::<Vec<_>>());
 
-    let projected = ok(&run(&["consume", "events", "--columns", "name,id", "--format", "csv", "--limit", "10"], None));
+    let projected = ok(&run(
+        &["consume", "events", "--columns", "name,id", "--format", "csv", "--limit", "10"],
+        None,
+    ));
     let mut lines = projected.lines();
     assert_eq!(lines.next(), Some("name,id"));
     assert_eq!(lines.count(), 10);
@@ -99,7 +132,10 @@ fn the_cli_creates_writes_reads_and_drops_tables() {
     let bad = run(&["table", "create", "broken", "--schema", "id BIGINTEGER"], None);
     assert_eq!(bad.status.code(), Some(1));
     let message = String::from_utf8_lossy(&bad.stderr);
-    assert!(message.contains("INVALID_TABLE_DEFINITION") && message.contains("unknown type"), "{message}");
+    assert!(
+        message.contains("INVALID_TABLE_DEFINITION") && message.contains("unknown type"),
+        "{message}"
+    );
     let missing = run(&["consume", "nowhere"], None);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("TABLE_NOT_FOUND"));

@@ -218,6 +218,25 @@ impl Connection {
         Ok(Answer { body, records: response.slice(records_at) })
     }
 
+    /// Sends `frame` exactly as given (header and body, already encoded — or deliberately
+    /// malformed) on a new stream to `address` and returns the answer frame, header
+    /// included. For tools and tests that speak the protocol below the typed API; an error
+    /// answer is `ClientError::Server`.
+    pub async fn call_raw(&self, address: SocketAddr, frame: &[u8]) -> Result<Buffer, ClientError> {
+        // The answer echoes the request id from the header (or 0 if it could not be read).
+        let request_id = match frame.get(8..12) {
+            Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]),
+            _ => 0,
+        };
+        let timeout = self.inner.config.request_timeout;
+        tokio::time::timeout(timeout, self.exchange(address, frame, request_id)).await.map_err(
+            |_| ClientError::Timeout {
+                address: address.to_string(),
+                timeout_ms: timeout.as_millis() as u64,
+            },
+        )?
+    }
+
     /// Writes one frame on a new stream and reads the answer frame into an aligned buffer.
     async fn exchange(
         &self,
@@ -235,8 +254,13 @@ impl Connection {
                 return Err(transport(error.to_string()));
             }
         };
-        send.write_all(frame).await.map_err(|error| transport(error.to_string()))?;
-        send.finish().map_err(|error| transport(error.to_string()))?;
+        match send.write_all(frame).await {
+            Ok(()) => send.finish().map_err(|error| transport(error.to_string()))?,
+            // The node refused the request before reading all of it (an oversize or
+            // malformed frame): its answer on this stream says why.
+            Err(quinn::WriteError::Stopped(_)) => {}
+            Err(error) => return Err(transport(error.to_string())),
+        }
         let mut header_bytes = [0u8; FRAME_HEADER_SIZE_BYTES];
         receive
             .read_exact(&mut header_bytes)

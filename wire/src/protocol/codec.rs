@@ -33,6 +33,16 @@ pub enum ProtocolError {
         /// Why.
         reason: String,
     },
+    /// A length field announces more than its limit allows.
+    #[error("{what} of {size} bytes is over the limit of {limit}")]
+    TooLarge {
+        /// The length field.
+        what: &'static str,
+        /// What it announced.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Bytes were left after the last field of a message without a records section.
     #[error("{0} bytes left after the message")]
     TrailingBytes(usize),

@@ -173,12 +173,10 @@ impl FrameHeader {
             });
         }
         if header.body_length.get() > body_max_bytes {
-            return Err(ProtocolError::Invalid {
-                what: "frame body length",
-                reason: format!(
-                    "{} bytes is over the limit of {body_max_bytes}",
-                    header.body_length.get()
-                ),
+            return Err(ProtocolError::TooLarge {
+                what: "frame body",
+                size: u64::from(header.body_length.get()),
+                limit: u64::from(body_max_bytes),
             });
         }
         Ok(header)
@@ -208,7 +206,13 @@ mod tests {
         assert_eq!(parsed, header);
         assert!(parsed.frame_flags().is_response() && !parsed.frame_flags().is_error());
         assert_eq!(ApiKey::from_u16(parsed.api_key.get()), Some(ApiKey::Fetch));
-        assert!(FrameHeader::parse(&header.to_bytes(), 1000).is_err(), "over the body limit");
+        assert!(
+            matches!(
+                FrameHeader::parse(&header.to_bytes(), 1000),
+                Err(ProtocolError::TooLarge { size: 1234, limit: 1000, .. })
+            ),
+            "over the body limit"
+        );
         assert!(FrameHeader::parse(&header.to_bytes()[..15], 2000).is_err());
         let mut bad = header.to_bytes();
         bad[4] = 0x80;
