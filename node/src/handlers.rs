@@ -409,7 +409,9 @@ async fn produce(
         .append(&mut frame[records_start..], &table.schema)
         .await
         .map_err(|error| append_error(&error))?;
-    if !appended.duplicate {
+    if appended.duplicate {
+        ShardMetrics::add(&shard.metrics.duplicate_batches, 1);
+    } else {
         ShardMetrics::add(&shard.metrics.produced_batches, 1);
         ShardMetrics::add(&shard.metrics.produced_bytes, batch_len as u64);
     }

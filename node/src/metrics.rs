@@ -18,6 +18,9 @@ pub struct ShardMetrics {
     pub produced_batches: AtomicU64,
     /// Bytes of batches appended.
     pub produced_bytes: AtomicU64,
+    /// Batches an idempotent writer sent again that were already stored (answered with
+    /// their original offsets, not stored twice).
+    pub duplicate_batches: AtomicU64,
     /// Bytes of batches returned by fetches.
     pub fetched_bytes: AtomicU64,
     /// QUIC connections accepted.
@@ -37,6 +40,8 @@ pub struct ShardMetricsSnapshot {
     pub produced_batches: u64,
     /// See [`ShardMetrics::produced_bytes`].
     pub produced_bytes: u64,
+    /// See [`ShardMetrics::duplicate_batches`].
+    pub duplicate_batches: u64,
     /// See [`ShardMetrics::fetched_bytes`].
     pub fetched_bytes: u64,
     /// See [`ShardMetrics::connections`].
@@ -58,6 +63,7 @@ impl ShardMetrics {
             error_responses: load(&self.error_responses),
             produced_batches: load(&self.produced_batches),
             produced_bytes: load(&self.produced_bytes),
+            duplicate_batches: load(&self.duplicate_batches),
             fetched_bytes: load(&self.fetched_bytes),
             connections: load(&self.connections),
         }
@@ -68,7 +74,7 @@ impl ShardMetrics {
 pub fn render_prometheus(shards: &[ShardMetricsSnapshot]) -> String {
     let mut out = String::new();
     type Family = (&'static str, &'static str, fn(&ShardMetricsSnapshot) -> u64);
-    let families: [Family; 7] = [
+    let families: [Family; 8] = [
         ("ufer_requests_total", "Requests received by a shard's endpoint.", |m| m.requests),
         ("ufer_forwarded_requests_total", "Requests passed to the owning shard.", |m| {
             m.forwarded_requests
@@ -76,6 +82,9 @@ pub fn render_prometheus(shards: &[ShardMetricsSnapshot]) -> String {
         ("ufer_error_responses_total", "Requests answered with an error.", |m| m.error_responses),
         ("ufer_produced_batches_total", "Batches appended.", |m| m.produced_batches),
         ("ufer_produced_bytes_total", "Bytes of batches appended.", |m| m.produced_bytes),
+        ("ufer_duplicate_batches_total", "Retried batches already stored (not stored again).", |m| {
+            m.duplicate_batches
+        }),
         ("ufer_fetched_bytes_total", "Bytes of batches returned by fetches.", |m| m.fetched_bytes),
         ("ufer_connections_total", "QUIC connections accepted.", |m| m.connections),
     ];

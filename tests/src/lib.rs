@@ -1,7 +1,7 @@
 //! `ufer-tests`: whole-system, crash and fault tests across crates, and what they share.
 //!
 //! The library holds test support: running code on a glommio executor thread, a fixed
-//! table and its batches, loop-mounted file systems for disk-full tests, and a deterministic
+//! table and its batches, reading a table back over the SDK, loop-mounted file systems for disk-full tests, and a deterministic
 //! random number generator. The tests are in `tests/tests/`; the child process the crash
 //! test kills is `src/bin/ufer_crash_appender.rs`.
 
@@ -10,6 +10,7 @@
 
 pub mod loop_mount;
 pub mod rng;
+pub mod scan;
 pub mod table;
 
 use std::future::Future;

@@ -6,15 +6,12 @@
 // Test code: a panic is a failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::{Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use arrow_array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use ufer_node::{start, NodeConfig};
-use ufer_wire::client::{
-    Admin, AppendOptions, AppendWriter, ClientConfig, Connection, LogScanner, ScanOptions,
-    StartFrom,
-};
+use ufer_tests::scan::read_ids;
+use ufer_wire::client::{Admin, AppendOptions, AppendWriter, ClientConfig, Connection};
 use ufer_wire::protocol::messages::{TableDefinition, TablePath};
 
 const ROWS_PER_BATCH: i64 = 1_000;
@@ -37,53 +34,6 @@ fn rows(schema: &arrow_schema::SchemaRef, first_id: i64) -> RecordBatch {
         ],
     )
     .unwrap()
-}
-
-/// Reads every row from the start; returns id → (bucket, offset, name, ts) and checks
-/// offsets increase within each bucket.
-async fn read_all(
-    connection: &Connection,
-    path: &TablePath,
-    columns: Option<Vec<String>>,
-) -> BTreeMap<i64, (u32, u64, Vec<String>)> {
-    let options = ScanOptions { columns: columns.clone(), ..ScanOptions::default() };
-    let mut scanner = LogScanner::new(connection.clone(), path, options).await.unwrap();
-    scanner.subscribe_all(StartFrom::Earliest).await.unwrap();
-    let mut seen = BTreeMap::new();
-    let mut last_offset: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut idle_polls = 0;
-    while (seen.len() as i64) < TOTAL_ROWS && idle_polls < 20 {
-        let polled = scanner.poll().await.unwrap();
-        if polled.is_empty() {
-            idle_polls += 1;
-        }
-        for scanned in polled {
-            let names: Vec<String> =
-                scanned.rows.schema().fields().iter().map(|field| field.name().clone()).collect();
-            if let Some(columns) = &columns {
-                assert_eq!(&names, columns, "the projected columns, in the order asked for");
-            }
-            let id_column =
-                scanned.rows.column(names.iter().position(|name| name == "id").unwrap());
-            let ids = id_column.as_any().downcast_ref::<Int64Array>().unwrap();
-            for row in 0..scanned.rows.num_rows() {
-                let offset = scanned.base_offset + row as u64;
-                if let Some(previous) = last_offset.insert(scanned.bucket, offset) {
-                    assert_eq!(
-                        offset,
-                        previous + 1,
-                        "offsets are dense and in order in bucket {}",
-                        scanned.bucket
-                    );
-                }
-                assert!(
-                    seen.insert(ids.value(row), (scanned.bucket, offset, names.clone())).is_none(),
-                    "row read twice"
-                );
-            }
-        }
-    }
-    seen
 }
 
 #[test]
@@ -139,15 +89,12 @@ fn produce_and_consume_over_quic_with_and_without_projection() {
         }
         assert_eq!(stored as i64, TOTAL_ROWS);
 
-        let all = read_all(&connection, &path, None).await;
+        let all = read_ids(&connection, &path, None, TOTAL_ROWS as usize).await;
         assert_eq!(all.len() as i64, TOTAL_ROWS);
         assert_eq!(all.keys().next(), Some(&0));
-        let projected = read_all(&connection, &path, Some(vec!["ts".into(), "id".into()])).await;
-        assert_eq!(projected.len() as i64, TOTAL_ROWS);
-        for (id, (bucket, offset, _)) in &projected {
-            assert_eq!(all[id].0, *bucket);
-            assert_eq!(all[id].1, *offset);
-        }
+        let columns = Some(vec!["ts".into(), "id".into()]);
+        let projected = read_ids(&connection, &path, columns, TOTAL_ROWS as usize).await;
+        assert_eq!(projected, all, "the same rows at the same places, projected or not");
 
         let description = admin.describe_table(&path).await.unwrap();
         let high_watermarks: u64 =
@@ -169,7 +116,7 @@ fn produce_and_consume_over_quic_with_and_without_projection() {
     let bootstrap = node.shard_addresses()[0];
     runtime.block_on(async {
         let connection = Connection::new(ClientConfig::local(bootstrap, dir.path())).unwrap();
-        let all = read_all(&connection, &path, Some(vec!["id".into()])).await;
+        let all = read_ids(&connection, &path, Some(vec!["id".into()]), TOTAL_ROWS as usize).await;
         assert_eq!(all.len() as i64, TOTAL_ROWS);
         connection.close().await;
     });

@@ -92,6 +92,21 @@ fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
         .map_err(|error| ClientError::Invalid(format!("parsing {}: {error}", path.display())))
 }
 
+/// Receive and send buffer asked of the kernel for the client's UDP socket: bulk produce
+/// and fetch bursts overflow the default (~200 KiB) and cost retransmissions. The kernel caps
+/// it at `net.core.rmem_max` / `wmem_max`.
+pub const UDP_BUFFER_SIZE_BYTES: usize = 4 * 1024 * 1024;
+
+fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    let domain = socket2::Domain::for_address(address);
+    let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    // Best effort: a smaller buffer than asked for still works.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_SIZE_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_SIZE_BYTES);
+    socket.bind(&address.into())?;
+    Ok(socket.into())
+}
+
 /// Connections to one node's shards. Cheap to clone; safe to share between tasks.
 #[derive(Clone)]
 pub struct Connection {
@@ -127,6 +142,29 @@ impl Connection {
     /// Sets up TLS and a client endpoint (a tokio runtime must be running). Connections
     /// are made on first use.
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        let bind: SocketAddr = if config.bootstrap.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }
+            .parse()
+            .map_err(|error| ClientError::Invalid(format!("{error}")))?;
+        let socket = bind_udp(bind).map_err(|error| ClientError::Transport {
+            address: bind.to_string(),
+            reason: format!("opening a UDP socket: {error}"),
+        })?;
+        let socket =
+            quinn::Runtime::wrap_udp_socket(&quinn::TokioRuntime, socket).map_err(|error| {
+                ClientError::Transport {
+                    address: bind.to_string(),
+                    reason: format!("setting up the UDP socket: {error}"),
+                }
+            })?;
+        Self::with_socket(config, socket)
+    }
+
+    /// Like [`Connection::new`], over a UDP socket the caller provides — one with its own
+    /// buffers, bound to a chosen interface, or wrapped (tests use it to lose datagrams).
+    pub fn with_socket(
+        config: ClientConfig,
+        socket: Arc<dyn quinn::AsyncUdpSocket>,
+    ) -> Result<Self, ClientError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut crypto = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -144,14 +182,17 @@ impl Connection {
         transport.send_window(64 * 1024 * 1024);
         transport.keep_alive_interval(Some(Duration::from_secs(5)));
         client_config.transport_config(Arc::new(transport));
-        let bind: SocketAddr = if config.bootstrap.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }
-            .parse()
-            .map_err(|error| ClientError::Invalid(format!("{error}")))?;
-        let mut endpoint =
-            quinn::Endpoint::client(bind).map_err(|error| ClientError::Transport {
-                address: bind.to_string(),
-                reason: format!("opening a UDP socket: {error}"),
-            })?;
+        let local = socket.local_addr().map_or_else(|_| "?".into(), |address| address.to_string());
+        let mut endpoint = quinn::Endpoint::new_with_abstract_socket(
+            quinn::EndpointConfig::default(),
+            None,
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|error| ClientError::Transport {
+            address: local,
+            reason: format!("starting the QUIC endpoint: {error}"),
+        })?;
         endpoint.set_default_client_config(client_config);
         Ok(Self {
             inner: Arc::new(Inner {

@@ -8,7 +8,7 @@
 //! sequence number, so the node stores a retried batch once. Every `append` returns a
 //! handle that resolves with the offsets its rows got, per bucket.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -115,6 +115,7 @@ struct Shared {
     accumulators: Vec<Mutex<Accumulator>>,
     senders: Vec<mpsc::Sender<Command>>,
     writer_id: Mutex<i64>,
+    retries: AtomicU64,
 }
 
 /// Appends rows to one log table.
@@ -158,6 +159,7 @@ impl AppendWriter {
             accumulators: (0..bucket_count).map(|_| Mutex::new(Accumulator::default())).collect(),
             senders,
             writer_id: Mutex::new(writer_id),
+            retries: AtomicU64::new(0),
         });
         for (bucket, receiver) in receivers.into_iter().enumerate() {
             tokio::spawn(send_loop(Arc::downgrade(&shared), bucket as u32, receiver));
@@ -196,6 +198,12 @@ impl AppendWriter {
             }
         }
         Ok(AppendHandle { parts: receivers })
+    }
+
+    /// Produce requests sent again after a retriable failure (a timeout, a lost connection,
+    /// a retriable error code) since the writer was made.
+    pub fn retry_count(&self) -> u64 {
+        self.shared.retries.load(Ordering::Relaxed)
     }
 
     /// Sends everything accumulated and waits until every batch sent so far is answered.
@@ -418,6 +426,7 @@ async fn produce_with_retries(
             Ok(answer) => return Ok(answer.body.base_offset),
             Err(error) if error.is_retriable() && attempt < shared.options.retries => {
                 attempt += 1;
+                shared.retries.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
             }
