@@ -14,6 +14,13 @@ use ufer_shard::LogConfig;
 /// Default first UDP port; shard `k` listens on `base_port + k`.
 pub const BASE_PORT_DEFAULT: u16 = 7070;
 
+/// Default port of the Prometheus metrics endpoint (the exporter port range's usual pick).
+pub const METRICS_PORT_DEFAULT: u16 = 9464;
+
+/// Default UDP socket buffer size of a shard endpoint.
+pub const UDP_BUFFER_SIZE_DEFAULT_BYTES: usize =
+    ufer_io::quic_runtime::UDP_SOCKET_BUFFER_SIZE_BYTES;
+
 /// Most shards a node runs.
 pub const SHARD_COUNT_MAX: usize = 256;
 
@@ -43,6 +50,11 @@ pub struct NodeConfig {
     pub fetch_wait_max: Duration,
     /// Bytes of request bodies a shard holds in memory at once; requests beyond wait.
     pub inflight_request_bytes_max: usize,
+    /// Receive and send buffer asked of the kernel for each shard's UDP socket (capped by
+    /// `net.core.rmem_max` / `wmem_max`); bursts beyond it are dropped and retransmitted.
+    pub udp_buffer_size_bytes: usize,
+    /// Where the Prometheus metrics endpoint (`GET /metrics`) listens; `None`: no endpoint.
+    pub metrics_listen: Option<String>,
 }
 
 impl NodeConfig {
@@ -60,6 +72,8 @@ impl NodeConfig {
             log: LogConfig::production(),
             fetch_wait_max: Duration::from_secs(30),
             inflight_request_bytes_max: 256 * 1024 * 1024,
+            udp_buffer_size_bytes: UDP_BUFFER_SIZE_DEFAULT_BYTES,
+            metrics_listen: Some(format!("127.0.0.1:{METRICS_PORT_DEFAULT}")),
         }
     }
 
@@ -73,6 +87,7 @@ impl NodeConfig {
             spin_before_park: Duration::ZERO,
             log: LogConfig::test_min(),
             inflight_request_bytes_max: crate::limits::request_body_size_max() + 16 * 1024 * 1024,
+            metrics_listen: None,
             ..Self::production()
         }
     }
@@ -124,6 +139,12 @@ impl NodeConfig {
         if let Some(value) = file.spin_before_park_us {
             self.spin_before_park = Duration::from_micros(value);
         }
+        if let Some(value) = file.udp_buffer_bytes {
+            self.udp_buffer_size_bytes = value;
+        }
+        if let Some(value) = file.metrics_listen {
+            self.metrics_listen = (value != "off").then_some(value);
+        }
         if let Some(value) = file.node_id {
             self.node_id = value;
         }
@@ -151,6 +172,8 @@ struct FileConfig {
     shard_count: Option<usize>,
     pin_shards: Option<bool>,
     spin_before_park_us: Option<u64>,
+    udp_buffer_bytes: Option<usize>,
+    metrics_listen: Option<String>,
     node_id: Option<u32>,
     segment_size_max_bytes: Option<u64>,
     retention_size_max_bytes: Option<u64>,
@@ -165,8 +188,10 @@ mod tests {
     fn files_override_defaults_and_unknown_keys_are_refused() {
         let mut config = NodeConfig::production();
         config
-            .apply_file("data_dir = \"/var/lib/ufer\"\nbase_port = 9000\nshard_count = 3\nretention_age_max_s = 60\n")
+            .apply_file("data_dir = \"/var/lib/ufer\"\nbase_port = 9000\nshard_count = 3\nretention_age_max_s = 60\nmetrics_listen = \"off\"\nudp_buffer_bytes = 1048576\n")
             .unwrap();
+        assert_eq!(config.metrics_listen, None);
+        assert_eq!(config.udp_buffer_size_bytes, 1 << 20);
         assert_eq!(config.data_dir, PathBuf::from("/var/lib/ufer"));
         assert_eq!((config.base_port, config.shard_count), (9000, 3));
         assert_eq!(config.log.retention_age_max, Some(Duration::from_secs(60)));

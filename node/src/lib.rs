@@ -12,6 +12,7 @@ pub mod error;
 pub mod handlers;
 pub mod limits;
 pub mod metrics;
+pub mod metrics_http;
 pub mod node;
 pub mod routing;
 pub mod server;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
-use ufer_io::quic_runtime::{bind_udp, GlommioRuntime, UDP_SOCKET_BUFFER_SIZE_BYTES};
+use ufer_io::quic_runtime::{bind_udp, GlommioRuntime};
 use ufer_io::DataDir;
 use ufer_shard::{Clock, SystemClock};
 use ufer_wire::protocol::messages::NodeInfo;
@@ -22,6 +22,7 @@ use crate::error::NodeError;
 use crate::handlers::handle_message;
 use crate::limits::SHARD_CHANNEL_CAPACITY;
 use crate::metrics::{ShardMetrics, ShardMetricsSnapshot};
+use crate::metrics_http::MetricsServer;
 use crate::server::serve;
 use crate::shard::{Shard, ShardMessage};
 
@@ -46,6 +47,7 @@ struct ShardThread {
 /// A running node.
 pub struct NodeHandle {
     shards: Vec<ShardThread>,
+    metrics_server: Option<MetricsServer>,
     host: String,
     ports: Vec<u16>,
     data_dir: PathBuf,
@@ -78,6 +80,11 @@ impl NodeHandle {
         &self.data_dir
     }
 
+    /// Where the Prometheus endpoint listens, if it runs.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(MetricsServer::address)
+    }
+
     /// Each shard's counters.
     pub fn metrics(&self) -> Vec<ShardMetricsSnapshot> {
         self.shards.iter().map(|shard| shard.metrics.snapshot()).collect()
@@ -85,6 +92,9 @@ impl NodeHandle {
 
     /// Stops the node gracefully and waits for it.
     pub fn shutdown(self) -> Result<(), NodeError> {
+        if let Some(server) = self.metrics_server {
+            server.stop();
+        }
         let mut joins = Vec::new();
         for shard in self.shards {
             let _ = shard.shutdown.send(());
@@ -138,7 +148,7 @@ pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             format!("{}:{port}", config.listen_host).parse().map_err(|error| {
                 NodeError::Startup(format!("listen address {}: {error}", config.listen_host))
             })?;
-        let socket = bind_udp(address, UDP_SOCKET_BUFFER_SIZE_BYTES)
+        let socket = bind_udp(address, config.udp_buffer_size_bytes)
             .map_err(|error| NodeError::Startup(format!("binding UDP {address}: {error}")))?;
         sockets.push(socket);
     }
@@ -180,7 +190,33 @@ pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             .map_err(|error| NodeError::Startup(format!("starting shard {index}: {error}")))?;
         shards.push(ShardThread { join, shutdown, metrics });
     }
-    Ok(NodeHandle { shards, host: config.advertised_host, ports, data_dir: config.data_dir })
+    let metrics_server = match &config.metrics_listen {
+        Some(listen) => {
+            let counters = shards.iter().map(|shard| shard.metrics.clone()).collect();
+            match MetricsServer::start(listen, counters) {
+                Ok(server) => Some(server),
+                Err(error) => {
+                    let node = NodeHandle {
+                        shards,
+                        metrics_server: None,
+                        host: config.advertised_host,
+                        ports,
+                        data_dir: config.data_dir,
+                    };
+                    let _ = node.shutdown();
+                    return Err(error);
+                }
+            }
+        }
+        None => None,
+    };
+    Ok(NodeHandle {
+        shards,
+        metrics_server,
+        host: config.advertised_host,
+        ports,
+        data_dir: config.data_dir,
+    })
 }
 
 struct ShardContext {

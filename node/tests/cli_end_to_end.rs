@@ -8,12 +8,12 @@
 
 mod common;
 
-use common::{ok, send_signal, serve, ufer};
+use common::{ok, scrape, send_signal, serve, ufer, Served};
 
 #[test]
 fn the_cli_creates_writes_reads_and_drops_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut node, server) = serve(dir.path());
+    let Served { child: mut node, address: server, metrics } = serve(dir.path());
     let run = |args: &[&str], stdin: Option<&str>| ufer(dir.path(), &server, args, stdin);
 
     let created = ok(&run(
@@ -86,6 +86,16 @@ fn the_cli_creates_writes_reads_and_drops_tables() {
     let missing = run(&["consume", "nowhere"], None);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("TABLE_NOT_FOUND"));
+
+    // The Prometheus endpoint counts what happened.
+    let exposition = scrape(&metrics);
+    let produced: u64 = exposition
+        .lines()
+        .filter(|line| line.starts_with("ufer_produced_batches_total{"))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(produced >= 2, "{exposition}");
+    assert!(exposition.contains("ufer_error_responses_total{shard=\"0\"}"), "{exposition}");
 
     assert!(ok(&run(&["table", "list"], None)).contains("events"));
     ok(&run(&["table", "drop", "events"], None));

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
-use common::{ok, serve, ufer};
+use common::{ok, serve, ufer, Served};
 use ufer_wire::client::{Admin, AppendOptions, AppendWriter, ClientConfig, Connection};
 use ufer_wire::protocol::messages::{Acks, TableDefinition, TablePath};
 
@@ -115,7 +115,7 @@ fn every_acknowledged_row_survives_sigkill_and_restart() {
     let mut created = false;
 
     for round in 0..rounds() {
-        let (mut node, server) = serve(dir.path());
+        let Served { child: mut node, address: server, .. } = serve(dir.path());
         let mut config = ClientConfig::local(server.parse().unwrap(), dir.path());
         config.request_timeout = Duration::from_secs(2);
         runtime.block_on(async {
@@ -157,7 +157,7 @@ fn every_acknowledged_row_survives_sigkill_and_restart() {
     }
 
     // Restart and read everything back.
-    let (mut node, server) = serve(dir.path());
+    let Served { child: mut node, address: server, .. } = serve(dir.path());
     let stored = ids_in_table(dir.path(), &server);
     let acknowledged = acknowledged.lock().unwrap();
     assert!(!acknowledged.is_empty(), "the writers got acknowledgements");

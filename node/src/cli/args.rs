@@ -88,6 +88,16 @@ pub struct ServeArgs {
     /// This node's id.
     #[arg(long, env = "UFER_NODE_ID")]
     pub node_id: Option<u32>,
+    /// Prometheus endpoint address (`off` for none; default 127.0.0.1:9464, or a free port
+    /// when --port is 0).
+    #[arg(long, env = "UFER_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Microseconds an idle shard spins before parking (0: park at once).
+    #[arg(long, env = "UFER_SPIN_BEFORE_PARK_US")]
+    pub spin_before_park_us: Option<u64>,
+    /// UDP socket receive/send buffer per shard, in bytes (the kernel caps it).
+    #[arg(long, env = "UFER_UDP_BUFFER_BYTES")]
+    pub udp_buffer_bytes: Option<usize>,
 }
 
 /// `ufer table ...`.

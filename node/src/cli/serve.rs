@@ -25,6 +25,19 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
     }
     if let Some(port) = args.port {
         config.base_port = port;
+        if port == 0 && config.metrics_listen == NodeConfig::production().metrics_listen {
+            // Free ports for everything: several nodes side by side (tests, benchmarks).
+            config.metrics_listen = Some(format!("{}:0", config.listen_host));
+        }
+    }
+    if let Some(listen) = &args.metrics_listen {
+        config.metrics_listen = (listen != "off").then(|| listen.clone());
+    }
+    if let Some(spin) = args.spin_before_park_us {
+        config.spin_before_park = std::time::Duration::from_micros(spin);
+    }
+    if let Some(bytes) = args.udp_buffer_bytes {
+        config.udp_buffer_size_bytes = bytes;
     }
     if let Some(shards) = args.shards {
         config.shard_count = shards;
@@ -40,8 +53,12 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
         Signals::new([SIGINT, SIGTERM]).map_err(|error| format!("handling signals: {error}"))?;
     let node = crate::start(config.clone()).map_err(|error| error.to_string())?;
     let addresses: Vec<String> = node.shard_addresses().iter().map(ToString::to_string).collect();
+    let metrics = node.metrics_address().map_or_else(
+        || "no metrics endpoint".to_string(),
+        |address| format!("metrics on http://{address}/metrics"),
+    );
     println!(
-        "ufer node {} serving {} shard(s) on {}\ndata in {}; clients trust {}",
+        "ufer node {} serving {} shard(s) on {}\ndata in {}; clients trust {}; {metrics}",
         config.node_id,
         addresses.len(),
         addresses.join(", "),

@@ -10,8 +10,18 @@ use std::process::{Child, Command, Output, Stdio};
 
 pub const UFER: &str = env!("CARGO_BIN_EXE_ufer");
 
-/// `ufer serve` on free ports; returns the child and the first shard's address.
-pub fn serve(data_dir: &Path) -> (Child, String) {
+/// A `ufer serve` child.
+pub struct Served {
+    /// The process.
+    pub child: Child,
+    /// Its first shard's endpoint.
+    pub address: String,
+    /// Its Prometheus endpoint, `host:port`.
+    pub metrics: String,
+}
+
+/// `ufer serve` on free ports (QUIC and metrics), two unpinned shards.
+pub fn serve(data_dir: &Path) -> Served {
     let mut child = Command::new(UFER)
         .args(["serve", "--port", "0", "--shards", "2", "--no-pin", "--data-dir"])
         .arg(data_dir)
@@ -19,17 +29,37 @@ pub fn serve(data_dir: &Path) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    stdout.read_line(&mut first).unwrap();
+    stdout.read_line(&mut second).unwrap();
     // "ufer node 1 serving 2 shard(s) on 127.0.0.1:a, 127.0.0.1:b"
-    let address = line
+    let address = first
         .split(" on ")
         .nth(1)
         .and_then(|rest| rest.split(',').next())
-        .unwrap()
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .trim()
         .to_string();
-    (child, address)
+    // "data in …; clients trust …; metrics on http://127.0.0.1:p/metrics"
+    let metrics = second
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("unexpected second line {second:?}"))
+        .to_string();
+    Served { child, address, metrics }
+}
+
+/// The body of `GET /metrics`.
+pub fn scrape(metrics: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(metrics).unwrap();
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: ufer\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    answer.split("\r\n\r\n").nth(1).unwrap().to_string()
 }
 
 pub fn ufer(data_dir: &Path, server: &str, args: &[&str], stdin: Option<&str>) -> Output {
