@@ -82,9 +82,11 @@ pub fn render_prometheus(shards: &[ShardMetricsSnapshot]) -> String {
         ("ufer_error_responses_total", "Requests answered with an error.", |m| m.error_responses),
         ("ufer_produced_batches_total", "Batches appended.", |m| m.produced_batches),
         ("ufer_produced_bytes_total", "Bytes of batches appended.", |m| m.produced_bytes),
-        ("ufer_duplicate_batches_total", "Retried batches already stored (not stored again).", |m| {
-            m.duplicate_batches
-        }),
+        (
+            "ufer_duplicate_batches_total",
+            "Retried batches already stored (not stored again).",
+            |m| m.duplicate_batches,
+        ),
         ("ufer_fetched_bytes_total", "Bytes of batches returned by fetches.", |m| m.fetched_bytes),
         ("ufer_connections_total", "QUIC connections accepted.", |m| m.connections),
     ];
