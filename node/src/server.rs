@@ -8,9 +8,7 @@ use std::rc::Rc;
 use futures_util::future::{select, Either};
 use ufer_wire::protocol::codec::ProtocolError;
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
-use ufer_wire::protocol::frame::{
-    FrameHeader, FRAME_HEADER_SIZE_BYTES, REQUEST_BODY_SIZE_MAX_BYTES,
-};
+use ufer_wire::protocol::frame::{request_body_size_max, FrameHeader, FRAME_HEADER_SIZE_BYTES};
 use ufer_wire::protocol::messages::encode_error_frame;
 
 use crate::handlers::{handle, Response};
@@ -72,7 +70,7 @@ async fn serve_stream(
     let raw_api = u16::from_le_bytes([header_bytes[0], header_bytes[1]]);
     let raw_request_id =
         u32::from_le_bytes([header_bytes[8], header_bytes[9], header_bytes[10], header_bytes[11]]);
-    let header = match FrameHeader::parse(&header_bytes, REQUEST_BODY_SIZE_MAX_BYTES) {
+    let header = match FrameHeader::parse(&header_bytes, request_body_size_max(raw_api)) {
         Ok(header) => header,
         Err(error) => {
             let code = match error {

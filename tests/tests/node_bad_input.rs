@@ -18,6 +18,7 @@ use ufer_wire::limits::BATCH_SIZE_MAX_BYTES;
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::frame::{
     ApiKey, FrameFlags, FrameHeader, FRAME_HEADER_SIZE_BYTES, REQUEST_BODY_SIZE_MAX_BYTES,
+    REQUEST_FIELDS_SIZE_MAX_BYTES,
 };
 use ufer_wire::protocol::messages::{
     decode_body, encode_frame, Acks, FetchBucket, FetchRequest, ListOffsetsRequest,
@@ -131,6 +132,10 @@ fn malformed_frames_and_requests_get_typed_errors_and_the_node_stays_healthy() {
         // More than the stream flow-control window (16 MiB): the write blocks, then is stopped.
         flood.resize(flood.len() + 24 * 1024 * 1024, 0xAB);
         expect_code(connection, owner, &flood, ErrorCode::FrameTooLarge, "over the limit").await;
+        // Requests without records have a far smaller limit than produce.
+        let big_metadata = header(8, 1, 0, 9, REQUEST_FIELDS_SIZE_MAX_BYTES + 1);
+        expect_code(connection, owner, &big_metadata, ErrorCode::FrameTooLarge, "over the limit")
+            .await;
         let unknown_api = header(999, 1, 0, 9, 0);
         let error = refused(connection, owner, &unknown_api).await;
         assert_eq!(error.code, ErrorCode::UnsupportedApi, "{error:?}");

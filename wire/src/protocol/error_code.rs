@@ -158,34 +158,40 @@ pub struct ErrorBody {
 /// Longest error message sent (longer ones are cut at a character boundary).
 pub const ERROR_MESSAGE_SIZE_MAX_BYTES: usize = 4096;
 
+/// `message` cut to at most [`ERROR_MESSAGE_SIZE_MAX_BYTES`] at a character boundary.
+fn cut(message: &str) -> &str {
+    let mut end = message.len().min(ERROR_MESSAGE_SIZE_MAX_BYTES);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    &message[..end]
+}
+
 impl ErrorBody {
     /// An error with a message (cut to [`ERROR_MESSAGE_SIZE_MAX_BYTES`]).
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         let mut message = message.into();
-        if message.len() > ERROR_MESSAGE_SIZE_MAX_BYTES {
-            let mut end = ERROR_MESSAGE_SIZE_MAX_BYTES;
-            while !message.is_char_boundary(end) {
-                end -= 1;
-            }
-            message.truncate(end);
-        }
+        let length = cut(&message).len();
+        message.truncate(length);
         Self { code, message }
     }
 
-    /// Encodes the body.
+    /// Encodes the body (the message cut to [`ERROR_MESSAGE_SIZE_MAX_BYTES`], whoever
+    /// built it).
     pub fn encode(&self, encoder: &mut Encoder) {
         encoder.u16(self.code as u16);
-        encoder.string(&self.message);
+        encoder.string(cut(&self.message));
     }
 
     /// Decodes the body; an unknown code becomes [`ErrorCode::Internal`] with the number
-    /// in the message, so a newer node's errors still reach the user.
+    /// in the message, so a newer node's errors still reach the user. The message is cut
+    /// like [`ErrorBody::new`] cuts it, so a decoded error can always be sent on.
     pub fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
         let raw = decoder.u16("error code")?;
         let message = decoder.string("error message")?;
         Ok(match ErrorCode::from_u16(raw) {
-            Some(code) => Self { code, message },
-            None => Self { code: ErrorCode::Internal, message: format!("error {raw}: {message}") },
+            Some(code) => Self::new(code, message),
+            None => Self::new(ErrorCode::Internal, format!("error {raw}: {message}")),
         })
     }
 }
@@ -211,6 +217,22 @@ mod tests {
             let bytes = encoder.finish();
             assert_eq!(ErrorBody::decode(&mut Decoder::new(&bytes)).unwrap(), body);
         }
+        // A long message from elsewhere (a newer node, a hand-built body) is cut, never a
+        // panic when it is sent on.
+        let mut encoder = Encoder::default();
+        encoder.u16(999);
+        encoder.string(&"x".repeat(65_000));
+        let bytes = encoder.finish();
+        let decoded = ErrorBody::decode(&mut Decoder::new(&bytes)).unwrap();
+        assert_eq!(decoded.code, ErrorCode::Internal);
+        assert!(decoded.message.starts_with("error 999: xxx"));
+        assert_eq!(decoded.message.len(), ERROR_MESSAGE_SIZE_MAX_BYTES);
+        let built = ErrorBody { code: ErrorCode::Timeout, message: "y".repeat(70_000) };
+        let mut encoder = Encoder::default();
+        built.encode(&mut encoder);
+        let bytes = encoder.finish();
+        let decoded = ErrorBody::decode(&mut Decoder::new(&bytes)).unwrap();
+        assert_eq!(decoded.message.len(), ERROR_MESSAGE_SIZE_MAX_BYTES);
         let names: std::collections::HashSet<&str> =
             ErrorCode::ALL.iter().map(|code| code.name()).collect();
         assert_eq!(names.len(), ErrorCode::ALL.len());

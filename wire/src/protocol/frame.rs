@@ -19,6 +19,21 @@ pub const FRAME_HEADER_SIZE_BYTES: usize = size_of::<FrameHeader>();
 /// Largest request body the node reads (a produce of the largest batch, with room).
 pub const REQUEST_BODY_SIZE_MAX_BYTES: u32 = 80 * 1024 * 1024;
 
+/// Largest request body of an API without a records section (names, bucket lists): far
+/// below [`REQUEST_BODY_SIZE_MAX_BYTES`] because decoded lists and strings take up to ~12x
+/// their encoded size in memory.
+pub const REQUEST_FIELDS_SIZE_MAX_BYTES: u32 = 1024 * 1024;
+
+/// Largest request body the node reads for the raw API number `api_key`: produce carries a
+/// batch, everything else only fields.
+pub fn request_body_size_max(api_key: u16) -> u32 {
+    if api_key == ApiKey::Produce as u16 {
+        REQUEST_BODY_SIZE_MAX_BYTES
+    } else {
+        REQUEST_FIELDS_SIZE_MAX_BYTES
+    }
+}
+
 /// Largest response body a client reads (a fetch of at most this many bytes of records).
 pub const RESPONSE_BODY_SIZE_MAX_BYTES: u32 = 128 * 1024 * 1024;
 

@@ -23,6 +23,11 @@ pub trait Body: Sized {
     fn encode(&self, encoder: &mut Encoder);
     /// Reads the fields (not the records section).
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError>;
+    /// Checks the fields against the length of the records section (for messages whose
+    /// fields describe it).
+    fn check_records(&self, _records_length: usize) -> Result<(), ProtocolError> {
+        Ok(())
+    }
 }
 
 /// A request: its API and the response it gets.
@@ -92,22 +97,33 @@ pub fn encode_error_frame(api_key: u16, request_id: u32, error: &ErrorBody) -> V
     frame
 }
 
-/// Decodes a body; returns it with its records section (empty for messages without one).
+/// Decodes a body (the bytes after a frame header); returns it with its records section
+/// (empty for messages without one). The padding before a records section must be zeros
+/// and must make the section start 64-byte aligned from the frame start.
 pub fn decode_body<B: Body>(body: &[u8]) -> Result<(B, &[u8]), ProtocolError> {
     let mut decoder = Decoder::new(body);
     let message = B::decode(&mut decoder)?;
     if B::HAS_RECORDS {
         let padding = usize::from(decoder.u8("records padding")?);
+        let invalid = |reason: String| ProtocolError::Invalid { what: "records padding", reason };
         if padding >= RECORDS_ALIGNMENT_BYTES {
-            return Err(ProtocolError::Invalid {
-                what: "records padding",
-                reason: format!("{padding} bytes"),
-            });
+            return Err(invalid(format!("{padding} bytes")));
         }
         for _ in 0..padding {
-            decoder.u8("records padding")?;
+            if decoder.u8("records padding")? != 0 {
+                return Err(invalid("padding bytes must be zero".into()));
+            }
         }
-        Ok((message, decoder.rest()))
+        let records = decoder.rest();
+        let records_at = FRAME_HEADER_SIZE_BYTES + body.len() - records.len();
+        if records_at % RECORDS_ALIGNMENT_BYTES != 0 {
+            return Err(invalid(format!(
+                "{padding} bytes leave the records at frame offset {records_at}, not a multiple \
+                 of {RECORDS_ALIGNMENT_BYTES}"
+            )));
+        }
+        message.check_records(records.len())?;
+        Ok((message, records))
     } else {
         decoder.finish()?;
         Ok((message, &[]))
@@ -670,8 +686,8 @@ impl Acks {
     }
 }
 
-/// Append batches to a bucket. The records section holds one or more `LogBatch`es back to
-/// back; all of them are appended, in order, or none.
+/// Append a batch to a bucket. The records section holds exactly one `LogBatch`, appended
+/// whole or not at all.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProduceRequest {
     /// Table id.
@@ -847,6 +863,31 @@ impl Body for FetchResponse {
             })?,
         })
     }
+    fn check_records(&self, records_length: usize) -> Result<(), ProtocolError> {
+        let described: u64 =
+            self.buckets.iter().map(|bucket| u64::from(bucket.records_length)).sum();
+        if let Some(failed) =
+            self.buckets.iter().find(|b| b.error.is_some() && b.records_length != 0)
+        {
+            return Err(ProtocolError::Invalid {
+                what: "records_length",
+                reason: format!(
+                    "bucket {} failed yet describes {} bytes of records",
+                    failed.bucket, failed.records_length
+                ),
+            });
+        }
+        if described != records_length as u64 {
+            return Err(ProtocolError::Invalid {
+                what: "records_length",
+                reason: format!(
+                    "the buckets describe {described} bytes of records; the section holds \
+                     {records_length}"
+                ),
+            });
+        }
+        Ok(())
+    }
 }
 request!(FetchRequest, Fetch, FetchResponse);
 
@@ -945,3 +986,7 @@ impl Body for ListOffsetsResponse {
     }
 }
 request!(ListOffsetsRequest, ListOffsets, ListOffsetsResponse);
+
+#[cfg(test)]
+#[path = "messages_tests.rs"]
+mod tests;
