@@ -1,4 +1,20 @@
-//! `ufer-bench`: the end-to-end load generator over QUIC.
+//! `ufer-bench`: the end-to-end load generator. It drives a node over the real client SDK
+//! and QUIC — one it starts itself in a child process (the default) or one already running —
+//! and measures the transport's own limits between the same two processes, so every figure
+//! comes with the ceiling it should be read against.
 //!
-//! Not built yet: it drives a running node, which is the node issue's work. Micro-benchmarks
-//! of the hot paths that exist today are in `ufer-perf`.
+//! Modules: [`rows`] (the 20-column, 1 KiB-row table), [`server`] (the child: node plus raw
+//! QUIC endpoints), [`target`] (starting and reaching it), [`raw_quic`] (the transport's
+//! limits), [`workload`] (produce, consume, e2e), [`report`] (windows, percentiles,
+//! medians), [`machine`] (what the figures were measured on).
+
+pub mod error;
+pub mod machine;
+pub mod raw_quic;
+pub mod report;
+pub mod rows;
+pub mod server;
+pub mod target;
+pub mod workload;
+
+pub use error::BenchError;

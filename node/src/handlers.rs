@@ -558,8 +558,11 @@ async fn fetch_local(
             waits.push(Box::pin(async move { tablet.wait_for_data(offset, wait).await }));
         }
     }
-    if !waits.is_empty() {
-        select_all(waits).await;
+    if !waits.is_empty() && !shard.draining.get() {
+        // A shutdown answers long polls with what there is rather than waiting them out.
+        let drain_seen = shard.drain_started.epoch();
+        let draining = Box::pin(shard.drain_started.changed(drain_seen));
+        futures_util::future::select(select_all(waits), draining).await;
         answers = read_buckets(shard, table, request, projection, positions).await;
     }
     answers

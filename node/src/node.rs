@@ -283,6 +283,7 @@ async fn shard_main(
 
     let _ = shutdown.await;
     shard.draining.set(true);
+    shard.drain_started.notify_all();
     endpoint.set_server_config(None);
     let drained = async {
         while shard.active_requests.get() > 0 {

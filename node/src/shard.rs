@@ -88,6 +88,9 @@ pub struct Shard {
     pub active_requests: Cell<usize>,
     /// Notified when `active_requests` drops.
     pub request_finished: Notifier,
+    /// Notified when draining starts: long polls answer at once instead of holding up
+    /// the shutdown.
+    pub drain_started: Notifier,
 }
 
 impl Shard {
@@ -123,6 +126,7 @@ impl Shard {
             draining: Cell::new(false),
             active_requests: Cell::new(0),
             request_finished: Notifier::default(),
+            drain_started: Notifier::default(),
         };
         shard.install_catalog(catalog);
         shard

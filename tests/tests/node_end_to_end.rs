@@ -7,11 +7,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use ufer_node::{start, NodeConfig};
 use ufer_tests::scan::read_ids;
-use ufer_wire::client::{Admin, AppendOptions, AppendWriter, ClientConfig, Connection};
+use ufer_wire::client::{
+    Admin, AppendOptions, AppendWriter, ClientConfig, Connection, LogScanner, ScanOptions,
+    StartFrom,
+};
 use ufer_wire::protocol::messages::{TableDefinition, TablePath};
 
 const ROWS_PER_BATCH: i64 = 1_000;
@@ -121,4 +125,59 @@ fn produce_and_consume_over_quic_with_and_without_projection() {
         connection.close().await;
     });
     node.shutdown().unwrap();
+}
+
+/// A scanner's fetches to different shards run independently: rows appended to a bucket on
+/// one shard come back while the fetch to the other, quiet shard is still long-polling.
+#[test]
+fn a_quiet_shard_does_not_hold_back_rows_from_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(NodeConfig::test_min(dir.path().to_path_buf())).unwrap();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let connection =
+            Connection::new(ClientConfig::local(node.shard_addresses()[0], dir.path())).unwrap();
+        let path = TablePath::new("default", "split");
+        let definition = TableDefinition {
+            schema: "id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)".into(),
+            bucket_count: 2,
+            ..TableDefinition::default()
+        };
+        Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+        let metadata = connection.table_metadata(&path).await.unwrap();
+        assert_ne!(metadata.buckets[0].shard, metadata.buckets[1].shard, "one bucket per shard");
+
+        // Long polls far longer than the test waits.
+        let options = ScanOptions { max_wait: Duration::from_secs(60), ..ScanOptions::default() };
+        let mut scanner = LogScanner::new(connection.clone(), &path, options).await.unwrap();
+        scanner.subscribe_all(StartFrom::Latest).await.unwrap();
+        let appender =
+            AppendWriter::new(connection.clone(), &path, AppendOptions::default()).await.unwrap();
+        let schema = appender.table().schema.arrow().clone();
+        // Without a bucket key, the first append goes to bucket 0 only.
+        let handle = appender.append(rows(&schema, 0)).await.unwrap();
+        appender.flush().await.unwrap();
+        assert_eq!(handle.wait().await.unwrap()[0].bucket, 0);
+        let mut seen = 0;
+        while seen < ROWS_PER_BATCH as usize {
+            let polled = tokio::time::timeout(Duration::from_secs(20), scanner.poll())
+                .await
+                .expect("rows of bucket 0 arrive while bucket 1's shard long-polls")
+                .unwrap();
+            assert!(polled.iter().all(|scanned| scanned.bucket == 0));
+            seen += polled.iter().map(|scanned| scanned.rows.num_rows()).sum::<usize>();
+        }
+        appender.close().await.unwrap();
+        drop(scanner);
+        connection.close().await;
+    });
+    // The node still holds the quiet shard's long poll (up to its 30 s cap): a shutdown
+    // answers it at once instead of waiting it out.
+    let (stopped, stopping) = std::sync::mpsc::channel();
+    std::thread::spawn(move || stopped.send(node.shutdown()));
+    let result = stopping
+        .recv_timeout(Duration::from_secs(15))
+        .expect("shutdown does not wait for long polls to run out");
+    result.unwrap();
 }

@@ -92,12 +92,38 @@ fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
         .map_err(|error| ClientError::Invalid(format!("parsing {}: {error}", path.display())))
 }
 
+/// The QUIC client configuration the SDK uses: TLS 1.3 trusting `trust`, ALPN `ufer/1`,
+/// no streams accepted from the node, large flow-control windows for bulk produce and fetch,
+/// keep-alives. Public for tools that open their own QUIC connections next to the SDK (the
+/// benchmark's raw-QUIC baseline uses exactly this).
+pub fn quic_client_config(trust: &Trust) -> Result<quinn::ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut crypto = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|error| ClientError::Invalid(format!("TLS: {error}")))?
+        .with_root_certificates(roots(trust)?)
+        .with_no_client_auth();
+    crypto.alpn_protocols = vec![ALPN_UFER_V1.to_vec()];
+    let crypto = QuicClientConfig::try_from(crypto)
+        .map_err(|error| ClientError::Invalid(format!("QUIC TLS: {error}")))?;
+    let mut client_config = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.max_concurrent_bidi_streams(0u32.into());
+    transport.stream_receive_window((16u32 * 1024 * 1024).into());
+    transport.receive_window((128u32 * 1024 * 1024).into());
+    transport.send_window(64 * 1024 * 1024);
+    transport.keep_alive_interval(Some(Duration::from_secs(5)));
+    client_config.transport_config(Arc::new(transport));
+    Ok(client_config)
+}
+
 /// Receive and send buffer asked of the kernel for the client's UDP socket: bulk produce
 /// and fetch bursts overflow the default (~200 KiB) and cost retransmissions. The kernel caps
 /// it at `net.core.rmem_max` / `wmem_max`.
 pub const UDP_BUFFER_SIZE_BYTES: usize = 4 * 1024 * 1024;
 
-fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+/// A UDP socket bound to `address` with [`UDP_BUFFER_SIZE_BYTES`] buffers (best effort).
+pub fn bind_udp(address: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     let domain = socket2::Domain::for_address(address);
     let socket = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
     // Best effort: a smaller buffer than asked for still works.
@@ -165,23 +191,7 @@ impl Connection {
         config: ClientConfig,
         socket: Arc<dyn quinn::AsyncUdpSocket>,
     ) -> Result<Self, ClientError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut crypto = rustls::ClientConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|error| ClientError::Invalid(format!("TLS: {error}")))?
-            .with_root_certificates(roots(&config.trust)?)
-            .with_no_client_auth();
-        crypto.alpn_protocols = vec![ALPN_UFER_V1.to_vec()];
-        let crypto = QuicClientConfig::try_from(crypto)
-            .map_err(|error| ClientError::Invalid(format!("QUIC TLS: {error}")))?;
-        let mut client_config = quinn::ClientConfig::new(Arc::new(crypto));
-        let mut transport = quinn::TransportConfig::default();
-        transport.max_concurrent_bidi_streams(0u32.into());
-        transport.stream_receive_window((16u32 * 1024 * 1024).into());
-        transport.receive_window((128u32 * 1024 * 1024).into());
-        transport.send_window(64 * 1024 * 1024);
-        transport.keep_alive_interval(Some(Duration::from_secs(5)));
-        client_config.transport_config(Arc::new(transport));
+        let client_config = quic_client_config(&config.trust)?;
         let local = socket.local_addr().map_or_else(|_| "?".into(), |address| address.to_string());
         let mut endpoint = quinn::Endpoint::new_with_abstract_socket(
             quinn::EndpointConfig::default(),

@@ -11,14 +11,14 @@ use arrow_buffer::Buffer;
 
 use crate::batch::LogBatch;
 use crate::change_type::ChangeType;
-use crate::client::connection::Connection;
+use crate::client::connection::{Answer, Connection};
 use crate::client::error::ClientError;
 use crate::client::table::Table;
 use crate::decode::BatchDecoder;
 use crate::projection::Projection;
 use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::{
-    FetchBucket, FetchRequest, ListOffsetsRequest, OffsetQuery, TablePath,
+    FetchBucket, FetchRequest, FetchResponse, ListOffsetsRequest, OffsetQuery, TablePath,
 };
 
 /// Where a subscription starts.
@@ -84,6 +84,26 @@ pub struct LogScanner {
     output_order: Option<Vec<usize>>,
     decoder: BatchDecoder,
     fetched_bytes: u64,
+    /// At most one fetch per shard endpoint, running on its own between polls.
+    in_flight: Vec<InFlight>,
+}
+
+/// A fetch sent to one shard endpoint and not yet consumed.
+#[derive(Debug)]
+struct InFlight {
+    address: SocketAddr,
+    /// The offset asked for, per bucket: an answer for a bucket whose position has moved
+    /// since (a new subscription) is dropped.
+    offsets: BTreeMap<u32, u64>,
+    task: tokio::task::JoinHandle<Result<Answer<FetchResponse>, ClientError>>,
+}
+
+impl Drop for LogScanner {
+    fn drop(&mut self) {
+        for fetch in &self.in_flight {
+            fetch.task.abort();
+        }
+    }
 }
 
 impl LogScanner {
@@ -131,6 +151,7 @@ impl LogScanner {
             output_order,
             decoder,
             fetched_bytes: 0,
+            in_flight: Vec::new(),
         })
     }
 
@@ -201,55 +222,122 @@ impl LogScanner {
         groups
     }
 
-    /// Fetches what is new in the subscribed buckets (waiting up to `max_wait` on the nodes
-    /// if nothing is), and moves past it.
+    /// Returns what is new in the subscribed buckets, and moves past it.
+    ///
+    /// Each shard endpoint that owns subscribed buckets always has one fetch running (a
+    /// long poll of up to `max_wait` on the node when it has nothing new): `poll` waits for
+    /// the first answer, takes every answer that is in, and sends the next fetch to those
+    /// endpoints before returning — so one quiet shard never delays rows from another, and
+    /// the next answer travels while the caller works on this one. An empty result means
+    /// a long poll ended with nothing new. An answer that failed is dropped and its
+    /// buckets fetched again (the error is returned when nothing else came in); positions
+    /// only move past rows returned. Cancel-safe: a dropped `poll` loses nothing.
     pub async fn poll(&mut self) -> Result<Vec<ScannedRows>, ClientError> {
+        self.start_fetches();
+        if self.in_flight.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (output, first) = {
+            let tasks = self.in_flight.iter_mut().map(|fetch| &mut fetch.task);
+            let (output, first, _) = futures_util::future::select_all(tasks).await;
+            (output, first)
+        };
+        let mut done = vec![(self.in_flight.swap_remove(first).offsets, output)];
+        let mut index = 0;
+        while index < self.in_flight.len() {
+            if self.in_flight[index].task.is_finished() {
+                let fetch = self.in_flight.swap_remove(index);
+                done.push((fetch.offsets, fetch.task.await));
+            } else {
+                index += 1;
+            }
+        }
+        let mut scanned = Vec::new();
+        let mut failure = None;
+        for (offsets, output) in done {
+            let answer = match output {
+                Ok(Ok(answer)) => answer,
+                Ok(Err(error)) => {
+                    failure.get_or_insert(error);
+                    continue;
+                }
+                Err(error) => {
+                    failure.get_or_insert(ClientError::Invalid(format!("a fetch failed: {error}")));
+                    continue;
+                }
+            };
+            if let Err(error) = self.take_answer(&offsets, answer, &mut scanned) {
+                failure.get_or_insert(error);
+            }
+        }
+        self.start_fetches();
+        match failure {
+            Some(error) if scanned.is_empty() => Err(error),
+            _ => Ok(scanned),
+        }
+    }
+
+    /// Sends a fetch to every endpoint with subscribed buckets and none running.
+    fn start_fetches(&mut self) {
         let groups = self.group_by_address(self.positions.keys().copied());
-        let mut calls = Vec::with_capacity(groups.len());
-        for (address, group) in &groups {
+        for (address, group) in groups {
+            if self.in_flight.iter().any(|fetch| fetch.address == address) {
+                continue;
+            }
+            let offsets: BTreeMap<u32, u64> =
+                group.iter().map(|bucket| (*bucket, self.positions[bucket])).collect();
             let request = FetchRequest {
                 table_id: self.table.info.table_id,
                 max_wait_ms: self.options.max_wait.as_millis() as u32,
                 min_bytes: 1,
                 max_bytes: self.options.max_bytes,
                 projection: self.projection.clone(),
-                buckets: group
+                buckets: offsets
                     .iter()
-                    .map(|bucket| FetchBucket {
+                    .map(|(bucket, offset)| FetchBucket {
                         bucket: *bucket,
-                        offset: self.positions[bucket],
+                        offset: *offset,
                         max_bytes: self.options.bucket_max_bytes,
                     })
                     .collect(),
             };
             let connection = self.connection.clone();
             let wait = self.options.max_wait;
-            let address = *address;
-            calls.push(async move { connection.call(address, &request, &[], wait).await });
+            let task =
+                tokio::spawn(async move { connection.call(address, &request, &[], wait).await });
+            self.in_flight.push(InFlight { address, offsets, task });
         }
-        let answers = futures_util::future::join_all(calls).await;
-        let mut scanned = Vec::new();
-        for answer in answers {
-            let answer = answer?;
-            self.fetched_bytes += answer.records.len() as u64;
-            let mut at = 0usize;
-            for bucket in answer.body.buckets {
-                let records = answer.records.slice_with_length(at, bucket.records_length as usize);
-                at += bucket.records_length as usize;
-                if let Some(error) = bucket.error {
-                    if error.code == ErrorCode::OffsetOutOfRange
-                        && self.positions[&bucket.bucket] < bucket.log_start_offset
-                    {
-                        // Retention removed what was next: continue from the earliest kept.
-                        self.positions.insert(bucket.bucket, bucket.log_start_offset);
-                        continue;
-                    }
-                    return Err(ClientError::Server(error));
-                }
-                self.decode_bucket(bucket.bucket, &records, &mut scanned)?;
+    }
+
+    /// Decodes one answer into `scanned`, for buckets still at the offsets it was asked for.
+    fn take_answer(
+        &mut self,
+        offsets: &BTreeMap<u32, u64>,
+        answer: Answer<FetchResponse>,
+        scanned: &mut Vec<ScannedRows>,
+    ) -> Result<(), ClientError> {
+        self.fetched_bytes += answer.records.len() as u64;
+        let mut at = 0usize;
+        for bucket in answer.body.buckets {
+            let records = answer.records.slice_with_length(at, bucket.records_length as usize);
+            at += bucket.records_length as usize;
+            let current = self.positions.get(&bucket.bucket).copied();
+            if current.is_none() || current != offsets.get(&bucket.bucket).copied() {
+                continue;
             }
+            if let Some(error) = bucket.error {
+                if error.code == ErrorCode::OffsetOutOfRange
+                    && current.is_some_and(|position| position < bucket.log_start_offset)
+                {
+                    // Retention removed what was next: continue from the earliest kept.
+                    self.positions.insert(bucket.bucket, bucket.log_start_offset);
+                    continue;
+                }
+                return Err(ClientError::Server(error));
+            }
+            self.decode_bucket(bucket.bucket, &records, scanned)?;
         }
-        Ok(scanned)
+        Ok(())
     }
 
     fn decode_bucket(

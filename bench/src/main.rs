@@ -1,0 +1,694 @@
+//! `ufer-bench`: see the library's documentation, and `ufer-bench --help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use ufer_bench::machine::Machine;
+use ufer_bench::raw_quic::RawClient;
+use ufer_bench::report::{human_us, latency_histogram, ratio, Percentiles, Spread};
+use ufer_bench::rows::{self, ROW_SIZE_BYTES};
+use ufer_bench::server::{self, ServerOptions};
+use ufer_bench::target::{Embedded, Target};
+use ufer_bench::workload::{self, consume, e2e, produce};
+use ufer_bench::BenchError;
+use ufer_wire::client::{Connection, Trust};
+use ufer_wire::protocol::messages::Acks;
+use ufer_wire::Compression;
+
+/// Load generator for ufer over QUIC, with the transport's limits measured beside every
+/// figure. By default it starts its own node (a child process on a fresh data directory).
+///
+/// Examples:
+///   ufer-bench produce --writers 1,4
+///   ufer-bench e2e --rate 1000
+///   ufer-bench --seconds 10 all --json results.json
+#[derive(Debug, Parser)]
+#[command(version, verbatim_doc_comment)]
+struct Cli {
+    /// `embedded` (start a node) or HOST:PORT of a running node's shard endpoint.
+    #[arg(long, default_value = "embedded", global = true)]
+    target: String,
+    /// A running node's data directory, whose certificate to trust (with --target HOST:PORT).
+    #[arg(long, global = true)]
+    trust_dir: Option<PathBuf>,
+    /// Where the embedded node's data directory is made (a fresh one inside, removed after).
+    #[arg(long, global = true)]
+    dir: Option<PathBuf>,
+    /// Shards of the embedded node (default: one per core).
+    #[arg(long, global = true)]
+    shards: Option<usize>,
+    /// Do not pin the embedded node's shards to cores.
+    #[arg(long, global = true)]
+    no_pin: bool,
+    /// Microseconds the embedded node's idle shards spin before parking.
+    #[arg(long, default_value_t = 50, global = true)]
+    spin_before_park_us: u64,
+    /// UDP socket buffer of the embedded node's endpoints, in bytes.
+    #[arg(long, default_value_t = 4 * 1024 * 1024, global = true)]
+    udp_buffer_bytes: usize,
+    /// Measured seconds per repetition.
+    #[arg(long, default_value_t = 5.0, global = true)]
+    seconds: f64,
+    /// Warm-up seconds per repetition (not measured).
+    #[arg(long, default_value_t = 1.0, global = true)]
+    warmup_seconds: f64,
+    /// Repetitions (figures are medians; runs being compared are interleaved).
+    #[arg(long, default_value_t = 3, global = true)]
+    reps: usize,
+    /// Write every figure, the parameters and the machine's facts to this JSON file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Closed-loop produce next to raw QUIC requests of the same size and concurrency.
+    Produce(ProduceArgs),
+    /// Fill a table, then read it from the start with every column and with 2 of 20.
+    Consume(ConsumeArgs),
+    /// Produce-to-consume latency at a fixed rate (open loop).
+    E2e(E2eArgs),
+    /// The transport alone: one stream flat out, and small round trips.
+    Limits(LimitsArgs),
+    /// produce, consume, e2e and limits with their defaults (consume's fill lasts --seconds;
+    /// round trips: 1 000 per second of --seconds, 200 to 5 000).
+    All,
+    /// (internal) The node side of an embedded run.
+    #[command(hide = true)]
+    Server(ServerArgs),
+}
+
+#[derive(Debug, Args)]
+struct ProduceArgs {
+    /// Writer counts to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    writers: Vec<usize>,
+    /// Buckets of the table.
+    #[arg(long, default_value_t = 4)]
+    buckets: u32,
+    /// Rows per batch (1 KiB each).
+    #[arg(long, default_value_t = 1024)]
+    batch_rows: usize,
+    /// 0, 1 or all.
+    #[arg(long, default_value = "all")]
+    acks: String,
+    /// none, lz4 or zstd.
+    #[arg(long, default_value = "none")]
+    compression: String,
+}
+
+#[derive(Debug, Args)]
+struct ConsumeArgs {
+    /// Seconds of produce (4 writers, 1 MiB batches) that fill the table first.
+    #[arg(long, default_value_t = 5.0)]
+    fill_seconds: f64,
+    /// Buckets of the table.
+    #[arg(long, default_value_t = 4)]
+    buckets: u32,
+}
+
+#[derive(Debug, Args)]
+struct E2eArgs {
+    /// Rows per second, comma-separated for several runs.
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    rate: Vec<u64>,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 10)]
+    batch_rows: usize,
+    /// Buckets of the table.
+    #[arg(long, default_value_t = 4)]
+    buckets: u32,
+    /// 0, 1 or all.
+    #[arg(long, default_value = "all")]
+    acks: String,
+}
+
+#[derive(Debug, Args)]
+struct LimitsArgs {
+    /// Round trips measured one at a time.
+    #[arg(long, default_value_t = 5_000)]
+    ping_samples: usize,
+}
+
+#[derive(Debug, Args)]
+struct ServerArgs {
+    #[arg(long)]
+    data_dir: PathBuf,
+    #[arg(long)]
+    shards: usize,
+    #[arg(long)]
+    spin_before_park_us: u64,
+    #[arg(long)]
+    udp_buffer_bytes: usize,
+    #[arg(long)]
+    no_pin: bool,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(error) = run(&cli) {
+        eprintln!("ufer-bench: {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), BenchError> {
+    if let Command::Server(args) = &cli.command {
+        return server::run(&ServerOptions {
+            data_dir: args.data_dir.clone(),
+            shards: args.shards,
+            pin: !args.no_pin,
+            spin_before_park: Duration::from_micros(args.spin_before_park_us),
+            udp_buffer_size_bytes: args.udp_buffer_bytes,
+        });
+    }
+    let target = target(cli)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bench-client")
+        .enable_all()
+        .build()?;
+    let machine = Machine::read(target.data_dir().as_deref());
+    println!(
+        "machine: {} cores, {}, kernel {}, data on {}, rmem_max {} KiB",
+        machine.cores,
+        machine.cpu,
+        machine.kernel,
+        if machine.data_file_system.is_empty() { "?" } else { &machine.data_file_system },
+        machine.rmem_max_bytes / 1024
+    );
+    let results = runtime.block_on(async {
+        let connection = Connection::new(target.client_config())?;
+        let raw = match target.raw_endpoints() {
+            Some(addresses) => Some(RawClient::connect(addresses, &trust(&target)).await?),
+            None => None,
+        };
+        let mut results = serde_json::Map::new();
+        let defaults_produce = ProduceArgs {
+            writers: vec![1, 4],
+            buckets: 4,
+            batch_rows: 1024,
+            acks: "all".into(),
+            compression: "none".into(),
+        };
+        let defaults_e2e =
+            E2eArgs { rate: vec![1000], batch_rows: 10, buckets: 4, acks: "all".into() };
+        // `all` scales its fill and sample counts with --seconds (a short smoke run stays short).
+        let defaults_consume = ConsumeArgs { fill_seconds: cli.seconds, buckets: 4 };
+        let defaults_limits =
+            LimitsArgs { ping_samples: ((cli.seconds * 1_000.0) as usize).clamp(200, 5_000) };
+        let run_all = matches!(cli.command, Command::All);
+        if let Some(args) = match &cli.command {
+            Command::Produce(args) => Some(args),
+            Command::All => Some(&defaults_produce),
+            _ => None,
+        } {
+            results
+                .insert("produce".into(), run_produce(cli, &connection, raw.as_ref(), args).await?);
+        }
+        if let Some(args) = match &cli.command {
+            Command::Consume(args) => Some(args),
+            Command::All => Some(&defaults_consume),
+            _ => None,
+        } {
+            results.insert("consume".into(), run_consume(cli, &connection, args).await?);
+        }
+        if let Some(args) = match &cli.command {
+            Command::E2e(args) => Some(args),
+            Command::All => Some(&defaults_e2e),
+            _ => None,
+        } {
+            results.insert("e2e".into(), run_e2e(cli, &connection, args).await?);
+        }
+        if let Some(args) = match &cli.command {
+            Command::Limits(args) => Some(args),
+            _ if run_all => Some(&defaults_limits),
+            _ => None,
+        } {
+            match &raw {
+                Some(raw) => {
+                    results.insert("limits".into(), run_limits(cli, &connection, raw, args).await?);
+                }
+                None => println!("limits: only measured against an embedded node"),
+            }
+        }
+        if let Some(raw) = raw {
+            raw.close().await;
+        }
+        connection.close().await;
+        Ok::<_, BenchError>(results)
+    })?;
+    if let Some(path) = &cli.json {
+        let document = json!({
+            "machine": machine,
+            "parameters": {
+                "target": cli.target,
+                "shards": cli.shards,
+                "spin_before_park_us": cli.spin_before_park_us,
+                "udp_buffer_bytes": cli.udp_buffer_bytes,
+                "seconds": cli.seconds,
+                "warmup_seconds": cli.warmup_seconds,
+                "reps": cli.reps,
+                "row_size_bytes": ROW_SIZE_BYTES,
+            },
+            "results": results,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&document)?)?;
+        println!("figures written to {}", path.display());
+    }
+    drop(target);
+    Ok(())
+}
+
+fn target(cli: &Cli) -> Result<Target, BenchError> {
+    if cli.target == "embedded" {
+        let shards = cli
+            .shards
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |cores| cores.get()));
+        let options = ServerOptions {
+            data_dir: PathBuf::new(),
+            shards,
+            pin: !cli.no_pin,
+            spin_before_park: Duration::from_micros(cli.spin_before_park_us),
+            udp_buffer_size_bytes: cli.udp_buffer_bytes,
+        };
+        let parent = cli.dir.clone().unwrap_or_else(std::env::temp_dir);
+        let embedded = Embedded::start(&parent, &options)?;
+        println!(
+            "embedded node: {shards} shard(s){}, spin before park {} µs, UDP buffers {} KiB, data in {}",
+            if cli.no_pin { "" } else { " pinned" },
+            cli.spin_before_park_us,
+            cli.udp_buffer_bytes / 1024,
+            embedded.data_dir().display()
+        );
+        return Ok(Target::Embedded(embedded));
+    }
+    let bootstrap: SocketAddr = cli.target.parse()?;
+    let Some(dir) = &cli.trust_dir else {
+        return Err(BenchError::Other(
+            "--target HOST:PORT needs --trust-dir (the node's data directory)".into(),
+        ));
+    };
+    Ok(Target::Remote { bootstrap, trust: Trust::DataDir(dir.clone()) })
+}
+
+fn trust(target: &Target) -> Trust {
+    target.client_config().trust
+}
+
+fn acks(text: &str) -> Result<Acks, BenchError> {
+    match text {
+        "0" | "none" => Ok(Acks::None),
+        "1" | "leader" => Ok(Acks::Leader),
+        "all" | "-1" => Ok(Acks::All),
+        other => Err(BenchError::Other(format!("--acks {other:?}: use 0, 1 or all"))),
+    }
+}
+
+fn compression(text: &str) -> Result<Compression, BenchError> {
+    match text {
+        "none" => Ok(Compression::None),
+        "lz4" => Ok(Compression::Lz4Frame),
+        "zstd" => Ok(Compression::Zstd),
+        other => Err(BenchError::Other(format!("--compression {other:?}: use none, lz4 or zstd"))),
+    }
+}
+
+fn durations(cli: &Cli) -> (Duration, Duration) {
+    (
+        Duration::from_secs_f64(cli.warmup_seconds.max(0.0)),
+        Duration::from_secs_f64(cli.seconds.max(0.1)),
+    )
+}
+
+fn merge_into(total: &mut Histogram<u64>, part: &Histogram<u64>) -> Result<(), BenchError> {
+    total.add(part).map_err(|error| BenchError::Other(error.to_string()))
+}
+
+fn percentiles_line(percentiles: &Percentiles) -> String {
+    format!(
+        "p50 {} / p90 {} / p99 {} / p99.9 {} / max {}",
+        human_us(percentiles.p50_us),
+        human_us(percentiles.p90_us),
+        human_us(percentiles.p99_us),
+        human_us(percentiles.p999_us),
+        human_us(percentiles.max_us)
+    )
+}
+
+fn spread_line(spread: &Spread, unit: &str) -> String {
+    format!("{:.0} {unit} ({:.0}–{:.0})", spread.median, spread.min, spread.max)
+}
+
+async fn run_produce(
+    cli: &Cli,
+    connection: &Connection,
+    raw: Option<&RawClient>,
+    args: &ProduceArgs,
+) -> Result<Value, BenchError> {
+    let (warmup, duration) = durations(cli);
+    let schema = std::sync::Arc::new(
+        ufer_wire::schema_text::parse_schema(&rows::schema_text())
+            .map_err(|error| BenchError::Other(error.to_string()))?,
+    );
+    let batch_size = produce::encoded_batch_size(&schema, args.batch_rows)?;
+    println!(
+        "\nproduce: acks={}, {} rows × {} B = {:.2} MiB batches, {} buckets, compression {}; {} s measured after {} s warm-up, {} reps",
+        args.acks,
+        args.batch_rows,
+        ROW_SIZE_BYTES,
+        batch_size as f64 / (1024.0 * 1024.0),
+        args.buckets,
+        args.compression,
+        duration.as_secs_f64(),
+        warmup.as_secs_f64(),
+        cli.reps
+    );
+    let mut out = Vec::new();
+    for &writers in &args.writers {
+        let params = produce::ProduceParams {
+            writers,
+            batch_rows: args.batch_rows,
+            acks: acks(&args.acks)?,
+            compression: compression(&args.compression)?,
+            warmup,
+            duration,
+        };
+        let concurrency = writers * args.buckets as usize;
+        let (mut produced, mut raw_rates, mut ratios, mut rows_per_s) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut latency = latency_histogram();
+        let mut raw_latency = latency_histogram();
+        for _ in 0..cli.reps.max(1) {
+            // Interleaved: raw, then produce, each repetition.
+            let raw_rate = match raw {
+                Some(raw) => {
+                    let (done, histogram) =
+                        raw.requests(batch_size, concurrency, warmup, duration).await?;
+                    merge_into(&mut raw_latency, &histogram)?;
+                    Some(done.mb_per_s())
+                }
+                None => None,
+            };
+            let path = workload::create_table(connection, "bench_produce", args.buckets).await?;
+            let (done, histogram) = produce::run(connection, &path, &params, batch_size).await?;
+            workload::drop_table(connection, &path).await?;
+            merge_into(&mut latency, &histogram)?;
+            produced.push(done.mb_per_s());
+            rows_per_s.push(done.rows_per_s());
+            if let Some(raw_rate) = raw_rate {
+                raw_rates.push(raw_rate);
+                ratios.push(ratio(done.mb_per_s(), raw_rate));
+            }
+        }
+        let (produced, raw_rates, ratios, rows_per_s) = (
+            Spread::of(produced),
+            Spread::of(raw_rates),
+            Spread::of(ratios),
+            Spread::of(rows_per_s),
+        );
+        let (latency, raw_latency) = (Percentiles::of(&latency), Percentiles::of(&raw_latency));
+        println!(
+            "  {writers} writer(s): produce {} | raw QUIC, same size and {concurrency} in flight, {} | ratio {:.2} ({:.2}–{:.2}) | {} rows/s",
+            spread_line(&produced, "MB/s"),
+            spread_line(&raw_rates, "MB/s"),
+            ratios.median,
+            ratios.min,
+            ratios.max,
+            rows_per_s.median as u64
+        );
+        println!("    batch latency {}", percentiles_line(&latency));
+        println!("    raw latency   {}", percentiles_line(&raw_latency));
+        out.push(json!({
+            "writers": writers,
+            "buckets": args.buckets,
+            "batch_rows": args.batch_rows,
+            "batch_size_bytes": batch_size,
+            "acks": args.acks,
+            "compression": args.compression,
+            "produce_mb_per_s": produced,
+            "produce_rows_per_s": rows_per_s,
+            "raw_requests_mb_per_s": raw_rates,
+            "ratio_to_raw": ratios,
+            "batch_latency": latency,
+            "raw_latency": raw_latency,
+        }));
+    }
+    Ok(Value::Array(out))
+}
+
+async fn run_consume(
+    cli: &Cli,
+    connection: &Connection,
+    args: &ConsumeArgs,
+) -> Result<Value, BenchError> {
+    let path = workload::create_table(connection, "bench_consume", args.buckets).await?;
+    let fill = produce::ProduceParams {
+        writers: 4,
+        batch_rows: 1024,
+        acks: Acks::All,
+        compression: Compression::None,
+        warmup: Duration::ZERO,
+        duration: Duration::from_secs_f64(args.fill_seconds.max(0.1)),
+    };
+    let schema = std::sync::Arc::new(
+        ufer_wire::schema_text::parse_schema(&rows::schema_text())
+            .map_err(|error| BenchError::Other(error.to_string()))?,
+    );
+    let batch_size = produce::encoded_batch_size(&schema, fill.batch_rows)?;
+    let (filled, _) = produce::run(connection, &path, &fill, batch_size).await?;
+    println!(
+        "\nconsume: {} rows ({:.0} MB) in {} buckets, read from the start, {} reps",
+        filled.rows,
+        filled.bytes as f64 / 1e6,
+        args.buckets,
+        cli.reps
+    );
+    let mut all_rows = Vec::new();
+    let mut projected_rows = Vec::new();
+    let mut all_wire = Vec::new();
+    let mut projected_wire = Vec::new();
+    let mut all_table = Vec::new();
+    let mut projected_table = Vec::new();
+    for _ in 0..cli.reps.max(1) {
+        let all = consume::run(connection, &path, None).await?;
+        all_rows.push(all.table.rows_per_s());
+        all_table.push(all.table.mb_per_s());
+        all_wire.push(all.wire_bytes as f64 / all.table.seconds / 1e6);
+        let projected = consume::run(connection, &path, Some(rows::projected_columns())).await?;
+        projected_rows.push(projected.table.rows_per_s());
+        projected_table.push(projected.table.mb_per_s());
+        projected_wire.push(projected.wire_bytes as f64 / projected.table.seconds / 1e6);
+    }
+    workload::drop_table(connection, &path).await?;
+    let summary = |rows: Vec<f64>, table: Vec<f64>, wire: Vec<f64>| {
+        (Spread::of(rows), Spread::of(table), Spread::of(wire))
+    };
+    let (all_rows, all_table, all_wire) = summary(all_rows, all_table, all_wire);
+    let (projected_rows, projected_table, projected_wire) =
+        summary(projected_rows, projected_table, projected_wire);
+    println!(
+        "  all 20 columns: {} | table data {} | received {}",
+        spread_line(&all_rows, "rows/s"),
+        spread_line(&all_table, "MB/s"),
+        spread_line(&all_wire, "MB/s")
+    );
+    println!(
+        "  2 of 20 (id, sent_us): {} | table data {} | received {} | {:.1}x the rows/s of all columns",
+        spread_line(&projected_rows, "rows/s"),
+        spread_line(&projected_table, "MB/s"),
+        spread_line(&projected_wire, "MB/s"),
+        ratio(projected_rows.median, all_rows.median)
+    );
+    Ok(json!({
+        "rows": filled.rows,
+        "buckets": args.buckets,
+        "all_columns": { "rows_per_s": all_rows, "table_mb_per_s": all_table, "wire_mb_per_s": all_wire },
+        "projected_2_of_20": { "rows_per_s": projected_rows, "table_mb_per_s": projected_table, "wire_mb_per_s": projected_wire },
+    }))
+}
+
+async fn run_e2e(cli: &Cli, connection: &Connection, args: &E2eArgs) -> Result<Value, BenchError> {
+    let (warmup, duration) = durations(cli);
+    let mut out = Vec::new();
+    println!(
+        "\ne2e: open loop, {} rows per batch, acks={}, {} buckets; spin before park {} µs; {} s measured after {} s warm-up, {} reps",
+        args.batch_rows,
+        args.acks,
+        args.buckets,
+        cli.spin_before_park_us,
+        duration.as_secs_f64(),
+        warmup.as_secs_f64(),
+        cli.reps
+    );
+    for &rate in &args.rate {
+        let params = e2e::E2eParams {
+            rate_rows_per_s: rate,
+            batch_rows: args.batch_rows,
+            acks: acks(&args.acks)?,
+            warmup,
+            duration,
+        };
+        let mut latency = latency_histogram();
+        let mut acked = latency_histogram();
+        let (mut p50s, mut p99s, mut p999s) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..cli.reps.max(1) {
+            let path = workload::create_table(connection, "bench_e2e", args.buckets).await?;
+            let result = e2e::run(connection, &path, &params).await?;
+            workload::drop_table(connection, &path).await?;
+            let percentiles = Percentiles::of(&result.latency);
+            p50s.push(percentiles.p50_us as f64);
+            p99s.push(percentiles.p99_us as f64);
+            p999s.push(percentiles.p999_us as f64);
+            merge_into(&mut latency, &result.latency)?;
+            merge_into(&mut acked, &result.acked)?;
+        }
+        let merged = Percentiles::of(&latency);
+        let acked = Percentiles::of(&acked);
+        let (p50s, p99s, p999s) = (Spread::of(p50s), Spread::of(p99s), Spread::of(p999s));
+        println!("  {rate} rows/s: {} ({} rows)", percentiles_line(&merged), merged.samples);
+        println!("    writer acknowledged: {}", percentiles_line(&acked));
+        println!(
+            "    per rep: p50 {}–{}, p99 {}–{}, p99.9 {}–{}",
+            human_us(p50s.min as u64),
+            human_us(p50s.max as u64),
+            human_us(p99s.min as u64),
+            human_us(p99s.max as u64),
+            human_us(p999s.min as u64),
+            human_us(p999s.max as u64)
+        );
+        out.push(json!({
+            "rate_rows_per_s": rate,
+            "batch_rows": args.batch_rows,
+            "acks": args.acks,
+            "spin_before_park_us": cli.spin_before_park_us,
+            "udp_buffer_bytes": cli.udp_buffer_bytes,
+            "latency": merged,
+            "acknowledged": acked,
+            "p50_us_per_rep": p50s,
+            "p99_us_per_rep": p99s,
+            "p999_us_per_rep": p999s,
+        }));
+    }
+    Ok(Value::Array(out))
+}
+
+/// `samples` Metadata requests to the bootstrap shard, one at a time (a tenth more first,
+/// to warm up).
+async fn node_round_trips(
+    connection: &Connection,
+    samples: usize,
+) -> Result<Histogram<u64>, BenchError> {
+    let address = connection.config().bootstrap;
+    let request = ufer_wire::protocol::messages::MetadataRequest { tables: Vec::new() };
+    let mut latency = latency_histogram();
+    for sample in 0..samples + samples / 10 {
+        let started = std::time::Instant::now();
+        connection.call(address, &request, &[], Duration::ZERO).await?;
+        if sample >= samples / 10 {
+            ufer_bench::report::record(&mut latency, started.elapsed().as_micros() as u64);
+        }
+    }
+    Ok(latency)
+}
+
+/// `samples` produce requests of one `rows`-row batch to bucket 0's shard, one at a time,
+/// straight through `Connection::call` (no AppendWriter): the node's produce round trip.
+async fn produce_round_trips(
+    connection: &Connection,
+    rows_per_batch: usize,
+    acks: Acks,
+    samples: usize,
+) -> Result<Histogram<u64>, BenchError> {
+    let path = workload::create_table(connection, "bench_round_trip", 1).await?;
+    let table = connection.table_metadata(&path).await?;
+    let location = &table.buckets[0];
+    let address = connection.shard_address(location.node_id, location.shard).await?;
+    let schema = std::sync::Arc::new(
+        ufer_wire::schema_text::parse_schema(&rows::schema_text())
+            .map_err(|error| BenchError::Other(error.to_string()))?,
+    );
+    let schema = ufer_wire::BatchSchema::new(table.info.schema_id, schema)
+        .map_err(|error| BenchError::Other(error.to_string()))?;
+    let rows = rows::batch(schema.arrow(), 0, rows_per_batch, 0)?;
+    let batch = ufer_wire::LogBatchBuilder::new(schema, ufer_wire::BatchOptions::default())
+        .and_then(|mut builder| builder.build(&rows, None, ufer_wire::WriterStamp::NONE))
+        .map_err(|error| BenchError::Other(error.to_string()))?;
+    let request = ufer_wire::protocol::messages::ProduceRequest {
+        table_id: table.info.table_id,
+        bucket: 0,
+        acks,
+        timeout_ms: 30_000,
+    };
+    let mut latency = latency_histogram();
+    for sample in 0..samples + samples / 10 {
+        let started = std::time::Instant::now();
+        connection.call(address, &request, &batch, Duration::ZERO).await?;
+        if sample >= samples / 10 {
+            ufer_bench::report::record(&mut latency, started.elapsed().as_micros() as u64);
+        }
+    }
+    workload::drop_table(connection, &path).await?;
+    Ok(latency)
+}
+
+async fn run_limits(
+    cli: &Cli,
+    connection: &Connection,
+    raw: &RawClient,
+    args: &LimitsArgs,
+) -> Result<Value, BenchError> {
+    let (warmup, duration) = durations(cli);
+    let mut streams = Vec::new();
+    let mut pings = latency_histogram();
+    let mut node_pings = latency_histogram();
+    let mut produce_leader = latency_histogram();
+    let mut produce_all = latency_histogram();
+    for _ in 0..cli.reps.max(1) {
+        let samples = args.ping_samples / 2;
+        merge_into(
+            &mut produce_leader,
+            &produce_round_trips(connection, 10, Acks::Leader, samples).await?,
+        )?;
+        merge_into(
+            &mut produce_all,
+            &produce_round_trips(connection, 10, Acks::All, samples).await?,
+        )?;
+        streams.push(raw.stream(warmup, duration).await?.mb_per_s());
+        merge_into(&mut pings, &raw.ping_pong(64, args.ping_samples).await?)?;
+        merge_into(&mut node_pings, &node_round_trips(connection, args.ping_samples).await?)?;
+    }
+    let streams = Spread::of(streams);
+    let pings = Percentiles::of(&pings);
+    let node_pings = Percentiles::of(&node_pings);
+    let (produce_leader, produce_all) =
+        (Percentiles::of(&produce_leader), Percentiles::of(&produce_all));
+    println!("\nlimits (raw QUIC between the same two processes, {} reps):", cli.reps);
+    println!("  one stream flat out: {}", spread_line(&streams, "MB/s"));
+    println!("  64-byte round trips, one at a time: {}", percentiles_line(&pings));
+    println!(
+        "  the node's own round trip (a Metadata request, one at a time): {}",
+        percentiles_line(&node_pings)
+    );
+    println!(
+        "  produce of 10 rows (10 KiB), one at a time, acks=1: {}",
+        percentiles_line(&produce_leader)
+    );
+    println!(
+        "  produce of 10 rows (10 KiB), one at a time, acks=all: {}",
+        percentiles_line(&produce_all)
+    );
+    Ok(json!({
+        "stream_mb_per_s": streams,
+        "ping_pong_64b": pings,
+        "node_metadata_round_trip": node_pings,
+        "produce_10_rows_acks_1": produce_leader,
+        "produce_10_rows_acks_all": produce_all,
+    }))
+}

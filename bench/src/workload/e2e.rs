@@ -1,0 +1,189 @@
+//! `e2e`: produce-to-consume latency at a fixed rate, open loop. A writer sends a batch of
+//! `batch_rows` rows every `batch_rows / rate` on a fixed schedule, stamping each row with
+//! the time it was *meant* to be sent; a scanner subscribed from the latest offset reads
+//! `id` and `sent_us` (projected on the node) and records `now - sent_us` per row. A writer
+//! that falls behind its schedule still stamps the scheduled time, so stalls show up in the
+//! figures instead of thinning the samples out (no coordinated omission).
+//!
+//! Both ends run in this process against the same clock. With acks=all a row becomes
+//! readable once it is durable, so the latency includes the node's fdatasync.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::{Array, Int64Array};
+use hdrhistogram::Histogram;
+use tokio::sync::Notify;
+use ufer_wire::client::{
+    AppendOptions, AppendWriter, Connection, LogScanner, ScanOptions, StartFrom,
+};
+use ufer_wire::protocol::messages::{Acks, TablePath};
+
+use crate::error::BenchError;
+use crate::report::{latency_histogram, record, Throughput, Window};
+use crate::rows::{self, ROW_SIZE_BYTES};
+
+/// How long the reader waits for stragglers after the writer's last batch.
+const DRAIN_WAIT: Duration = Duration::from_secs(5);
+
+/// An e2e run.
+#[derive(Clone, Debug)]
+pub struct E2eParams {
+    /// Rows per second.
+    pub rate_rows_per_s: u64,
+    /// Rows per batch.
+    pub batch_rows: usize,
+    /// When the node answers the writer.
+    pub acks: Acks,
+    /// Left out of the figures.
+    pub warmup: Duration,
+    /// Measured.
+    pub duration: Duration,
+}
+
+/// Runs `params` against the (empty or not) table at `path`.
+pub async fn run(
+    connection: &Connection,
+    path: &TablePath,
+    params: &E2eParams,
+) -> Result<E2eResult, BenchError> {
+    if params.rate_rows_per_s == 0 || params.batch_rows == 0 {
+        return Err(BenchError::Other("e2e needs a rate and rows per batch above 0".into()));
+    }
+    let options = ScanOptions {
+        columns: Some(rows::projected_columns()),
+        max_wait: Duration::from_millis(500),
+        ..ScanOptions::default()
+    };
+    let mut scanner = LogScanner::new(connection.clone(), path, options).await?;
+    scanner.subscribe_all(StartFrom::Latest).await?;
+    let writer_options = AppendOptions {
+        batch_size_bytes: 1,
+        linger: Duration::from_millis(1),
+        acks: params.acks,
+        ..AppendOptions::default()
+    };
+    let appender = AppendWriter::new(connection.clone(), path, writer_options).await?;
+    let schema = appender.table().schema.arrow().clone();
+
+    // The clocks: scheduled instants map to epoch microseconds through one fixed pair.
+    let (epoch_start_us, instant_start) = (rows::now_us(), Instant::now());
+    let window = Window::after(params.warmup, params.duration);
+    let measured_from_us = epoch_start_us + params.warmup.as_micros() as i64;
+    let measured_until_us = measured_from_us + params.duration.as_micros() as i64;
+    let interval =
+        Duration::from_secs_f64(params.batch_rows as f64 / params.rate_rows_per_s as f64);
+    let total_batches =
+        ((params.warmup + params.duration).as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
+    let writer_done = Arc::new(Notify::new());
+
+    let batch_rows = params.batch_rows;
+    let done_signal = writer_done.clone();
+    // Acknowledgements are awaited in order by a task of their own, which records how long
+    // each took from its scheduled send: the produce half of the end-to-end latency.
+    let (acks_to, mut acks_from) = tokio::sync::mpsc::unbounded_channel();
+    let acker = tokio::spawn(async move {
+        let mut acked = latency_histogram();
+        while let Some((scheduled, sent_us, handle)) = acks_from.recv().await {
+            let handle: ufer_wire::client::AppendHandle = handle;
+            handle.wait().await?;
+            if (measured_from_us..measured_until_us).contains(&sent_us) {
+                record(
+                    &mut acked,
+                    Instant::now().saturating_duration_since(scheduled).as_micros() as u64,
+                );
+            }
+        }
+        Ok::<_, BenchError>(acked)
+    });
+    let writer = tokio::spawn(async move {
+        for index in 0..total_batches {
+            let scheduled = instant_start + interval * index as u32;
+            wait_until(scheduled).await;
+            let sent_us = epoch_start_us + (scheduled - instant_start).as_micros() as i64;
+            let batch =
+                rows::batch(&schema, (index as usize * batch_rows) as i64, batch_rows, sent_us)?;
+            let handle = appender.append(batch).await?;
+            if acks_to.send((scheduled, sent_us, handle)).is_err() {
+                return Err(BenchError::Other("the acknowledgement task stopped".into()));
+            }
+        }
+        drop(acks_to);
+        appender.close().await?;
+        done_signal.notify_one();
+        Ok::<_, BenchError>(())
+    });
+
+    let expected_rows = total_batches * params.batch_rows as u64;
+    let mut delivered =
+        Throughput { seconds: window.duration().as_secs_f64(), ..Throughput::default() };
+    let mut latency = latency_histogram();
+    let mut seen = 0u64;
+    let mut drain_deadline: Option<Instant> = None;
+    let finished = writer_done.notified();
+    tokio::pin!(finished);
+    while seen < expected_rows {
+        if drain_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            break;
+        }
+        let polled = tokio::select! {
+            polled = scanner.poll() => polled?,
+            () = &mut finished, if drain_deadline.is_none() => {
+                drain_deadline = Some(Instant::now() + DRAIN_WAIT);
+                continue;
+            }
+        };
+        let arrived_us = rows::now_us();
+        for scanned in polled {
+            let Some(sent) = scanned.rows.column_by_name("sent_us") else { continue };
+            let Some(sent) = sent.as_any().downcast_ref::<Int64Array>() else { continue };
+            seen += sent.len() as u64;
+            for row in 0..sent.len() {
+                let sent_us = sent.value(row);
+                if (measured_from_us..measured_until_us).contains(&sent_us) {
+                    record(&mut latency, arrived_us.saturating_sub(sent_us).max(0) as u64);
+                    delivered.bytes += ROW_SIZE_BYTES as u64;
+                    delivered.rows += 1;
+                }
+            }
+            delivered.requests += 1;
+        }
+    }
+    writer.await.map_err(|error| BenchError::Other(format!("the writer failed: {error}")))??;
+    let acked = acker.await.map_err(|error| {
+        BenchError::Other(format!("the acknowledgement task failed: {error}"))
+    })??;
+    if seen < expected_rows {
+        return Err(BenchError::Other(format!(
+            "the reader saw {seen} of {expected_rows} rows within {} s of the last write",
+            DRAIN_WAIT.as_secs()
+        )));
+    }
+    Ok(E2eResult { delivered, latency, acked })
+}
+
+/// How early before a scheduled send the writer stops sleeping and starts yielding: tokio's
+/// timer wheel has millisecond ticks, so a plain sleep would send up to a millisecond late
+/// and add that to every sample.
+const SPIN_BEFORE_SEND: Duration = Duration::from_millis(2);
+
+/// Waits until `at`: a timer sleep to just before it, then yielding to other tasks.
+async fn wait_until(at: Instant) {
+    if let Some(early) = at.checked_sub(SPIN_BEFORE_SEND) {
+        tokio::time::sleep_until(early.into()).await;
+    }
+    while Instant::now() < at {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// What an e2e run measured.
+#[derive(Debug)]
+pub struct E2eResult {
+    /// Rows delivered inside the window.
+    pub delivered: Throughput,
+    /// Scheduled send to arrival at the reader, per row (µs).
+    pub latency: Histogram<u64>,
+    /// Scheduled send to the writer's acknowledgement, per batch (µs).
+    pub acked: Histogram<u64>,
+}

@@ -1,0 +1,140 @@
+//! `produce`: writers append as fast as the node acknowledges, closed loop. Each writer is an
+//! idempotent `AppendWriter` sending every append as one batch to the next bucket in turn;
+//! it keeps up to [`IN_FLIGHT_PER_BUCKET`] appends per bucket waiting for their answer.
+//! Throughput counts batches acknowledged inside the measurement window; latency is from
+//! `append` to acknowledgement.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use hdrhistogram::Histogram;
+use ufer_wire::client::{AppendOptions, AppendWriter, Connection};
+use ufer_wire::protocol::messages::{Acks, TablePath};
+use ufer_wire::{BatchOptions, BatchSchema, Compression, LogBatchBuilder, WriterStamp};
+
+use crate::error::BenchError;
+use crate::raw_quic::merge;
+use crate::report::{latency_histogram, record, Throughput, Window};
+use crate::rows;
+
+/// Appends a writer keeps waiting for, per bucket of the table.
+pub const IN_FLIGHT_PER_BUCKET: usize = 2;
+
+/// Different batches a writer cycles through (so no two neighbours are the same bytes).
+const DISTINCT_BATCH_COUNT: usize = 4;
+
+/// A produce run.
+#[derive(Clone, Debug)]
+pub struct ProduceParams {
+    /// Concurrent writers.
+    pub writers: usize,
+    /// Rows per batch.
+    pub batch_rows: usize,
+    /// When the node answers.
+    pub acks: Acks,
+    /// Column compression.
+    pub compression: Compression,
+    /// Left out of the figures.
+    pub warmup: Duration,
+    /// Measured.
+    pub duration: Duration,
+}
+
+/// Bytes of one encoded batch of `rows` rows (what travels and is stored), without
+/// compression.
+pub fn encoded_batch_size(
+    schema: &arrow_schema::SchemaRef,
+    rows: usize,
+) -> Result<usize, BenchError> {
+    let schema = BatchSchema::new(1, schema.clone())
+        .map_err(|error| BenchError::Other(error.to_string()))?;
+    let mut builder = LogBatchBuilder::new(schema, BatchOptions::default())
+        .map_err(|error| BenchError::Other(error.to_string()))?;
+    let batch = rows::batch(builder.schema().arrow(), 0, rows, 0)?;
+    Ok(builder
+        .build(&batch, None, WriterStamp::NONE)
+        .map_err(|error| BenchError::Other(error.to_string()))?
+        .len())
+}
+
+/// Runs `params` against the table at `path` (whose bucket count sets the in-flight depth);
+/// the bytes counted per batch are `batch_size_bytes`.
+pub async fn run(
+    connection: &Connection,
+    path: &TablePath,
+    params: &ProduceParams,
+    batch_size_bytes: usize,
+) -> Result<(Throughput, Histogram<u64>), BenchError> {
+    let window = Window::after(params.warmup, params.duration);
+    let mut tasks = Vec::with_capacity(params.writers);
+    for _ in 0..params.writers {
+        let options = AppendOptions {
+            // Every append is sent as its own batch at once.
+            batch_size_bytes: 1,
+            linger: Duration::from_millis(1),
+            compression: params.compression,
+            acks: params.acks,
+            idempotent: true,
+            ..AppendOptions::default()
+        };
+        let appender = AppendWriter::new(connection.clone(), path, options).await?;
+        let schema = appender.table().schema.arrow().clone();
+        let in_flight_max = appender.table().bucket_count() as usize * IN_FLIGHT_PER_BUCKET;
+        let batches: Vec<RecordBatch> = (0..DISTINCT_BATCH_COUNT)
+            .map(|index| {
+                rows::batch(
+                    &schema,
+                    (index * params.batch_rows) as i64,
+                    params.batch_rows,
+                    rows::now_us(),
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        let batches = Arc::new(batches);
+        let rows_per_batch = params.batch_rows as u64;
+        tasks.push(tokio::spawn(async move {
+            let mut done =
+                Throughput { seconds: window.duration().as_secs_f64(), ..Throughput::default() };
+            let mut latency = latency_histogram();
+            let mut waiting = VecDeque::with_capacity(in_flight_max);
+            let mut next = 0usize;
+            loop {
+                let now = Instant::now();
+                if now >= window.end && waiting.is_empty() {
+                    break;
+                }
+                if now < window.end && waiting.len() < in_flight_max {
+                    let handle = appender.append(batches[next % batches.len()].clone()).await?;
+                    next += 1;
+                    waiting.push_back((Instant::now(), handle));
+                    continue;
+                }
+                if let Some((started, handle)) = waiting.pop_front() {
+                    handle.wait().await?;
+                    let finished = Instant::now();
+                    if window.contains(finished) {
+                        done.add(batch_size_bytes as u64, rows_per_batch);
+                        record(&mut latency, (finished - started).as_micros() as u64);
+                    }
+                }
+            }
+            appender.close().await?;
+            Ok::<_, BenchError>((done, latency))
+        }));
+    }
+    merge(tasks, window).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thousand_rows_encode_to_about_a_mebibyte() {
+        let schema = Arc::new(ufer_wire::schema_text::parse_schema(&rows::schema_text()).unwrap());
+        let size = encoded_batch_size(&schema, 1024).unwrap();
+        assert!((1024 * 1024..1024 * 1024 + 16 * 1024).contains(&size), "{size}");
+    }
+}

@@ -1,0 +1,58 @@
+//! Every workload runs end to end against an embedded node for a moment and reports sane,
+//! non-zero figures in its JSON file. No timing thresholds: speed is the harness's output,
+//! not something a test asserts.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+#[test]
+fn every_workload_completes_and_reports_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("figures.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_ufer-bench"))
+        .args(["--seconds", "0.3", "--warmup-seconds", "0.1", "--reps", "1", "--shards", "2"])
+        .arg("--no-pin")
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json)
+        .args(["all"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "ufer-bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let number = |pointer: &str| -> f64 {
+        figures
+            .pointer(pointer)
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("{pointer} missing in {figures:#}"))
+    };
+    assert!(number("/machine/cores") >= 1.0);
+    for writers in 0..2 {
+        assert!(number(&format!("/results/produce/{writers}/produce_mb_per_s/median")) > 0.0);
+        assert!(number(&format!("/results/produce/{writers}/raw_requests_mb_per_s/median")) > 0.0);
+        assert!(number(&format!("/results/produce/{writers}/batch_latency/p50_us")) > 0.0);
+    }
+    assert!(number("/results/consume/all_columns/rows_per_s/median") > 0.0);
+    let projected = number("/results/consume/projected_2_of_20/wire_mb_per_s/median");
+    let all = number("/results/consume/all_columns/wire_mb_per_s/median");
+    assert!(projected > 0.0 && all > 0.0);
+    assert!(number("/results/e2e/0/latency/samples") > 0.0);
+    assert!(number("/results/e2e/0/latency/p50_us") > 0.0);
+    assert!(number("/results/limits/stream_mb_per_s/median") > 0.0);
+    assert!(number("/results/limits/ping_pong_64b/p50_us") > 0.0);
+    assert!(number("/results/limits/produce_10_rows_acks_all/p50_us") > 0.0);
+    // The embedded node's data directory is removed afterwards.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("ufer-bench-"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
