@@ -20,7 +20,10 @@ use ufer_wire::header::stamp_server_fields;
 use ufer_wire::{aligned_copy, BatchDecoder, ChangeType, Compression, LogBatch, Projection};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+    // Read at run time: a test binary reused from a build in another clone (CI shares one
+    // target directory) would otherwise look in that clone, which may be gone.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap();
+    Path::new(&manifest_dir).join("fixtures")
 }
 
 fn regenerate() -> bool {

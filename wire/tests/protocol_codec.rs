@@ -122,7 +122,10 @@ proptest! {
         round_trip(ApiKey::Produce, &ProduceResponse { base_offset: 1, last_offset: 9, commit_timestamp: timestamp, high_watermark: 10, duplicate: true }, &[]);
         let fetch = FetchRequest { table_id, max_wait_ms: 500, min_bytes: 1, max_bytes: 1 << 20, projection, buckets: vec![FetchBucket { bucket, offset: 7, max_bytes: 4096 }] };
         round_trip(ApiKey::Fetch, &fetch, &[]);
-        let fetched = FetchResponse { buckets: vec![FetchedBucket { bucket, error: error.clone(), high_watermark: 3, log_start_offset: 0, records_length: records.len() as u32 }] };
+        // A failed bucket carries no records; the records belong to a bucket that answered.
+        let failed = FetchedBucket { bucket: bucket.wrapping_add(1), error: error.clone(), high_watermark: 3, log_start_offset: 0, records_length: 0 };
+        let answered = FetchedBucket { bucket, error: None, high_watermark: 3, log_start_offset: 0, records_length: records.len() as u32 };
+        let fetched = FetchResponse { buckets: vec![failed, answered] };
         round_trip(ApiKey::Fetch, &fetched, &records);
         for query in [OffsetQuery::Earliest, OffsetQuery::Latest, OffsetQuery::Timestamp(timestamp)] {
             round_trip(ApiKey::ListOffsets, &ListOffsetsRequest { table_id, query, buckets: vec![bucket, 0] }, &[]);

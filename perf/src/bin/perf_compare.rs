@@ -72,7 +72,11 @@ fn parse_args() -> Result<Args, String> {
     let baseline = if baseline.ends_with(".json") || baseline.contains('/') {
         PathBuf::from(baseline)
     } else {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("baselines").join(format!("{baseline}.json"))
+        // `cargo run` sets the variable at run time; a binary built in another clone (CI
+        // shares one target directory) falls back to where it was built.
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+        manifest_dir.join("baselines").join(format!("{baseline}.json"))
     };
     let criterion_dir = criterion_dir.unwrap_or_else(default_criterion_dir);
     let run_gap = Duration::from_secs(run_gap_minutes * 60);
