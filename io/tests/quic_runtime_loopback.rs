@@ -10,7 +10,7 @@ use std::sync::Arc;
 use quinn::crypto::rustls::QuicClientConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use ufer_io::quic_runtime::{
-    bind_udp, udp_buffer_sizes, GlommioRuntime, UDP_SOCKET_BUFFER_SIZE_BYTES,
+    bind_udp, udp_buffer_sizes, udp_send_stats, GlommioRuntime, UDP_SOCKET_BUFFER_SIZE_BYTES,
 };
 
 fn certificate() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
@@ -105,6 +105,13 @@ fn a_glommio_endpoint_serves_a_tokio_client() {
         let echoed = receive.read_to_end(64 << 20).await.unwrap();
         eprintln!("32 MiB echoed in {:?}", started.elapsed());
         assert!(echoed == bulk, "bulk transfer came back different");
+        // The glommio side sent 32 MiB: thousands of transmits, and a retry wait only after
+        // a send found the socket buffer full (not before every transmit, which throttled
+        // every connection to a transmit per timer tick).
+        let stats = udp_send_stats();
+        eprintln!("{stats:?}");
+        assert!(stats.transmits > 1000, "{stats:?}");
+        assert!(stats.retry_waits <= stats.blocked, "waited without a full buffer: {stats:?}");
         connection.close(0u32.into(), b"done");
         endpoint.wait_idle().await;
     });

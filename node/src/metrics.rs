@@ -96,5 +96,23 @@ pub fn render_prometheus(shards: &[ShardMetricsSnapshot]) -> String {
             let _ = writeln!(out, "{name}{{shard=\"{shard}\"}} {}", value(metrics));
         }
     }
+    // The QUIC sockets' sends, for the whole process.
+    let udp = ufer_io::quic_runtime::udp_send_stats();
+    let process: [(&str, &str, u64); 3] = [
+        ("ufer_udp_transmits_total", "UDP transmits (GSO: several datagrams each).", udp.transmits),
+        (
+            "ufer_udp_sends_blocked_total",
+            "UDP sends refused because the socket buffer was full.",
+            udp.blocked,
+        ),
+        (
+            "ufer_udp_send_retry_waits_total",
+            "Waits before sending again after a full socket buffer.",
+            udp.retry_waits,
+        ),
+    ];
+    for (name, help, value) in process {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
     out
 }

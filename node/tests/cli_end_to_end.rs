@@ -96,6 +96,11 @@ fn the_cli_creates_writes_reads_and_drops_tables() {
         .sum();
     assert!(produced >= 2, "{exposition}");
     assert!(exposition.contains("ufer_error_responses_total{shard=\"0\"}"), "{exposition}");
+    let transmits = exposition
+        .lines()
+        .find_map(|line| line.strip_prefix("ufer_udp_transmits_total "))
+        .map(|value| value.parse::<u64>().unwrap());
+    assert!(transmits.is_some_and(|count| count > 0), "{exposition}");
 
     assert!(ok(&run(&["table", "list"], None)).contains("events"));
     ok(&run(&["table", "drop", "events"], None));
