@@ -15,7 +15,7 @@ use ufer_bench::server::{self, ServerOptions};
 use ufer_bench::target::{Embedded, Target};
 use ufer_bench::workload::{self, consume, e2e, produce};
 use ufer_bench::BenchError;
-use ufer_wire::client::{Connection, Trust};
+use ufer_wire::client::{AppendOptions, AppendWriter, Connection, Trust};
 use ufer_wire::protocol::messages::Acks;
 use ufer_wire::Compression;
 
@@ -638,6 +638,38 @@ async fn produce_round_trips(
     Ok(latency)
 }
 
+/// `samples` appends of one `rows`-row batch through an [`AppendWriter`] (sent at once: a
+/// batch size of one byte), each awaited before the next: the SDK's own cost on top of the
+/// produce round trip measured by [`produce_round_trips`].
+async fn appender_round_trips(
+    connection: &Connection,
+    rows_per_batch: usize,
+    acks: Acks,
+    samples: usize,
+) -> Result<Histogram<u64>, BenchError> {
+    let path = workload::create_table(connection, "bench_round_trip", 1).await?;
+    let options = AppendOptions {
+        batch_size_bytes: 1,
+        linger: Duration::from_millis(1),
+        acks,
+        ..AppendOptions::default()
+    };
+    let writer = AppendWriter::new(connection.clone(), &path, options).await?;
+    let schema = writer.table().schema.arrow().clone();
+    let mut latency = latency_histogram();
+    for sample in 0..samples + samples / 10 {
+        let rows = rows::batch(&schema, (sample * rows_per_batch) as i64, rows_per_batch, 0)?;
+        let started = std::time::Instant::now();
+        writer.append(rows).await?.wait().await?;
+        if sample >= samples / 10 {
+            ufer_bench::report::record(&mut latency, started.elapsed().as_micros() as u64);
+        }
+    }
+    writer.close().await?;
+    workload::drop_table(connection, &path).await?;
+    Ok(latency)
+}
+
 async fn run_limits(
     cli: &Cli,
     connection: &Connection,
@@ -650,6 +682,8 @@ async fn run_limits(
     let mut node_pings = latency_histogram();
     let mut produce_leader = latency_histogram();
     let mut produce_all = latency_histogram();
+    let mut append_leader = latency_histogram();
+    let mut append_all = latency_histogram();
     for _ in 0..cli.reps.max(1) {
         let samples = args.ping_samples / 2;
         merge_into(
@@ -660,6 +694,14 @@ async fn run_limits(
             &mut produce_all,
             &produce_round_trips(connection, 10, Acks::All, samples).await?,
         )?;
+        merge_into(
+            &mut append_leader,
+            &appender_round_trips(connection, 10, Acks::Leader, samples).await?,
+        )?;
+        merge_into(
+            &mut append_all,
+            &appender_round_trips(connection, 10, Acks::All, samples).await?,
+        )?;
         streams.push(raw.stream(warmup, duration).await?.mb_per_s());
         merge_into(&mut pings, &raw.ping_pong(64, args.ping_samples).await?)?;
         merge_into(&mut node_pings, &node_round_trips(connection, args.ping_samples).await?)?;
@@ -669,6 +711,8 @@ async fn run_limits(
     let node_pings = Percentiles::of(&node_pings);
     let (produce_leader, produce_all) =
         (Percentiles::of(&produce_leader), Percentiles::of(&produce_all));
+    let (append_leader, append_all) =
+        (Percentiles::of(&append_leader), Percentiles::of(&append_all));
     println!("\nlimits (raw QUIC between the same two processes, {} reps):", cli.reps);
     println!("  one stream flat out: {}", spread_line(&streams, "MB/s"));
     println!("  64-byte round trips, one at a time: {}", percentiles_line(&pings));
@@ -684,11 +728,21 @@ async fn run_limits(
         "  produce of 10 rows (10 KiB), one at a time, acks=all: {}",
         percentiles_line(&produce_all)
     );
+    println!(
+        "  the same through an AppendWriter (append, await the ack), acks=1: {}",
+        percentiles_line(&append_leader)
+    );
+    println!(
+        "  the same through an AppendWriter (append, await the ack), acks=all: {}",
+        percentiles_line(&append_all)
+    );
     Ok(json!({
         "stream_mb_per_s": streams,
         "ping_pong_64b": pings,
         "node_metadata_round_trip": node_pings,
         "produce_10_rows_acks_1": produce_leader,
         "produce_10_rows_acks_all": produce_all,
+        "append_writer_10_rows_acks_1": append_leader,
+        "append_writer_10_rows_acks_all": append_all,
     }))
 }

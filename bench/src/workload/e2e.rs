@@ -96,23 +96,38 @@ pub async fn run(
         }
         Ok::<_, BenchError>(acked)
     });
-    let writer = tokio::spawn(async move {
-        for index in 0..total_batches {
-            let scheduled = instant_start + interval * index as u32;
-            wait_until(scheduled).await;
-            let sent_us = epoch_start_us + (scheduled - instant_start).as_micros() as i64;
-            let batch =
-                rows::batch(&schema, (index as usize * batch_rows) as i64, batch_rows, sent_us)?;
-            let handle = appender.append(batch).await?;
-            if acks_to.send((scheduled, sent_us, handle)).is_err() {
-                return Err(BenchError::Other("the acknowledgement task stopped".into()));
-            }
-        }
-        drop(acks_to);
-        appender.close().await?;
-        done_signal.notify_one();
-        Ok::<_, BenchError>(())
-    });
+    // The writer is a thread of its own that sleeps to each scheduled instant (nanosleep:
+    // tens of µs late at most) and hands the batch to the AppendWriter from there, like an
+    // application thread would. Spinning on the runtime until the instant instead (tokio's
+    // timer has millisecond ticks) took a core from the node on a small machine.
+    let runtime = tokio::runtime::Handle::current();
+    let writer = std::thread::Builder::new()
+        .name("e2e-writer".into())
+        .spawn(move || {
+            let sent = (|| {
+                for index in 0..total_batches {
+                    let scheduled = instant_start + interval * index as u32;
+                    std::thread::sleep(scheduled.saturating_duration_since(Instant::now()));
+                    let sent_us = epoch_start_us + (scheduled - instant_start).as_micros() as i64;
+                    let batch = rows::batch(
+                        &schema,
+                        (index as usize * batch_rows) as i64,
+                        batch_rows,
+                        sent_us,
+                    )?;
+                    let handle = runtime.block_on(appender.append(batch))?;
+                    if acks_to.send((scheduled, sent_us, handle)).is_err() {
+                        return Err(BenchError::Other("the acknowledgement task stopped".into()));
+                    }
+                }
+                drop(acks_to);
+                runtime.block_on(appender.close())?;
+                Ok::<_, BenchError>(())
+            })();
+            done_signal.notify_one();
+            sent
+        })
+        .map_err(|error| BenchError::Other(format!("starting the writer thread: {error}")))?;
 
     let expected_rows = total_batches * params.batch_rows as u64;
     let mut delivered =
@@ -149,7 +164,7 @@ pub async fn run(
             delivered.requests += 1;
         }
     }
-    writer.await.map_err(|error| BenchError::Other(format!("the writer failed: {error}")))??;
+    writer.join().map_err(|_| BenchError::Other("the writer thread panicked".into()))??;
     let acked = acker.await.map_err(|error| {
         BenchError::Other(format!("the acknowledgement task failed: {error}"))
     })??;
@@ -160,21 +175,6 @@ pub async fn run(
         )));
     }
     Ok(E2eResult { delivered, latency, acked })
-}
-
-/// How early before a scheduled send the writer stops sleeping and starts yielding: tokio's
-/// timer wheel has millisecond ticks, so a plain sleep would send up to a millisecond late
-/// and add that to every sample.
-const SPIN_BEFORE_SEND: Duration = Duration::from_millis(2);
-
-/// Waits until `at`: a timer sleep to just before it, then yielding to other tasks.
-async fn wait_until(at: Instant) {
-    if let Some(early) = at.checked_sub(SPIN_BEFORE_SEND) {
-        tokio::time::sleep_until(early.into()).await;
-    }
-    while Instant::now() < at {
-        tokio::task::yield_now().await;
-    }
 }
 
 /// What an e2e run measured.
