@@ -21,7 +21,7 @@ use crate::protocol::frame::{
     FrameFlags, FrameHeader, ALPN_UFER_V1, FRAME_HEADER_SIZE_BYTES, RESPONSE_BODY_SIZE_MAX_BYTES,
 };
 use crate::protocol::messages::{
-    decode_body, encode_frame, MetadataRequest, MetadataResponse, Request, TableMetadata, TablePath,
+    decode_body, encode_frame_head, MetadataRequest, MetadataResponse, Request, TableMetadata, TablePath,
 };
 
 /// Which certificates a client trusts.
@@ -255,9 +255,12 @@ impl Connection {
         extra_wait: Duration,
     ) -> Result<Answer<R::Response>, ClientError> {
         let request_id = self.inner.next_request_id.fetch_add(1, Ordering::Relaxed);
-        let frame = encode_frame(R::API, FrameFlags::request(), request_id, request, records);
+        // The head is encoded alone and the records written after it from where they are:
+        // a produce's batch is not copied into a frame first.
+        let head =
+            encode_frame_head(R::API, FrameFlags::request(), request_id, request, records.len());
         let timeout = self.inner.config.request_timeout + extra_wait;
-        let exchange = self.exchange(address, &frame, request_id);
+        let exchange = self.exchange(address, &head, records, request_id);
         let response =
             tokio::time::timeout(timeout, exchange).await.map_err(|_| ClientError::Timeout {
                 address: address.to_string(),
@@ -280,7 +283,7 @@ impl Connection {
             _ => 0,
         };
         let timeout = self.inner.config.request_timeout;
-        tokio::time::timeout(timeout, self.exchange(address, frame, request_id)).await.map_err(
+        tokio::time::timeout(timeout, self.exchange(address, frame, &[], request_id)).await.map_err(
             |_| ClientError::Timeout {
                 address: address.to_string(),
                 timeout_ms: timeout.as_millis() as u64,
@@ -288,11 +291,13 @@ impl Connection {
         )?
     }
 
-    /// Writes one frame on a new stream and reads the answer frame into an aligned buffer.
+    /// Writes one frame (`head`, then `records`) on a new stream and reads the answer frame
+    /// into an aligned buffer.
     async fn exchange(
         &self,
         address: SocketAddr,
-        frame: &[u8],
+        head: &[u8],
+        records: &[u8],
         request_id: u32,
     ) -> Result<Buffer, ClientError> {
         let transport =
@@ -305,7 +310,11 @@ impl Connection {
                 return Err(transport(error.to_string()));
             }
         };
-        match send.write_all(frame).await {
+        let written = match send.write_all(head).await {
+            Ok(()) if !records.is_empty() => send.write_all(records).await,
+            other => other,
+        };
+        match written {
             Ok(()) => send.finish().map_err(|error| transport(error.to_string()))?,
             // The node refused the request before reading all of it (an oversize or
             // malformed frame): its answer on this stream says why.
