@@ -23,5 +23,5 @@ pub use data_dir::DataDir;
 pub use error::IoError;
 pub use naming::{file_name, parse_file_name, FileKind};
 pub use notifier::Notifier;
-pub use segment_file::{ReadBytes, SegmentFile};
+pub use segment_file::{bytes_read_on_this_thread, ReadBytes, SegmentFile};
 pub use segment_writer::{AppendEnd, SegmentWriter, WriterOptions};

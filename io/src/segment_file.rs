@@ -4,12 +4,23 @@
 //! and the asked range is a view of it, so a batch that starts at a 64-byte multiple of the
 //! file starts at a 64-byte aligned address in memory and decodes in place.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use glommio::io::{DmaFile, ReadResult};
 
 use crate::error::IoError;
+
+thread_local! {
+    static BYTES_READ: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Bytes asked of [`SegmentFile`] reads on this thread (this executor) so far: with the
+/// bytes served, the read amplification of a shard.
+pub fn bytes_read_on_this_thread() -> u64 {
+    BYTES_READ.with(Cell::get)
+}
 
 /// Bytes read from a file: a view into an aligned, reference-counted read buffer.
 pub type ReadBytes = ReadResult;
@@ -39,6 +50,7 @@ impl SegmentFile {
 
     /// Reads up to `len` bytes at `position`; fewer at the end of the file.
     pub async fn read_at(&self, position: u64, len: usize) -> Result<ReadBytes, IoError> {
+        BYTES_READ.with(|read| read.set(read.get() + len as u64));
         self.file
             .read_at(position, len)
             .await

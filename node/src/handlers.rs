@@ -568,6 +568,10 @@ async fn fetch_local(
     answers
 }
 
+/// Reads the buckets at `positions` of `request`. When every bucket's own limit fits in the
+/// request's, the buckets are read at once (the disk works on all of them together);
+/// otherwise one after another, each taking what the ones before left of the request's
+/// limit.
 async fn read_buckets(
     shard: &Rc<Shard>,
     table: &crate::catalog::ResolvedTable,
@@ -575,39 +579,59 @@ async fn read_buckets(
     projection: Option<&Projection>,
     positions: &[usize],
 ) -> Vec<(FetchedBucket, Vec<RecordChunk>)> {
+    let wanted: Vec<&FetchBucket> =
+        positions.iter().map(|position| &request.buckets[*position]).collect();
+    let total: u64 = wanted.iter().map(|bucket| u64::from(bucket.max_bytes.max(1))).sum();
+    if total <= u64::from(request.max_bytes) {
+        let reads = wanted
+            .iter()
+            .map(|bucket| read_bucket(shard, table, bucket, bucket.max_bytes as usize, projection));
+        return join_all(reads).await;
+    }
     let mut budget = request.max_bytes as usize;
-    let mut answers = Vec::with_capacity(positions.len());
-    for position in positions {
-        let wanted = &request.buckets[*position];
-        let mut fetched = FetchedBucket { bucket: wanted.bucket, ..FetchedBucket::default() };
-        let mut chunks = Vec::new();
-        let read = match shard.tablet(table, wanted.bucket).await {
-            Err(error) => Err(error),
-            Ok(tablet) => {
-                fetched.high_watermark = tablet.high_watermark();
-                fetched.log_start_offset = tablet.log_start_offset();
-                let max_bytes = (wanted.max_bytes as usize).min(budget).max(1);
-                tablet
-                    .read(wanted.offset, max_bytes, projection)
-                    .await
-                    .map_err(|error| read_error(&error))
-            }
-        };
-        match read {
-            Ok(read) => {
-                fetched.high_watermark = read.high_watermark;
-                fetched.log_start_offset = read.log_start_offset;
-                for chunk in read.chunks {
-                    fetched.records_length += chunk.as_bytes().len() as u32;
-                    chunks.push(RecordChunk::Local(chunk));
-                }
-                budget = budget.saturating_sub(fetched.records_length as usize);
-            }
-            Err(error) => fetched.error = Some(error),
-        }
-        answers.push((fetched, chunks));
+    let mut answers = Vec::with_capacity(wanted.len());
+    for bucket in wanted {
+        let max_bytes = (bucket.max_bytes as usize).min(budget);
+        let answer = read_bucket(shard, table, bucket, max_bytes, projection).await;
+        budget = budget.saturating_sub(answer.0.records_length as usize);
+        answers.push(answer);
     }
     answers
+}
+
+/// Reads one bucket, up to `max_bytes` (at least one whole batch).
+async fn read_bucket(
+    shard: &Rc<Shard>,
+    table: &crate::catalog::ResolvedTable,
+    wanted: &FetchBucket,
+    max_bytes: usize,
+    projection: Option<&Projection>,
+) -> (FetchedBucket, Vec<RecordChunk>) {
+    let mut fetched = FetchedBucket { bucket: wanted.bucket, ..FetchedBucket::default() };
+    let mut chunks = Vec::new();
+    let read = match shard.tablet(table, wanted.bucket).await {
+        Err(error) => Err(error),
+        Ok(tablet) => {
+            fetched.high_watermark = tablet.high_watermark();
+            fetched.log_start_offset = tablet.log_start_offset();
+            tablet
+                .read(wanted.offset, max_bytes.max(1), projection)
+                .await
+                .map_err(|error| read_error(&error))
+        }
+    };
+    match read {
+        Ok(read) => {
+            fetched.high_watermark = read.high_watermark;
+            fetched.log_start_offset = read.log_start_offset;
+            for chunk in read.chunks {
+                fetched.records_length += chunk.as_bytes().len() as u32;
+                chunks.push(RecordChunk::Local(chunk));
+            }
+        }
+        Err(error) => fetched.error = Some(error),
+    }
+    (fetched, chunks)
 }
 
 async fn list_offsets(

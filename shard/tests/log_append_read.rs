@@ -278,3 +278,95 @@ fn a_segment_never_spans_more_offsets_than_its_index_can_address() {
         assert_eq!(support::batch_offsets(&read.chunks)[0].0, second_base - rows as u64);
     });
 }
+
+#[test]
+fn reads_fetch_only_whole_batches_from_disk() {
+    // Reads whose budget ends inside a batch stop at the last whole batch before it (known
+    // from the index): the cut batch is not read from disk only to be read again by the
+    // next fetch. Counted as the bytes asked of the files.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        let clock = ManualClock::new(1_000);
+        let mut config = LogConfig::production();
+        config.index_interval_bytes = 512;
+        config.segment_size_max_bytes = 1 << 20;
+        let tablet = support::open(&path, config, &clock).await;
+        let schema = support::schema();
+        let mut stored = 0usize;
+        for round in 0..30i64 {
+            let mut batch = support::batch(round * 1_500, 1_500);
+            stored += batch.len();
+            tablet.append_durable(&mut batch, &schema).await.unwrap();
+        }
+        let batch_size = stored / 30;
+        assert!(batch_size > 30 * 1024, "batches of {batch_size} bytes");
+        // Room for two and a half batches per read.
+        let max_bytes = batch_size * 5 / 2;
+        let before = ufer_io::bytes_read_on_this_thread();
+        let (mut offset, mut served) = (0, 0);
+        while offset < tablet.high_watermark() {
+            let read = tablet.read(offset, max_bytes, None).await.unwrap();
+            assert_eq!(read.chunks.len(), 2, "two whole batches per read");
+            served += read.chunks.iter().map(|chunk| chunk.as_bytes().len()).sum::<usize>();
+            offset = read.next_offset;
+        }
+        assert_eq!(served, stored);
+        let asked = (ufer_io::bytes_read_on_this_thread() - before) as usize;
+        assert!(
+            asked < stored + stored / 20,
+            "read {asked} bytes from disk to serve {stored} ({:.2}x)",
+            asked as f64 / stored as f64
+        );
+    });
+}
+
+#[test]
+fn projected_reads_of_large_batches_fetch_only_the_chosen_columns() {
+    // Batches large enough are projected from their metadata and the chosen columns' byte
+    // ranges; the other columns are never read from disk. A projected read's byte limit
+    // counts what it returns, so it goes through many stored batches.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        let clock = ManualClock::new(1_000);
+        let mut config = LogConfig::production();
+        config.index_interval_bytes = 512;
+        config.segment_size_max_bytes = 4 << 20;
+        let tablet = support::open(&path, config, &clock).await;
+        let schema = support::schema();
+        let (batches, rows) = (12i64, 20_000usize);
+        let mut stored = 0usize;
+        for round in 0..batches {
+            let mut batch = support::batch(round * rows as i64, rows);
+            stored += batch.len();
+            tablet.append_durable(&mut batch, &schema).await.unwrap();
+        }
+        assert!(stored / batches as usize > 400 * 1024, "batches of {} bytes", stored / 12);
+        let projection = Projection::new(schema.clone(), &[0]).unwrap();
+        let decoder = BatchDecoder::new(projection.projected_schema().clone());
+        let before = ufer_io::bytes_read_on_this_thread();
+        let (mut offset, mut ids, mut reads) = (0, Vec::new(), 0);
+        while offset < tablet.high_watermark() {
+            let read = tablet.read(offset, 1 << 20, Some(&projection)).await.unwrap();
+            reads += 1;
+            for chunk in &read.chunks {
+                let decoded = decoder.decode(&aligned_copy(chunk.as_bytes())).unwrap();
+                let id =
+                    decoded.record_batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                ids.extend_from_slice(id.values());
+            }
+            offset = read.next_offset;
+        }
+        assert_eq!(ids, (0..batches * rows as i64).collect::<Vec<i64>>());
+        // 160 KB of ids per batch: six batches per 1 MiB answer.
+        assert_eq!(reads, 2, "answers are filled with projected batches");
+        let asked = (ufer_io::bytes_read_on_this_thread() - before) as usize;
+        // ids are 8 of the ~30 bytes of a row.
+        assert!(
+            asked < stored * 2 / 5,
+            "read {asked} bytes from disk for the ids of {stored} ({:.2}x)",
+            asked as f64 / stored as f64
+        );
+    });
+}

@@ -151,6 +151,17 @@ impl SegmentIndex {
         after.checked_sub(1).map_or(0, |index| u64::from(self.offsets[index].position.get()))
     }
 
+    /// Positions of indexed batches in `(after, up_to]`, ascending: known batch starts, so a
+    /// read that ends at one of them holds only whole batches.
+    pub fn positions_between(&self, after: u64, up_to: u64) -> Vec<u64> {
+        let first = self.offsets.partition_point(|entry| u64::from(entry.position.get()) <= after);
+        self.offsets[first..]
+            .iter()
+            .map(|entry| u64::from(entry.position.get()))
+            .take_while(|position| *position <= up_to)
+            .collect()
+    }
+
     /// The relative offset of the last indexed batch committed before `timestamp` (0 if
     /// none): where a scan for the first batch at or after `timestamp` starts.
     pub fn offset_before_time(&self, timestamp: i64) -> u32 {

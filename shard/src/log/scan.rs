@@ -77,6 +77,21 @@ impl<'a> SegmentScanner<'a> {
         Self { file, position, end, expected_offset, verify_crc, window_size_bytes, window: None }
     }
 
+    /// Sets how many bytes the next read of the file fetches (a batch larger than that is
+    /// still read whole).
+    pub fn set_window_size(&mut self, window_size_bytes: usize) {
+        assert!(window_size_bytes >= BATCH_HEADER_SIZE_BYTES);
+        self.window_size_bytes = window_size_bytes;
+    }
+
+    /// The bytes already in memory from `position` to the end of the last read, if any.
+    pub fn window_from(&self, position: u64) -> Option<ReadBytes> {
+        let (start, bytes) = self.window.as_ref()?;
+        let offset = position.checked_sub(*start)? as usize;
+        let length = bytes.len().checked_sub(offset)?;
+        ReadBytes::slice(bytes, offset, length)
+    }
+
     /// Position of the next batch.
     pub fn position(&self) -> u64 {
         self.position

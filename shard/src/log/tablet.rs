@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use glommio::sync::Semaphore;
 use ufer_io::{file_name, AppendEnd, DataDir, FileKind, IoError, Notifier, ReadBytes, SegmentFile};
-use ufer_wire::header::stamp_server_fields;
+use ufer_wire::header::{stamp_server_fields, BATCH_HEADER_SIZE_BYTES};
 use ufer_wire::{project, required_prefix_size, BatchError, BatchSchema, LogBatch, Projection};
 
 use crate::clock::Clock;
@@ -33,8 +33,13 @@ const LOOKUP_WINDOW_SIZE_BYTES: usize = 64 * 1024;
 /// Smallest and largest window of a read.
 const READ_WINDOW_SIZE_MIN_BYTES: usize = 64 * 1024;
 const READ_WINDOW_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
-/// Leading bytes read first when projecting a batch too large for the read window.
+/// Leading bytes read first when projecting a batch by ranges.
 const PROJECTION_PREFIX_READ_BYTES: usize = 4096;
+/// Batches at least this large are projected by reading their metadata and then only the
+/// chosen columns' byte ranges; smaller ones are read whole (fewer, larger reads win).
+const RANGED_PROJECTION_MIN_BYTES: u64 = 256 * 1024;
+/// Most stored bytes one projected read goes through (its answer is a fraction of them).
+const PROJECTED_READ_SCAN_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// Most offsets one segment spans: its index holds 32-bit relative offsets.
 pub const SEGMENT_OFFSET_SPAN_MAX: u64 = u32::MAX as u64;
@@ -227,6 +232,23 @@ struct SegmentView {
     end_offset: u64,
     scan_from: u64,
     scan_end: u64,
+    /// Known batch starts (from the index) in `(scan_from, scan_from + reach]`.
+    batch_starts: Vec<u64>,
+}
+
+/// How many bytes a read at `position` with `budget` bytes left should fetch: up to the
+/// last known batch start within the budget (and the largest window), plus the header of
+/// the batch there — so no partial batch is read only to be thrown away (a read that stops
+/// at the budget cuts the batch after it, which the next fetch reads again) and the header
+/// says whether that batch still fits. With no batch start known there: the budget, but
+/// at least a generous window for the `first` batch of a read (returned whatever its size).
+fn read_window_size(batch_starts: &[u64], position: u64, budget: usize, first: bool) -> usize {
+    let limit = position.saturating_add(budget.min(READ_WINDOW_SIZE_MAX_BYTES) as u64);
+    match batch_starts.iter().rev().find(|start| **start > position && **start <= limit) {
+        Some(end) => (end - position) as usize + BATCH_HEADER_SIZE_BYTES,
+        None if first => budget.clamp(READ_WINDOW_SIZE_MIN_BYTES, READ_WINDOW_SIZE_MAX_BYTES),
+        None => budget.clamp(BATCH_HEADER_SIZE_BYTES, READ_WINDOW_SIZE_MAX_BYTES),
+    }
 }
 
 impl LogTablet {
@@ -619,15 +641,37 @@ impl LogTablet {
                 high_watermark,
             });
         }
-        let window = max_bytes.clamp(READ_WINDOW_SIZE_MIN_BYTES, READ_WINDOW_SIZE_MAX_BYTES);
         let mut chunks = Vec::new();
         let mut offset = from_offset;
+        // Bytes still to return, and stored bytes still to go through: the same without a
+        // projection; with one, a read returns up to `max_bytes` of projected batches but
+        // goes through at most `PROJECTED_READ_SCAN_MAX_BYTES` of stored ones.
         let mut budget = max_bytes;
+        let mut scan_budget = if projection.is_some() {
+            PROJECTED_READ_SCAN_MAX_BYTES.max(max_bytes)
+        } else {
+            max_bytes
+        };
+        // With a projection: whether the batches seen are large enough to read by ranges.
+        let mut large_batches = true;
         'segments: while offset < high_watermark {
-            let view = self.segment_view(offset, high_watermark).await?;
+            let view = self.segment_view(offset, high_watermark, scan_budget).await?;
+            let window = read_window_size(
+                &view.batch_starts,
+                view.scan_from,
+                scan_budget,
+                chunks.is_empty(),
+            );
             let mut scanner =
                 SegmentScanner::new(&view.file, view.scan_from, view.scan_end, None, false, window);
             loop {
+                scanner.set_window_size(if projection.is_some() && large_batches {
+                    // Headers only: the batches are projected by ranged reads.
+                    PROJECTION_PREFIX_READ_BYTES
+                } else {
+                    let first = chunks.is_empty();
+                    read_window_size(&view.batch_starts, scanner.position(), scan_budget, first)
+                });
                 let batch = match scanner.next().await? {
                     ScanStep::Batch(batch) => batch,
                     ScanStep::End => break,
@@ -641,7 +685,7 @@ impl LogTablet {
                 if batch.base_offset >= high_watermark {
                     break 'segments;
                 }
-                if !chunks.is_empty() && batch.length as usize > budget {
+                if !chunks.is_empty() && batch.length as usize > scan_budget {
                     break 'segments;
                 }
                 let chunk = match projection {
@@ -650,20 +694,40 @@ impl LogTablet {
                             .await?
                     }
                     Some(projection) => {
-                        project_stored(
+                        // Batches in a bucket tend to be alike: the size of this one picks
+                        // how the next is read.
+                        large_batches = batch.length >= RANGED_PROJECTION_MIN_BYTES;
+                        let (bytes, head) = match batch.bytes {
+                            None if !large_batches => {
+                                let length = batch.length as usize;
+                                (Some(view.file.read_exact_at(batch.position, length).await?), None)
+                            }
+                            None => (None, scanner.window_from(batch.position)),
+                            bytes => (bytes, None),
+                        };
+                        let chunk = project_stored(
                             &view.file,
                             batch.position,
                             batch.length,
-                            batch.bytes,
+                            bytes,
+                            head,
                             projection,
                         )
-                        .await?
+                        .await?;
+                        if !chunks.is_empty() && chunk.as_bytes().len() > budget {
+                            break 'segments;
+                        }
+                        chunk
                     }
                 };
                 budget = budget.saturating_sub(chunk.as_bytes().len());
+                scan_budget = scan_budget.saturating_sub(batch.length as usize);
+                if projection.is_none() {
+                    scan_budget = budget;
+                }
                 chunks.push(chunk);
                 offset = batch.end_offset;
-                if budget == 0 {
+                if budget == 0 || scan_budget == 0 {
                     break 'segments;
                 }
             }
@@ -713,7 +777,7 @@ impl LogTablet {
             return Ok(high_watermark);
         };
         while offset < high_watermark {
-            let view = self.segment_view(offset, high_watermark).await?;
+            let view = self.segment_view(offset, high_watermark, 0).await?;
             let mut scanner = SegmentScanner::new(
                 &view.file,
                 view.scan_from,
@@ -796,8 +860,9 @@ impl LogTablet {
         &self,
         offset: u64,
         high_watermark: u64,
+        reach: usize,
     ) -> Result<SegmentView, ReadError> {
-        let (file, sealed, base_offset, end_offset, scan_from, scan_end) = {
+        let (file, sealed, base_offset, end_offset, scan_from, scan_end, batch_starts) = {
             let state = self.state.borrow();
             let position = state.sealed.partition_point(|segment| segment.base_offset <= offset);
             let in_sealed =
@@ -831,6 +896,7 @@ impl LogTablet {
             let relative =
                 u32::try_from(offset.saturating_sub(segment.base_offset)).unwrap_or(u32::MAX);
             let scan_from = segment.index.position_for(relative);
+            let reach_end = scan_from.saturating_add(reach as u64).min(scan_end);
             (
                 segment.file.clone(),
                 in_sealed,
@@ -838,6 +904,7 @@ impl LogTablet {
                 segment.end_offset,
                 scan_from,
                 scan_end,
+                segment.index.positions_between(scan_from, reach_end),
             )
         };
         let file = match file {
@@ -858,7 +925,7 @@ impl LogTablet {
                 evicted.close().await?;
             }
         }
-        Ok(SegmentView { file, end_offset, scan_from, scan_end })
+        Ok(SegmentView { file, end_offset, scan_from, scan_end, batch_starts })
     }
 
     /// Syncs everything appended and closes every file (graceful shutdown). Files dropped
@@ -906,6 +973,7 @@ async fn project_stored(
     position: u64,
     length: u64,
     bytes: Option<ReadBytes>,
+    head: Option<ReadBytes>,
     projection: &Projection,
 ) -> Result<ReadChunk, ReadError> {
     let to_read_error = |error: BatchError| match error {
@@ -922,17 +990,22 @@ async fn project_stored(
         let projected = project(&bytes, projection).map_err(to_read_error)?;
         return Ok(ReadChunk::Projected(projected.assemble(&bytes)));
     }
-    let mut prefix =
-        file.read_at(position, PROJECTION_PREFIX_READ_BYTES.min(length as usize)).await?;
+    // The leading bytes the scan already read, or a read of them.
+    let mut prefix = match head {
+        Some(head) => head,
+        None => file.read_at(position, PROJECTION_PREFIX_READ_BYTES.min(length as usize)).await?,
+    };
     let needed = required_prefix_size(&prefix).map_err(to_read_error)?;
     if needed > prefix.len() {
         prefix = file.read_exact_at(position, needed).await?;
     }
     let mut projected = project(&prefix, projection).map_err(to_read_error)?;
-    let mut parts = Vec::with_capacity(projected.body_ranges().len());
-    for range in projected.body_ranges() {
-        parts.push(file.read_exact_at(position + range.start as u64, range.len()).await?);
-    }
+    // The ranges are read at once: the disk works on all of them together.
+    let reads = projected
+        .body_ranges()
+        .iter()
+        .map(|range| file.read_exact_at(position + range.start as u64, range.len()));
+    let parts = futures_util::future::try_join_all(reads).await?;
     projected.seal(parts.iter().map(|part| &part[..]));
     let mut out = Vec::with_capacity(projected.len());
     out.extend_from_slice(projected.head());

@@ -21,7 +21,8 @@ use crate::protocol::frame::{
     FrameFlags, FrameHeader, ALPN_UFER_V1, FRAME_HEADER_SIZE_BYTES, RESPONSE_BODY_SIZE_MAX_BYTES,
 };
 use crate::protocol::messages::{
-    decode_body, encode_frame_head, MetadataRequest, MetadataResponse, Request, TableMetadata, TablePath,
+    decode_body, encode_frame_head, MetadataRequest, MetadataResponse, Request, TableMetadata,
+    TablePath,
 };
 
 /// Which certificates a client trusts.
@@ -283,12 +284,12 @@ impl Connection {
             _ => 0,
         };
         let timeout = self.inner.config.request_timeout;
-        tokio::time::timeout(timeout, self.exchange(address, frame, &[], request_id)).await.map_err(
-            |_| ClientError::Timeout {
+        tokio::time::timeout(timeout, self.exchange(address, frame, &[], request_id))
+            .await
+            .map_err(|_| ClientError::Timeout {
                 address: address.to_string(),
                 timeout_ms: timeout.as_millis() as u64,
-            },
-        )?
+            })?
     }
 
     /// Writes one frame (`head`, then `records`) on a new stream and reads the answer frame
