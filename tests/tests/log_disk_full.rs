@@ -60,10 +60,12 @@ fn appends_fail_cleanly_when_the_disk_is_full_and_resume_when_space_returns() {
             assert_eq!(appended.base_offset, next_id as u64);
             next_id += 2_000;
         }
-        drop(tablet);
+        tablet.close().await.unwrap();
         let tablet = LogTablet::open(root.join("bucket"), config, clock).await.unwrap();
         assert_eq!(tablet.high_watermark(), next_id as u64);
         assert_eq!(count_rows(&tablet).await, next_id as u64);
+        // Closed, not dropped: an open file would keep the file system busy.
+        tablet.close().await.unwrap();
     });
     drop(mount);
 }
