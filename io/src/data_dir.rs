@@ -38,6 +38,10 @@ impl DataDir {
     /// removes temporary files a crash left behind.
     pub async fn open(path: impl Into<PathBuf>) -> Result<Self, IoError> {
         let path = path.into();
+        // Kept absolute: glommio fails some operations on a relative path with EBADF (it
+        // opens relative to an invalid directory descriptor), and `./ufer-data` is the default.
+        let path = std::path::absolute(&path)
+            .map_err(|error| IoError::from_io("resolving", &path, error))?;
         std::fs::create_dir_all(&path)
             .map_err(|error| IoError::from_io("creating", &path, error))?;
         let probe = path.join(DMA_PROBE_FILE_NAME);

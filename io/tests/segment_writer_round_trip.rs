@@ -35,6 +35,27 @@ fn an_empty_first_file_can_be_read_back_on_a_fresh_thread() {
     });
 }
 
+#[test]
+fn a_data_dir_given_a_relative_path_works() {
+    // `ufer serve` defaults to `./ufer-data`. glommio fails opening a relative path with EBADF
+    // (os error 9), so a DataDir keeps its path absolute.
+    let cwd = std::env::current_dir().unwrap();
+    let dir = tempfile::tempdir_in(&cwd).unwrap();
+    let relative = dir.path().strip_prefix(&cwd).unwrap().join("data");
+    assert!(relative.is_relative());
+    support::run(move || async move {
+        let data_dir = DataDir::open(&relative).await.unwrap();
+        assert!(data_dir.path().is_absolute());
+        let writer = data_dir.create_writer("a.log", WriterOptions::test_min()).await.unwrap();
+        let end = writer.append(b"relative").await.unwrap();
+        writer.sync_to(end).await.unwrap();
+        writer.close().await.unwrap();
+        let reader = data_dir.open_reader("a.log").await.unwrap();
+        assert_eq!(&reader.read_exact_at(0, 8).await.unwrap()[..], b"relative");
+        reader.close().await.unwrap();
+    });
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 

@@ -34,6 +34,11 @@ const SHARD_IO_MEMORY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Longest a shutdown waits for in-flight requests before closing connections.
 const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(30);
+/// How long `start` waits for every shard to be serving.
+const SHARD_START_MAX: Duration = Duration::from_secs(60);
+
+/// What a shard reports once: serving, or why it could not start.
+type Readiness = (usize, Result<(), String>);
 
 /// Retention runs on every open tablet this often.
 const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
@@ -131,8 +136,11 @@ fn load_catalog(data_dir: &Path) -> Result<(Catalog, bool), NodeError> {
 }
 
 /// Starts a node.
-pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
     config.validate().map_err(NodeError::Startup)?;
+    config.data_dir = std::path::absolute(&config.data_dir).map_err(|error| {
+        NodeError::Startup(format!("resolving {}: {error}", config.data_dir.display()))
+    })?;
     std::fs::create_dir_all(&config.data_dir).map_err(|error| {
         NodeError::Startup(format!("creating {}: {error}", config.data_dir.display()))
     })?;
@@ -163,6 +171,7 @@ pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     };
     let mesh = MeshBuilder::<ShardMessage, _>::full(config.shard_count, SHARD_CHANNEL_CAPACITY);
 
+    let (ready_sender, ready_receiver) = std::sync::mpsc::channel::<Readiness>();
     let mut shards = Vec::with_capacity(config.shard_count);
     for (index, socket) in sockets.into_iter().enumerate() {
         let (shutdown, shutdown_signal) = oneshot::channel();
@@ -185,10 +194,45 @@ pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
             server_config: server_config.clone(),
         };
         let mesh = mesh.clone();
+        let ready = ready_sender.clone();
         let join = builder
-            .spawn(move || async move { shard_main(context, mesh, socket, shutdown_signal).await })
+            .spawn(move || async move {
+                let result = shard_main(context, mesh, socket, shutdown_signal, &ready).await;
+                if let Err(reason) = &result {
+                    let _ = ready.send((index, Err(reason.clone())));
+                }
+                result
+            })
             .map_err(|error| NodeError::Startup(format!("starting shard {index}: {error}")))?;
         shards.push(ShardThread { join, shutdown, metrics });
+    }
+    drop(ready_sender);
+    // Serving only once every shard is: a shard that failed to start (its data directory,
+    // the catalog) fails the start, instead of leaving its buckets unanswered.
+    let mut serving = 0;
+    while serving < shards.len() {
+        let failure = match ready_receiver.recv_timeout(SHARD_START_MAX) {
+            Ok((_, Ok(()))) => {
+                serving += 1;
+                continue;
+            }
+            Ok((shard, Err(reason))) => NodeError::Shard { shard, reason },
+            Err(_) => NodeError::Startup(format!(
+                "{} of {} shards serving after {} s",
+                serving,
+                shards.len(),
+                SHARD_START_MAX.as_secs()
+            )),
+        };
+        let node = NodeHandle {
+            shards,
+            metrics_server: None,
+            host: config.advertised_host,
+            ports,
+            data_dir: config.data_dir,
+        };
+        let _ = node.shutdown();
+        return Err(failure);
     }
     let metrics_server = match &config.metrics_listen {
         Some(listen) => {
@@ -234,6 +278,7 @@ async fn shard_main(
     mesh: MeshBuilder<ShardMessage, glommio::channels::channel_mesh::Full>,
     socket: std::net::UdpSocket,
     shutdown: oneshot::Receiver<()>,
+    ready: &std::sync::mpsc::Sender<Readiness>,
 ) -> Result<(), String> {
     let (senders, mut receivers) =
         mesh.join().await.map_err(|_| "joining the shard mesh failed".to_string())?;
@@ -280,6 +325,7 @@ async fn shard_main(
     .map_err(|error| format!("QUIC endpoint: {error}"))?;
     glommio::spawn_local(serve(shard.clone(), endpoint.clone())).detach();
     let retention = glommio::spawn_local(retention_loop(shard.clone()));
+    let _ = ready.send((context.index, Ok(())));
 
     let _ = shutdown.await;
     shard.draining.set(true);

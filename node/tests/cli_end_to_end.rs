@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{ok, scrape, send_signal, serve, ufer, Served};
+use common::{ok, scrape, send_signal, serve, serve_in, ufer, Served};
 
 #[test]
 fn the_cli_creates_writes_reads_and_drops_tables() {
@@ -113,4 +113,40 @@ fn the_cli_creates_writes_reads_and_drops_tables() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(node.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("stopped"), "{stderr}");
+}
+
+#[test]
+fn the_embedded_defaults_work_from_any_directory() {
+    // What the README's quick start does: `ufer serve` with no data directory (so
+    // `./ufer-data`, a relative path) and CLI commands in the same directory that trust the
+    // certificate found there without flags.
+    let dir = tempfile::tempdir().unwrap();
+    let Served { child: mut node, address, .. } = serve_in(dir.path());
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = std::process::Command::new(common::UFER)
+            .arg("--server")
+            .arg(&address)
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut input, stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    };
+    ok(&run(&["table", "create", "events", "--schema", "id BIGINT NOT NULL, name STRING"], None));
+    ok(&run(&["produce", "events"], Some("{\"id\":7,\"name\":\"seven\"}\n")));
+    let read = ok(&run(&["consume", "events", "--limit", "1"], None));
+    assert!(read.contains("seven"), "{read}");
+    assert!(dir.path().join("ufer-data").join("catalog").is_dir());
+
+    send_signal(node.id(), "-TERM");
+    let status = node.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(node.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "graceful shutdown exits 0: {status}\n{stderr}");
 }

@@ -181,3 +181,23 @@ fn a_quiet_shard_does_not_hold_back_rows_from_another() {
         .expect("shutdown does not wait for long polls to run out");
     result.unwrap();
 }
+
+/// A shard that cannot start (here shard 0, whose catalog directory cannot be opened)
+/// fails the node's start with its reason, rather than leaving a node up whose buckets on
+/// that shard never answer.
+#[test]
+fn a_shard_that_cannot_start_fails_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    // DataDir opens this probe file first; a directory in its place cannot be opened.
+    std::fs::create_dir_all(dir.path().join("catalog").join(".ufer-dma-probe")).unwrap();
+    match start(NodeConfig::test_min(dir.path().to_path_buf())) {
+        Err(ufer_node::NodeError::Shard { shard: 0, reason }) => {
+            assert!(reason.contains(".ufer-dma-probe"), "{reason}");
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+        Ok(node) => {
+            let _ = node.shutdown();
+            panic!("the node started without its catalog");
+        }
+    }
+}

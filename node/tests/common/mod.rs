@@ -22,13 +22,20 @@ pub struct Served {
 
 /// `ufer serve` on free ports (QUIC and metrics), two unpinned shards.
 pub fn serve(data_dir: &Path) -> Served {
-    let mut child = Command::new(UFER)
-        .args(["serve", "--port", "0", "--shards", "2", "--no-pin", "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = Command::new(UFER);
+    command.args(["serve", "--port", "0", "--shards", "2", "--no-pin", "--data-dir"]).arg(data_dir);
+    serve_with(command)
+}
+
+/// `ufer serve` on free ports in `cwd`, with the default data directory (`./ufer-data`).
+pub fn serve_in(cwd: &Path) -> Served {
+    let mut command = Command::new(UFER);
+    command.args(["serve", "--port", "0", "--shards", "2", "--no-pin"]).current_dir(cwd);
+    serve_with(command)
+}
+
+fn serve_with(mut command: Command) -> Served {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let (mut first, mut second) = (String::new(), String::new());
     stdout.read_line(&mut first).unwrap();
