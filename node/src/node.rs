@@ -34,6 +34,8 @@ const SHARD_IO_MEMORY_BYTES: usize = 8 * 1024 * 1024;
 
 /// Longest a shutdown waits for in-flight requests before closing connections.
 const SHUTDOWN_DRAIN_MAX: Duration = Duration::from_secs(30);
+/// How long a stopping shard waits for its UDP port to be released.
+const PORT_RELEASE_WAIT_MAX: Duration = Duration::from_secs(2);
 /// How long `start` waits for every shard to be serving.
 const SHARD_START_MAX: Duration = Duration::from_secs(60);
 
@@ -350,8 +352,25 @@ async fn shard_main(
         glommio::timer::Timer::new(Duration::from_secs(2)),
     )
     .await;
+    let address = endpoint.local_addr().ok();
+    drop(endpoint);
+    if let Some(address) = address {
+        wait_until_released(address).await;
+    }
     shard.peers.close();
     Ok(())
+}
+
+/// Waits (up to [`PORT_RELEASE_WAIT_MAX`]) until the endpoint's UDP port can be bound again.
+/// The socket closes only once quinn's endpoint task has ended and the io_uring receive
+/// waiting on it has been cancelled, both on this executor: stopping it first would leave
+/// the port bound until the kernel tore the ring down, and a node restarted in the same
+/// process could not bind it.
+async fn wait_until_released(address: SocketAddr) {
+    let deadline = std::time::Instant::now() + PORT_RELEASE_WAIT_MAX;
+    while std::net::UdpSocket::bind(address).is_err() && std::time::Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Shard 0 at start: write the catalog on first start, remove files of tables that are not

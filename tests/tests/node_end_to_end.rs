@@ -201,3 +201,31 @@ fn a_shard_that_cannot_start_fails_the_start() {
         }
     }
 }
+
+/// A stopped node has released its UDP ports, even with clients still connected: a node
+/// restarted in the same process (embedded use, tests) binds them again at once.
+#[test]
+fn a_stopped_node_has_released_its_ports() {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let node = start(NodeConfig::test_min(dir.path().to_path_buf())).unwrap();
+        let addresses = node.shard_addresses();
+        let _guard = runtime.enter();
+        let connection = Connection::new(ClientConfig::local(addresses[0], dir.path())).unwrap();
+        runtime.block_on(async {
+            for address in &addresses {
+                let request = ufer_wire::protocol::messages::MetadataRequest { tables: Vec::new() };
+                connection.call(*address, &request, &[], Duration::ZERO).await.unwrap();
+            }
+        });
+        node.shutdown().unwrap();
+        for address in &addresses {
+            if let Err(error) = std::net::UdpSocket::bind(address) {
+                panic!("round {round}: {address} still bound after the node stopped: {error}");
+            }
+        }
+        drop(connection);
+    }
+}

@@ -86,6 +86,8 @@ pub struct LogScanner {
     fetched_bytes: u64,
     /// At most one fetch per shard endpoint, running on its own between polls.
     in_flight: Vec<InFlight>,
+    /// A shard did not answer: ask the node where the buckets are before the next fetch.
+    locate_again: bool,
 }
 
 /// A fetch sent to one shard endpoint and not yet consumed.
@@ -152,6 +154,7 @@ impl LogScanner {
             decoder,
             fetched_bytes: 0,
             in_flight: Vec::new(),
+            locate_again: false,
         })
     }
 
@@ -233,6 +236,22 @@ impl LogScanner {
     /// buckets fetched again (the error is returned when nothing else came in); positions
     /// only move past rows returned. Cancel-safe: a dropped `poll` loses nothing.
     pub async fn poll(&mut self) -> Result<Vec<ScannedRows>, ClientError> {
+        if self.locate_again {
+            if let Ok(addresses) = self.table.locate_again(&self.connection).await {
+                self.table.bucket_addresses = addresses;
+                // Fetches still running go to where the buckets were.
+                self.in_flight.retain(|fetch| {
+                    let moved = fetch.offsets.keys().any(|bucket| {
+                        self.table.bucket_addresses[*bucket as usize] != fetch.address
+                    });
+                    if moved {
+                        fetch.task.abort();
+                    }
+                    !moved
+                });
+            }
+            self.locate_again = false;
+        }
         self.start_fetches();
         if self.in_flight.is_empty() {
             return Ok(Vec::new());
@@ -269,6 +288,12 @@ impl LogScanner {
             if let Err(error) = self.take_answer(&offsets, answer, &mut scanned) {
                 failure.get_or_insert(error);
             }
+        }
+        if matches!(failure, Some(ClientError::Transport { .. } | ClientError::Timeout { .. })) {
+            // A shard did not answer: the node may have restarted with its buckets
+            // elsewhere. The next poll asks where they are before fetching again (not this
+            // one: what it took must reach the caller even if it is dropped while waiting).
+            self.locate_again = true;
         }
         self.start_fetches();
         match failure {

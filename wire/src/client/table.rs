@@ -7,7 +7,8 @@ use std::sync::Arc;
 use crate::batch_schema::BatchSchema;
 use crate::client::connection::Connection;
 use crate::client::error::ClientError;
-use crate::protocol::messages::{TableInfo, TablePath};
+use crate::protocol::error_code::{ErrorBody, ErrorCode};
+use crate::protocol::messages::{TableInfo, TableMetadata, TablePath};
 use crate::schema_text::parse_schema;
 
 /// A table and where its buckets live.
@@ -32,12 +33,26 @@ impl Table {
         })?;
         let schema = BatchSchema::new(metadata.info.schema_id, Arc::new(arrow))
             .map_err(|error| ClientError::Invalid(error.to_string()))?;
-        let mut bucket_addresses = Vec::with_capacity(metadata.buckets.len());
-        for location in &metadata.buckets {
-            bucket_addresses
-                .push(connection.shard_address(location.node_id, location.shard).await?);
-        }
+        let bucket_addresses = addresses(connection, &metadata).await?;
         Ok(Self { info: metadata.info, schema, bucket_addresses })
+    }
+
+    /// Asks the node again where this table's buckets are (after a shard stopped answering:
+    /// the node may have restarted with other shards or ports). Fails if the table is gone
+    /// or was replaced by another of the same name.
+    pub async fn locate_again(
+        &self,
+        connection: &Connection,
+    ) -> Result<Vec<SocketAddr>, ClientError> {
+        connection.invalidate_metadata().await;
+        let metadata = connection.table_metadata(&self.info.path).await?;
+        if metadata.info.table_id != self.info.table_id {
+            return Err(ClientError::Server(ErrorBody::new(
+                ErrorCode::TableNotFound,
+                format!("table {} was dropped and created again", self.info.path),
+            )));
+        }
+        addresses(connection, &metadata).await
     }
 
     /// Buckets.
@@ -58,4 +73,16 @@ impl Table {
             })
             .collect()
     }
+}
+
+/// The endpoint of the shard owning each bucket of `metadata`'s table.
+async fn addresses(
+    connection: &Connection,
+    metadata: &TableMetadata,
+) -> Result<Vec<SocketAddr>, ClientError> {
+    let mut bucket_addresses = Vec::with_capacity(metadata.buckets.len());
+    for location in &metadata.buckets {
+        bucket_addresses.push(connection.shard_address(location.node_id, location.shard).await?);
+    }
+    Ok(bucket_addresses)
 }

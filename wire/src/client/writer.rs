@@ -8,6 +8,7 @@
 //! sequence number, so the node stores a retried batch once. Every `append` returns a
 //! handle that resolves with the offsets its rows got, per bucket.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -116,6 +117,8 @@ struct Shared {
     senders: Vec<mpsc::Sender<Command>>,
     writer_id: Mutex<i64>,
     retries: AtomicU64,
+    /// Each bucket's shard endpoint, as last learned from the node.
+    addresses: Mutex<Vec<SocketAddr>>,
 }
 
 /// Appends rows to one log table.
@@ -150,9 +153,11 @@ impl AppendWriter {
             senders.push(sender);
             receivers.push(receiver);
         }
+        let addresses = Mutex::new(table.bucket_addresses.clone());
         let shared = Arc::new(Shared {
             connection,
             table,
+            addresses,
             options,
             key_columns,
             next_bucket: AtomicU32::new(0),
@@ -418,10 +423,10 @@ async fn produce_with_retries(
         acks: shared.options.acks,
         timeout_ms: shared.connection.config().request_timeout.as_millis() as u32,
     };
-    let address = shared.table.bucket_addresses[bucket as usize];
     let mut backoff = shared.options.retry_backoff;
     let mut attempt = 0;
     loop {
+        let address = lock(&shared.addresses)[bucket as usize];
         match shared.connection.call(address, &request, bytes, Duration::ZERO).await {
             Ok(answer) => return Ok(answer.body.base_offset),
             Err(error) if error.is_retriable() && attempt < shared.options.retries => {
@@ -429,6 +434,13 @@ async fn produce_with_retries(
                 shared.retries.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(backoff).await;
                 backoff *= 2;
+                if matches!(error, ClientError::Transport { .. } | ClientError::Timeout { .. }) {
+                    // The shard did not answer: the node may have restarted with its
+                    // buckets elsewhere. Ask where they are before trying again.
+                    if let Ok(addresses) = shared.table.locate_again(&shared.connection).await {
+                        *lock(&shared.addresses) = addresses;
+                    }
+                }
             }
             Err(error) => return Err(error),
         }
