@@ -5,14 +5,16 @@
 //!
 //! Modules: [`rows`] (the 20-column, 1 KiB-row table), [`server`] (the child: node plus raw
 //! QUIC endpoints), [`target`] (starting and reaching it), [`raw_quic`] (the transport's
-//! limits), [`workload`] (produce, consume, e2e), [`report`] (windows, percentiles,
-//! medians), [`machine`] (what the figures were measured on).
+//! limits), [`workload`] (produce, consume, e2e), [`schedule`] (open-loop send times and
+//! latency from them), [`report`] (windows, percentiles, medians), [`machine`] (what the
+//! figures were measured on).
 
 pub mod error;
 pub mod machine;
 pub mod raw_quic;
 pub mod report;
 pub mod rows;
+pub mod schedule;
 pub mod server;
 pub mod target;
 pub mod workload;

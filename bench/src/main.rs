@@ -333,11 +333,13 @@ fn merge_into(total: &mut Histogram<u64>, part: &Histogram<u64>) -> Result<(), B
 
 fn percentiles_line(percentiles: &Percentiles) -> String {
     format!(
-        "p50 {} / p90 {} / p99 {} / p99.9 {} / max {}",
+        "p50 {} / p90 {} / p99 {} / p99.9 {} / p99.99 {} / max {}",
         human_us(percentiles.p50_us),
         human_us(percentiles.p90_us),
         human_us(percentiles.p99_us),
         human_us(percentiles.p999_us),
+        // Fewer than 10 000 samples put p99.99 on the largest one or two.
+        if percentiles.samples >= 10_000 { human_us(percentiles.p9999_us) } else { "—".into() },
         human_us(percentiles.max_us)
     )
 }

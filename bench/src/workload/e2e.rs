@@ -22,6 +22,7 @@ use ufer_wire::protocol::messages::{Acks, TablePath};
 use crate::error::BenchError;
 use crate::report::{latency_histogram, record, Throughput, Window};
 use crate::rows::{self, ROW_SIZE_BYTES};
+use crate::schedule::Schedule;
 
 /// How long the reader waits for stragglers after the writer's last batch.
 const DRAIN_WAIT: Duration = Duration::from_secs(5);
@@ -71,10 +72,11 @@ pub async fn run(
     let window = Window::after(params.warmup, params.duration);
     let measured_from_us = epoch_start_us + params.warmup.as_micros() as i64;
     let measured_until_us = measured_from_us + params.duration.as_micros() as i64;
-    let interval =
-        Duration::from_secs_f64(params.batch_rows as f64 / params.rate_rows_per_s as f64);
-    let total_batches =
-        ((params.warmup + params.duration).as_secs_f64() / interval.as_secs_f64()).ceil() as u64;
+    let schedule = Schedule::new(instant_start, params.rate_rows_per_s, params.batch_rows as u64)
+        .ok_or_else(|| {
+        BenchError::Other("e2e needs a rate and rows per batch above 0".into())
+    })?;
+    let total_batches = schedule.sends_within(params.warmup + params.duration);
     let writer_done = Arc::new(Notify::new());
 
     let batch_rows = params.batch_rows;
@@ -106,9 +108,9 @@ pub async fn run(
         .spawn(move || {
             let sent = (|| {
                 for index in 0..total_batches {
-                    let scheduled = instant_start + interval * index as u32;
+                    let scheduled = schedule.due(index);
                     std::thread::sleep(scheduled.saturating_duration_since(Instant::now()));
-                    let sent_us = epoch_start_us + (scheduled - instant_start).as_micros() as i64;
+                    let sent_us = epoch_start_us + schedule.offset(index).as_micros() as i64;
                     let batch = rows::batch(
                         &schema,
                         (index as usize * batch_rows) as i64,
