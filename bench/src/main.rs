@@ -183,6 +183,7 @@ fn run(cli: &Cli) -> Result<(), BenchError> {
         if machine.data_file_system.is_empty() { "?" } else { &machine.data_file_system },
         machine.rmem_max_bytes / 1024
     );
+    let disk = DiskProbe::new(&target, cli);
     let results = runtime.block_on(async {
         let connection = Connection::new(target.client_config())?;
         let raw = match target.raw_endpoints() {
@@ -209,8 +210,10 @@ fn run(cli: &Cli) -> Result<(), BenchError> {
             Command::All => Some(&defaults_produce),
             _ => None,
         } {
-            results
-                .insert("produce".into(), run_produce(cli, &connection, raw.as_ref(), args).await?);
+            results.insert(
+                "produce".into(),
+                run_produce(cli, &connection, raw.as_ref(), &disk, args).await?,
+            );
         }
         if let Some(args) = match &cli.command {
             Command::Consume(args) => Some(args),
@@ -224,7 +227,8 @@ fn run(cli: &Cli) -> Result<(), BenchError> {
             Command::All => Some(&defaults_e2e),
             _ => None,
         } {
-            results.insert("e2e".into(), run_e2e(cli, &connection, args).await?);
+            results
+                .insert("e2e".into(), run_e2e(cli, &connection, raw.as_ref(), &disk, args).await?);
         }
         if let Some(args) = match &cli.command {
             Command::Limits(args) => Some(args),
@@ -233,7 +237,10 @@ fn run(cli: &Cli) -> Result<(), BenchError> {
         } {
             match &raw {
                 Some(raw) => {
-                    results.insert("limits".into(), run_limits(cli, &connection, raw, args).await?);
+                    results.insert(
+                        "limits".into(),
+                        run_limits(cli, &connection, raw, &disk, args).await?,
+                    );
                 }
                 None => println!("limits: only measured against an embedded node"),
             }
@@ -352,6 +359,7 @@ async fn run_produce(
     cli: &Cli,
     connection: &Connection,
     raw: Option<&RawClient>,
+    disk: &DiskProbe,
     args: &ProduceArgs,
 ) -> Result<Value, BenchError> {
     let (warmup, duration) = durations(cli);
@@ -385,6 +393,8 @@ async fn run_produce(
         let concurrency = writers * args.buckets as usize;
         let (mut produced, mut raw_rates, mut ratios, mut rows_per_s) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut disk_rates, mut disk_ratios) = (Vec::new(), Vec::new());
+        let durable = params.acks == Acks::All;
         let mut latency = latency_histogram();
         let mut raw_latency = latency_histogram();
         for _ in 0..cli.reps.max(1) {
@@ -408,7 +418,14 @@ async fn run_produce(
                 raw_rates.push(raw_rate);
                 ratios.push(ratio(done.mb_per_s(), raw_rate));
             }
+            if durable {
+                let measured = disk.measure(batch_size, duration).await?;
+                let disk_rate = ratio(measured.bytes as f64 / 1e6, measured.elapsed.as_secs_f64());
+                disk_rates.push(disk_rate);
+                disk_ratios.push(ratio(done.mb_per_s(), disk_rate));
+            }
         }
+        let (disk_rates, disk_ratios) = (Spread::of(disk_rates), Spread::of(disk_ratios));
         let (produced, raw_rates, ratios, rows_per_s) = (
             Spread::of(produced),
             Spread::of(raw_rates),
@@ -425,9 +442,18 @@ async fn run_produce(
             ratios.max,
             rows_per_s.median as u64
         );
+        if durable {
+            println!(
+                "    disk: O_DIRECT write + fdatasync of the same size, one at a time, {} | produce {:.2}× of it",
+                spread_line(&disk_rates, "MB/s"),
+                disk_ratios.median
+            );
+        }
         println!("    batch latency {}", percentiles_line(&latency));
         println!("    raw latency   {}", percentiles_line(&raw_latency));
         out.push(json!({
+            "disk_durable_writes_mb_per_s": disk_rates,
+            "ratio_to_disk": disk_ratios,
             "writers": writers,
             "buckets": args.buckets,
             "batch_rows": args.batch_rows,
@@ -516,7 +542,13 @@ async fn run_consume(
     }))
 }
 
-async fn run_e2e(cli: &Cli, connection: &Connection, args: &E2eArgs) -> Result<Value, BenchError> {
+async fn run_e2e(
+    cli: &Cli,
+    connection: &Connection,
+    raw: Option<&RawClient>,
+    disk: &DiskProbe,
+    args: &E2eArgs,
+) -> Result<Value, BenchError> {
     let (warmup, duration) = durations(cli);
     let mut out = Vec::new();
     println!(
@@ -553,9 +585,30 @@ async fn run_e2e(cli: &Cli, connection: &Connection, args: &E2eArgs) -> Result<V
         }
         let merged = Percentiles::of(&latency);
         let acked = Percentiles::of(&acked);
+        // The floor: one durable write of a batch of this size and one QUIC round trip.
+        let schema = std::sync::Arc::new(
+            ufer_wire::schema_text::parse_schema(&rows::schema_text())
+                .map_err(|error| BenchError::Other(error.to_string()))?,
+        );
+        let batch_size = produce::encoded_batch_size(&schema, args.batch_rows)?;
+        let write = disk.measure(batch_size, Duration::from_secs(1)).await?;
+        let write_p50 = median_us(&write.latencies);
+        let round_trip_p50 = match raw {
+            Some(raw) => Percentiles::of(&raw.ping_pong(64, 1_000).await?).p50_us,
+            None => 0,
+        };
+        let floor = write_p50 + round_trip_p50;
         let (p50s, p99s, p999s) = (Spread::of(p50s), Spread::of(p99s), Spread::of(p999s));
         println!("  {rate} rows/s: {} ({} rows)", percentiles_line(&merged), merged.samples);
         println!("    writer acknowledged: {}", percentiles_line(&acked));
+        println!(
+            "    floor: durable write of {} KiB p50 {} + QUIC round trip p50 {} = {} | e2e p50 {:.1}× of it",
+            batch_size / 1024,
+            human_us(write_p50),
+            human_us(round_trip_p50),
+            human_us(floor),
+            ratio(merged.p50_us as f64, floor as f64)
+        );
         println!(
             "    per rep: p50 {}–{}, p99 {}–{}, p99.9 {}–{}",
             human_us(p50s.min as u64),
@@ -573,6 +626,7 @@ async fn run_e2e(cli: &Cli, connection: &Connection, args: &E2eArgs) -> Result<V
             "udp_buffer_bytes": cli.udp_buffer_bytes,
             "latency": merged,
             "acknowledged": acked,
+            "floor_us": { "durable_write_p50": write_p50, "quic_round_trip_p50": round_trip_p50 },
             "p50_us_per_rep": p50s,
             "p99_us_per_rep": p99s,
             "p999_us_per_rep": p999s,
@@ -676,6 +730,7 @@ async fn run_limits(
     cli: &Cli,
     connection: &Connection,
     raw: &RawClient,
+    disk: &DiskProbe,
     args: &LimitsArgs,
 ) -> Result<Value, BenchError> {
     let (warmup, duration) = durations(cli);
@@ -686,7 +741,18 @@ async fn run_limits(
     let mut produce_all = latency_histogram();
     let mut append_leader = latency_histogram();
     let mut append_all = latency_histogram();
+    let (mut disk_large, mut disk_large_latency, mut disk_small_latency) =
+        (Vec::new(), latency_histogram(), latency_histogram());
     for _ in 0..cli.reps.max(1) {
+        let large = disk.measure(1 << 20, duration).await?;
+        disk_large.push(ratio(large.bytes as f64 / 1e6, large.elapsed.as_secs_f64()));
+        for latency in &large.latencies {
+            ufer_bench::report::record(&mut disk_large_latency, latency.as_micros() as u64);
+        }
+        let small = disk.measure(10 * 1024, duration).await?;
+        for latency in &small.latencies {
+            ufer_bench::report::record(&mut disk_small_latency, latency.as_micros() as u64);
+        }
         let samples = args.ping_samples / 2;
         merge_into(
             &mut produce_leader,
@@ -716,6 +782,18 @@ async fn run_limits(
     let (append_leader, append_all) =
         (Percentiles::of(&append_leader), Percentiles::of(&append_all));
     println!("\nlimits (raw QUIC between the same two processes, {} reps):", cli.reps);
+    let disk_large = Spread::of(disk_large);
+    let (disk_large_latency, disk_small_latency) =
+        (Percentiles::of(&disk_large_latency), Percentiles::of(&disk_small_latency));
+    println!(
+        "  disk, O_DIRECT write + fdatasync of 1 MiB, one at a time: {}; each {}",
+        spread_line(&disk_large, "MB/s"),
+        percentiles_line(&disk_large_latency)
+    );
+    println!(
+        "  disk, O_DIRECT write + fdatasync of 10 KiB, one at a time: {}",
+        percentiles_line(&disk_small_latency)
+    );
     println!("  one stream flat out: {}", spread_line(&streams, "MB/s"));
     println!("  64-byte round trips, one at a time: {}", percentiles_line(&pings));
     println!(
@@ -739,6 +817,9 @@ async fn run_limits(
         percentiles_line(&append_all)
     );
     Ok(json!({
+        "disk_durable_1mib_mb_per_s": disk_large,
+        "disk_durable_1mib_latency": disk_large_latency,
+        "disk_durable_10kib_latency": disk_small_latency,
         "stream_mb_per_s": streams,
         "ping_pong_64b": pings,
         "node_metadata_round_trip": node_pings,
@@ -747,4 +828,43 @@ async fn run_limits(
         "append_writer_10_rows_acks_1": append_leader,
         "append_writer_10_rows_acks_all": append_all,
     }))
+}
+
+/// Where the disk's own limit is measured: beside the node's data directory (same file
+/// system) when it is on this machine, otherwise under `--dir` or the temporary directory.
+struct DiskProbe {
+    dir: PathBuf,
+}
+
+impl DiskProbe {
+    fn new(target: &Target, cli: &Cli) -> Self {
+        let parent = target
+            .data_dir()
+            .and_then(|dir| dir.parent().map(PathBuf::from))
+            .or_else(|| cli.dir.clone())
+            .unwrap_or_else(std::env::temp_dir);
+        Self { dir: parent.join(format!("ufer-bench-disk-probe-{}", std::process::id())) }
+    }
+
+    /// Durable writes of `write_bytes`, one at a time, for `duration`.
+    async fn measure(
+        &self,
+        write_bytes: usize,
+        duration: Duration,
+    ) -> Result<ufer_node::disk_check::DurableWrites, BenchError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            ufer_node::disk_check::durable_write_limit(&dir, write_bytes, duration)
+        })
+        .await
+        .map_err(|error| BenchError::Other(format!("the disk probe failed: {error}")))?
+        .map_err(|error| BenchError::Other(error.to_string()))
+    }
+}
+
+/// The median of `latencies`, in microseconds (0 if there are none).
+fn median_us(latencies: &[Duration]) -> u64 {
+    let mut micros: Vec<u64> = latencies.iter().map(|latency| latency.as_micros() as u64).collect();
+    micros.sort_unstable();
+    micros.get(micros.len() / 2).copied().unwrap_or(0)
 }

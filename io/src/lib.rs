@@ -10,6 +10,7 @@
 
 pub mod block;
 pub mod data_dir;
+pub mod disk_probe;
 pub mod error;
 pub mod executor;
 pub mod naming;

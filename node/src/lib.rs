@@ -8,6 +8,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod disk_check;
 pub mod error;
 pub mod handlers;
 pub mod limits;

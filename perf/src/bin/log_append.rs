@@ -240,8 +240,9 @@ impl CaseRuns {
     }
 }
 
-/// Sequential O_DIRECT writes of `batch`, padded to whole blocks, at the end of a new file
-/// for `seconds`, with an fdatasync after every write (`sync_each`) or once at the end.
+/// Sequential O_DIRECT writes of `batch`'s size, padded to whole blocks, at the end of a
+/// new file for `seconds`, with an fdatasync after every write (`sync_each`) or once at the
+/// end (`ufer_io::disk_probe`, which ufer-bench prints beside its figures too).
 async fn raw_writes(
     dir: &DataDir,
     name: &str,
@@ -249,27 +250,11 @@ async fn raw_writes(
     seconds: f64,
     sync_each: bool,
 ) -> Rate {
-    let path = dir.file_path(name);
-    let file: DmaFile =
-        OpenOptions::new().write(true).create_new(true).dma_open(&path).await.expect("raw file");
-    let buffer = Rc::new(block_padded(&file, batch));
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let (mut position, mut batches) = (0u64, 0u64);
-    while Instant::now() < deadline {
-        let written = file.write_rc_at(buffer.clone(), position).await.expect("raw write");
-        assert_eq!(written, buffer.len(), "short raw write");
-        if sync_each {
-            file.fdatasync().await.expect("raw fdatasync");
-        }
-        position += buffer.len() as u64;
-        batches += 1;
-    }
-    file.fdatasync().await.expect("raw fdatasync");
-    let elapsed = started.elapsed();
-    file.close().await.expect("closing the raw file");
-    dir.remove(name).await.expect("removing the raw file");
-    Rate { bytes: batches * batch.len() as u64, batches, elapsed }
+    let duration = Duration::from_secs_f64(seconds);
+    let measured = ufer_io::disk_probe::durable_writes(dir, name, batch.len(), duration, sync_each)
+        .await
+        .expect("raw writes");
+    Rate { bytes: measured.bytes, batches: measured.writes, elapsed: measured.elapsed }
 }
 
 /// `batch` in an aligned buffer of whole blocks, zero padded.
