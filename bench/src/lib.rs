@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod machine;
+pub mod plot;
 pub mod raw_quic;
 pub mod report;
 pub mod rows;

@@ -79,9 +79,27 @@ enum Command {
     /// produce, consume, e2e and limits with their defaults (consume's fill lasts --seconds;
     /// round trips: 1 000 per second of --seconds, 200 to 5 000).
     All,
+    /// Latency-by-percentile plot (SVG) of runs saved with --json, overlaid.
+    Plot(PlotArgs),
     /// (internal) The node side of an embedded run.
     #[command(hide = true)]
     Server(ServerArgs),
+}
+
+#[derive(Debug, Args)]
+struct PlotArgs {
+    /// JSON files written by --json, each optionally `FILE=LABEL` for the legend.
+    #[arg(required = true)]
+    runs: Vec<String>,
+    /// Which latency: `e2e` (produce to consume) or `produce` (batch acknowledgements).
+    #[arg(long, default_value = "e2e")]
+    workload: String,
+    /// The SVG file to write.
+    #[arg(long, short, default_value = "latency.svg")]
+    output: PathBuf,
+    /// The plot's title.
+    #[arg(long)]
+    title: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +177,9 @@ fn main() {
 }
 
 fn run(cli: &Cli) -> Result<(), BenchError> {
+    if let Command::Plot(args) = &cli.command {
+        return plot(args);
+    }
     if let Command::Server(args) = &cli.command {
         return server::run(&ServerOptions {
             data_dir: args.data_dir.clone(),
@@ -432,6 +453,7 @@ async fn run_produce(
             Spread::of(ratios),
             Spread::of(rows_per_s),
         );
+        let latency_spectrum = ufer_bench::plot::spectrum(&latency);
         let (latency, raw_latency) = (Percentiles::of(&latency), Percentiles::of(&raw_latency));
         println!(
             "  {writers} writer(s): produce {} | raw QUIC, same size and {concurrency} in flight, {} | ratio {:.2} ({:.2}–{:.2}) | {} rows/s",
@@ -465,6 +487,7 @@ async fn run_produce(
             "raw_requests_mb_per_s": raw_rates,
             "ratio_to_raw": ratios,
             "batch_latency": latency,
+            "batch_latency_spectrum": latency_spectrum,
             "raw_latency": raw_latency,
         }));
     }
@@ -625,6 +648,7 @@ async fn run_e2e(
             "spin_before_park_us": cli.spin_before_park_us,
             "udp_buffer_bytes": cli.udp_buffer_bytes,
             "latency": merged,
+            "latency_spectrum": ufer_bench::plot::spectrum(&latency),
             "acknowledged": acked,
             "floor_us": { "durable_write_p50": write_p50, "quic_round_trip_p50": round_trip_p50 },
             "p50_us_per_rep": p50s,
@@ -867,4 +891,43 @@ fn median_us(latencies: &[Duration]) -> u64 {
     let mut micros: Vec<u64> = latencies.iter().map(|latency| latency.as_micros() as u64).collect();
     micros.sort_unstable();
     micros.get(micros.len() / 2).copied().unwrap_or(0)
+}
+
+/// `ufer-bench plot`: one line per run and rate (e2e) or writer count (produce).
+fn plot(args: &PlotArgs) -> Result<(), BenchError> {
+    use ufer_bench::plot::{svg, Point, Series};
+    let (key, spectrum_key, what) = match args.workload.as_str() {
+        "e2e" => ("e2e", "latency_spectrum", "produce-to-consume latency"),
+        "produce" => ("produce", "batch_latency_spectrum", "produce batch latency"),
+        other => {
+            return Err(BenchError::Other(format!("--workload is e2e or produce, not {other:?}")))
+        }
+    };
+    let mut series = Vec::new();
+    for run in &args.runs {
+        let (file, label) = match run.split_once('=') {
+            Some((file, label)) => (file, label.to_string()),
+            None => (run.as_str(), run.trim_end_matches(".json").to_string()),
+        };
+        let document: Value = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+        let entries = document["results"][key].as_array().cloned().unwrap_or_default();
+        if entries.is_empty() {
+            return Err(BenchError::Other(format!("{file} has no {key} results")));
+        }
+        for entry in entries {
+            let points: Vec<Point> =
+                serde_json::from_value(entry[spectrum_key].clone()).map_err(|_| {
+                    BenchError::Other(format!("{file}: no {spectrum_key} (an older run?)"))
+                })?;
+            let detail = match key {
+                "e2e" => format!("{} rows/s", entry["rate_rows_per_s"]),
+                _ => format!("{} writer(s)", entry["writers"]),
+            };
+            series.push(Series { label: format!("{label}, {detail}"), points });
+        }
+    }
+    let title = args.title.clone().unwrap_or_else(|| format!("ufer {what} by percentile"));
+    std::fs::write(&args.output, svg(&title, &series))?;
+    println!("{} line(s) plotted to {}", series.len(), args.output.display());
+    Ok(())
 }

@@ -48,11 +48,30 @@ fn every_workload_completes_and_reports_figures() {
     assert!(number("/results/limits/stream_mb_per_s/median") > 0.0);
     assert!(number("/results/limits/ping_pong_64b/p50_us") > 0.0);
     assert!(number("/results/limits/produce_10_rows_acks_all/p50_us") > 0.0);
+    // The disk's own limits beside the figures.
+    assert!(number("/results/produce/0/disk_durable_writes_mb_per_s/median") > 0.0);
+    assert!(number("/results/limits/disk_durable_1mib_mb_per_s/median") > 0.0);
+    assert!(number("/results/limits/disk_durable_10kib_latency/p50_us") > 0.0);
+    assert!(number("/results/e2e/0/floor_us/durable_write_p50") > 0.0);
+
+    // The run plots: one line for its one e2e rate.
+    let svg = dir.path().join("e2e.svg");
+    let plotted = Command::new(env!("CARGO_BIN_EXE_ufer-bench"))
+        .arg("plot")
+        .arg(format!("{}=smoke", json.display()))
+        .arg("--output")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    assert!(plotted.status.success(), "{}", String::from_utf8_lossy(&plotted.stderr));
+    let document = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(document.matches("<polyline").count(), 1);
+    assert!(document.contains("smoke, 1000 rows/s"), "{document}");
     // The embedded node's data directory is removed afterwards.
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().starts_with("ufer-bench-"))
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("ufer-bench"))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
