@@ -248,6 +248,6 @@ mod tests {
     fn latency_axes_end_on_round_numbers() {
         assert_eq!(latency_axis(3_000), (3_000.0, 500.0));
         let (top, step) = latency_axis(7_300);
-        assert!(top >= 7_300.0 && top <= 10_000.0 && (top / step).fract() == 0.0);
+        assert!((7_300.0..=10_000.0).contains(&top) && (top / step).fract() == 0.0);
     }
 }
