@@ -229,3 +229,65 @@ fn a_stopped_node_has_released_its_ports() {
         drop(connection);
     }
 }
+
+/// A writer that seals every append (batch size 1 byte) but is given appends faster than
+/// one request each can carry sends what piled up during a request as one batch: fewer
+/// batches than appends reach the node, and every append's offsets still hold its rows.
+#[test]
+fn appends_sealed_while_a_batch_is_in_flight_go_out_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(NodeConfig::test_min(dir.path().to_path_buf())).unwrap();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let connection =
+            Connection::new(ClientConfig::local(node.shard_addresses()[0], dir.path())).unwrap();
+        let path = TablePath::new("default", "merged");
+        let definition = TableDefinition {
+            schema: "id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)".into(),
+            bucket_count: 1,
+            ..TableDefinition::default()
+        };
+        Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+        let options = AppendOptions {
+            batch_size_bytes: 1,
+            acks: ufer_wire::protocol::messages::Acks::All,
+            ..AppendOptions::default()
+        };
+        let writer = AppendWriter::new(connection.clone(), &path, options).await.unwrap();
+        let schema = writer.table().schema.arrow().clone();
+        let appends = 300i64;
+        let mut handles = Vec::new();
+        for append in 0..appends {
+            let ids: Vec<i64> = (append * 3..append * 3 + 3).collect();
+            let rows = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(ids.clone())),
+                    Arc::new(StringArray::from(vec!["x"; 3])),
+                    Arc::new(TimestampMillisecondArray::from(ids)),
+                ],
+            )
+            .unwrap();
+            handles.push(writer.append(rows).await.unwrap());
+        }
+        let mut acks = Vec::new();
+        for handle in handles {
+            acks.push(handle.wait().await.unwrap()[0]);
+        }
+        writer.close().await.unwrap();
+        // Each append's three rows got consecutive offsets, in append order.
+        for (append, ack) in acks.iter().enumerate() {
+            assert_eq!(ack.base_offset, append as u64 * 3, "{ack:?}");
+            assert_eq!(ack.last_offset, append as u64 * 3 + 2, "{ack:?}");
+        }
+        // And the rows are where the acknowledgements said: id n at offset n.
+        let places = read_ids(&connection, &path, None, appends as usize * 3).await;
+        assert_eq!(places.len(), appends as usize * 3);
+        assert!(places.iter().all(|(id, place)| place.offset == *id as u64 && place.bucket == 0));
+        let batches: u64 = node.metrics().iter().map(|shard| shard.produced_batches).sum();
+        assert!(batches < appends as u64 / 2, "{batches} batches for {appends} appends");
+        connection.close().await;
+    });
+    node.shutdown().unwrap();
+}

@@ -4,7 +4,8 @@
 //! appended record batch to the next bucket in turn). Each bucket accumulates rows until
 //! `batch_size_bytes` or `linger`, then one `LogBatch` is built and sent straight to the
 //! shard that owns the bucket. One batch per bucket is in flight at a time, so a bucket's
-//! batches arrive in order; retriable failures are retried with the same writer id and
+//! batches arrive in order; batches sealed meanwhile are sent as one when it is answered
+//! (up to a size limit), so batches grow with the load instead of queueing. Retriable failures are retried with the same writer id and
 //! sequence number, so the node stores a retried batch once. Every `append` returns a
 //! handle that resolves with the offsets its rows got, per bucket.
 
@@ -26,6 +27,9 @@ use crate::protocol::messages::{Acks, InitWriterRequest, ProduceRequest, TablePa
 
 /// Batches a bucket may have sealed and waiting to be sent.
 const SEALED_BATCH_COUNT_MAX: usize = 4;
+/// Largest batch (Arrow memory of its rows) made by merging batches sealed while the
+/// previous one was in flight, unless the writer's batch size is larger.
+const MERGED_BATCH_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// How an [`AppendWriter`] batches and sends.
 #[derive(Clone, Debug)]
@@ -345,13 +349,39 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
     let mut builder: Option<LogBatchBuilder> = None;
     while let Some(command) = commands.recv().await {
         let Some(shared) = shared.upgrade() else { return };
-        let (rows, waiters) = match command {
+        let (mut rows, mut waiters) = match command {
             Command::Barrier(done) => {
                 let _ = done.send(());
                 continue;
             }
             Command::Send { rows, waiters } => (rows, waiters),
         };
+        // Batches sealed while the previous one was in flight go out as one: under load the
+        // batches grow instead of queueing (up to a size limit), so a writer that seals
+        // every append keeps up with rates that one request per append could not.
+        let merge_limit = shared.options.batch_size_bytes.max(MERGED_BATCH_SIZE_MAX_BYTES);
+        let mut row_count: usize = rows.iter().map(RecordBatch::num_rows).sum();
+        let mut bytes: usize = rows.iter().map(RecordBatch::get_array_memory_size).sum();
+        let mut barrier = None;
+        while bytes < merge_limit {
+            match commands.try_recv() {
+                Ok(Command::Send { rows: more_rows, waiters: more_waiters }) => {
+                    for (first_row, count, waiter) in more_waiters {
+                        waiters.push((row_count + first_row, count, waiter));
+                    }
+                    row_count += more_rows.iter().map(RecordBatch::num_rows).sum::<usize>();
+                    bytes +=
+                        more_rows.iter().map(RecordBatch::get_array_memory_size).sum::<usize>();
+                    rows.extend(more_rows);
+                }
+                Ok(Command::Barrier(done)) => {
+                    // Answered once what was queued before it is sent.
+                    barrier = Some(done);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
         if builder.is_none() {
             let options = BatchOptions {
                 compression: shared.options.compression,
@@ -402,6 +432,9 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
                 }
                 fail(waiters, &error);
             }
+        }
+        if let Some(done) = barrier {
+            let _ = done.send(());
         }
     }
 }
