@@ -100,6 +100,10 @@ struct PlotArgs {
     /// The plot's title.
     #[arg(long)]
     title: Option<String>,
+    /// Only these e2e rates (rows/s), comma-separated: lines of very different scales
+    /// flatten each other on one linear latency axis.
+    #[arg(long, value_delimiter = ',')]
+    rates: Vec<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -915,6 +919,13 @@ fn plot(args: &PlotArgs) -> Result<(), BenchError> {
             return Err(BenchError::Other(format!("{file} has no {key} results")));
         }
         for entry in entries {
+            let rate = entry["rate_rows_per_s"].as_u64();
+            if key == "e2e"
+                && !args.rates.is_empty()
+                && !rate.is_some_and(|rate| args.rates.contains(&rate))
+            {
+                continue;
+            }
             let points: Vec<Point> =
                 serde_json::from_value(entry[spectrum_key].clone()).map_err(|_| {
                     BenchError::Other(format!("{file}: no {spectrum_key} (an older run?)"))
