@@ -422,7 +422,8 @@ async fn run_produce(
         let durable = params.acks == Acks::All;
         let mut latency = latency_histogram();
         let mut raw_latency = latency_histogram();
-        for _ in 0..cli.reps.max(1) {
+        for rep in 0..cli.reps.max(1) {
+            progress(&format!("produce, {writers} writer(s)"), rep, cli.reps.max(1));
             // Interleaved: raw, then produce, each repetition.
             let raw_rate = match raw {
                 Some(raw) => {
@@ -531,7 +532,8 @@ async fn run_consume(
     let mut projected_wire = Vec::new();
     let mut all_table = Vec::new();
     let mut projected_table = Vec::new();
-    for _ in 0..cli.reps.max(1) {
+    for rep in 0..cli.reps.max(1) {
+        progress("consume", rep, cli.reps.max(1));
         let all = consume::run(connection, &path, None).await?;
         all_rows.push(all.table.rows_per_s());
         all_table.push(all.table.mb_per_s());
@@ -599,7 +601,8 @@ async fn run_e2e(
         let mut latency = latency_histogram();
         let mut acked = latency_histogram();
         let (mut p50s, mut p99s, mut p999s) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..cli.reps.max(1) {
+        for rep in 0..cli.reps.max(1) {
+            progress(&format!("e2e, {rate} rows/s"), rep, cli.reps.max(1));
             let path = workload::create_table(connection, "bench_e2e", args.buckets).await?;
             let result = e2e::run(connection, &path, &params).await?;
             workload::drop_table(connection, &path).await?;
@@ -771,7 +774,8 @@ async fn run_limits(
     let mut append_all = latency_histogram();
     let (mut disk_large, mut disk_large_latency, mut disk_small_latency) =
         (Vec::new(), latency_histogram(), latency_histogram());
-    for _ in 0..cli.reps.max(1) {
+    for rep in 0..cli.reps.max(1) {
+        progress("limits", rep, cli.reps.max(1));
         let large = disk.measure(1 << 20, duration).await?;
         disk_large.push(ratio(large.bytes as f64 / 1e6, large.elapsed.as_secs_f64()));
         for latency in &large.latencies {
@@ -941,4 +945,15 @@ fn plot(args: &PlotArgs) -> Result<(), BenchError> {
     std::fs::write(&args.output, svg(&title, &series))?;
     println!("{} line(s) plotted to {}", series.len(), args.output.display());
     Ok(())
+}
+
+/// A progress line on a terminal's standard error (overwritten in place; nothing when
+/// standard error is not a terminal, so logs and JSON stay clean).
+fn progress(what: &str, rep: usize, reps: usize) {
+    use std::io::{IsTerminal, Write};
+    let mut stderr = std::io::stderr();
+    if stderr.is_terminal() {
+        let _ = write!(stderr, "\r\x1b[2K  … {what}: repetition {} of {reps}\r", rep + 1);
+        let _ = stderr.flush();
+    }
 }
