@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use arrow_array::{RecordBatch, UInt32Array};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::bucketing::buckets_of_rows;
 use crate::builder::{BatchOptions, LogBatchBuilder, WriterStamp};
@@ -25,8 +25,13 @@ use crate::client::table::Table;
 use crate::header::Compression;
 use crate::protocol::messages::{Acks, InitWriterRequest, ProduceRequest, TablePath};
 
-/// Batches a bucket may have sealed and waiting to be sent.
-const SEALED_BATCH_COUNT_MAX: usize = 4;
+/// Batches a bucket may have sealed and waiting to be sent (the bytes they hold are
+/// bounded by `AppendOptions::unsent_bytes_max`; this only bounds the queue's bookkeeping).
+const SEALED_BATCH_COUNT_MAX: usize = 1024;
+/// Default of [`AppendOptions::unsent_bytes_max`].
+const UNSENT_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
+/// Most permits a tokio semaphore holds.
+const SEMAPHORE_PERMITS_MAX: usize = u32::MAX as usize >> 3;
 /// Largest batch (Arrow memory of its rows) made by merging batches sealed while the
 /// previous one was in flight, unless the writer's batch size is larger.
 const MERGED_BATCH_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
@@ -48,6 +53,9 @@ pub struct AppendOptions {
     pub retries: u32,
     /// Wait before the first retry (doubling after each).
     pub retry_backoff: Duration,
+    /// Arrow memory of sealed rows not yet answered, over all buckets; `append` waits
+    /// while more is outstanding (Kafka's `buffer.memory`).
+    pub unsent_bytes_max: usize,
 }
 
 impl Default for AppendOptions {
@@ -60,6 +68,7 @@ impl Default for AppendOptions {
             idempotent: true,
             retries: 5,
             retry_backoff: Duration::from_millis(50),
+            unsent_bytes_max: UNSENT_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -107,7 +116,7 @@ struct Accumulator {
 }
 
 enum Command {
-    Send { rows: Vec<RecordBatch>, waiters: Vec<Waiter> },
+    Send { rows: Vec<RecordBatch>, waiters: Vec<Waiter>, memory: Option<OwnedSemaphorePermit> },
     Barrier(oneshot::Sender<()>),
 }
 
@@ -123,6 +132,10 @@ struct Shared {
     retries: AtomicU64,
     /// Each bucket's shard endpoint, as last learned from the node.
     addresses: Mutex<Vec<SocketAddr>>,
+    /// Permits for `unsent_bytes_max` bytes of sealed, unanswered rows.
+    memory: Arc<Semaphore>,
+    /// How many permits `memory` has in all.
+    memory_permits: usize,
 }
 
 /// Appends rows to one log table.
@@ -158,10 +171,13 @@ impl AppendWriter {
             receivers.push(receiver);
         }
         let addresses = Mutex::new(table.bucket_addresses.clone());
+        let memory_permits = options.unsent_bytes_max.clamp(1, SEMAPHORE_PERMITS_MAX);
         let shared = Arc::new(Shared {
             connection,
             table,
             addresses,
+            memory: Arc::new(Semaphore::new(memory_permits)),
+            memory_permits,
             options,
             key_columns,
             next_bucket: AtomicU32::new(0),
@@ -282,7 +298,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn take(accumulator: &mut Accumulator) -> Command {
     let taken = std::mem::take(accumulator);
-    Command::Send { rows: taken.rows, waiters: taken.waiters }
+    Command::Send { rows: taken.rows, waiters: taken.waiters, memory: None }
 }
 
 fn check_schema(table: &Table, batch: &RecordBatch) -> Result<(), ClientError> {
@@ -304,6 +320,22 @@ fn check_schema(table: &Table, batch: &RecordBatch) -> Result<(), ClientError> {
 }
 
 async fn send_command(shared: &Shared, bucket: u32, command: Command) -> Result<(), ClientError> {
+    let command = match command {
+        Command::Send { rows, waiters, memory: None } => {
+            // Waits while too many sealed bytes are unanswered; a batch larger than the
+            // whole budget takes all of it.
+            let bytes: usize = rows.iter().map(RecordBatch::get_array_memory_size).sum();
+            let permits = bytes.clamp(1, shared.memory_permits) as u32;
+            let memory = shared
+                .memory
+                .clone()
+                .acquire_many_owned(permits)
+                .await
+                .map_err(|_| ClientError::Invalid("the writer has stopped".into()))?;
+            Command::Send { rows, waiters, memory: Some(memory) }
+        }
+        other => other,
+    };
     shared.senders[bucket as usize]
         .send(command)
         .await
@@ -349,12 +381,12 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
     let mut builder: Option<LogBatchBuilder> = None;
     while let Some(command) = commands.recv().await {
         let Some(shared) = shared.upgrade() else { return };
-        let (mut rows, mut waiters) = match command {
+        let (mut rows, mut waiters, memory) = match command {
             Command::Barrier(done) => {
                 let _ = done.send(());
                 continue;
             }
-            Command::Send { rows, waiters } => (rows, waiters),
+            Command::Send { rows, waiters, memory } => (rows, waiters, memory),
         };
         // Batches sealed while the previous one was in flight go out as one: under load the
         // batches grow instead of queueing (up to a size limit), so a writer that seals
@@ -363,9 +395,12 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
         let mut row_count: usize = rows.iter().map(RecordBatch::num_rows).sum();
         let mut bytes: usize = rows.iter().map(RecordBatch::get_array_memory_size).sum();
         let mut barrier = None;
+        // Released once the batch is answered: until then its rows count as unsent.
+        let mut memory = vec![memory];
         while bytes < merge_limit {
             match commands.try_recv() {
-                Ok(Command::Send { rows: more_rows, waiters: more_waiters }) => {
+                Ok(Command::Send { rows: more_rows, waiters: more_waiters, memory: more }) => {
+                    memory.push(more);
                     for (first_row, count, waiter) in more_waiters {
                         waiters.push((row_count + first_row, count, waiter));
                     }
@@ -433,6 +468,7 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
                 fail(waiters, &error);
             }
         }
+        drop(memory);
         if let Some(done) = barrier {
             let _ = done.send(());
         }
