@@ -287,6 +287,24 @@ fn appends_sealed_while_a_batch_is_in_flight_go_out_together() {
         assert!(places.iter().all(|(id, place)| place.offset == *id as u64 && place.bucket == 0));
         let batches: u64 = node.metrics().iter().map(|shard| shard.produced_batches).sum();
         assert!(batches < appends as u64 / 2, "{batches} batches for {appends} appends");
+
+        // With merging off, every sealed append is a batch of its own.
+        let options = AppendOptions {
+            batch_size_bytes: 1,
+            merged_batch_size_max_bytes: 0,
+            ..AppendOptions::default()
+        };
+        let writer = AppendWriter::new(connection.clone(), &path, options).await.unwrap();
+        let mut handles = Vec::new();
+        for append in 0..50 {
+            handles.push(writer.append(rows(&schema, append * 1_000)).await.unwrap());
+        }
+        for handle in handles {
+            handle.wait().await.unwrap();
+        }
+        writer.close().await.unwrap();
+        let after: u64 = node.metrics().iter().map(|shard| shard.produced_batches).sum();
+        assert_eq!(after - batches, 50);
         connection.close().await;
     });
     node.shutdown().unwrap();

@@ -71,8 +71,10 @@ pub async fn run(
     let mut tasks = Vec::with_capacity(params.writers);
     for _ in 0..params.writers {
         let options = AppendOptions {
-            // Every append is sent as its own batch at once.
+            // Every append is sent as its own batch at once, never merged with others: the
+            // batches are the size the run says, like the raw requests beside them.
             batch_size_bytes: 1,
+            merged_batch_size_max_bytes: 0,
             linger: Duration::from_millis(1),
             compression: params.compression,
             acks: params.acks,

@@ -32,9 +32,8 @@ const SEALED_BATCH_COUNT_MAX: usize = 1024;
 const UNSENT_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
 /// Most permits a tokio semaphore holds.
 const SEMAPHORE_PERMITS_MAX: usize = u32::MAX as usize >> 3;
-/// Largest batch (Arrow memory of its rows) made by merging batches sealed while the
-/// previous one was in flight, unless the writer's batch size is larger.
-const MERGED_BATCH_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Default of [`AppendOptions::merged_batch_size_max_bytes`].
+const MERGED_BATCH_SIZE_MAX_BYTES_DEFAULT: usize = 4 * 1024 * 1024;
 
 /// How an [`AppendWriter`] batches and sends.
 #[derive(Clone, Debug)]
@@ -56,6 +55,9 @@ pub struct AppendOptions {
     /// Arrow memory of sealed rows not yet answered, over all buckets; `append` waits
     /// while more is outstanding (Kafka's `buffer.memory`).
     pub unsent_bytes_max: usize,
+    /// Batches of a bucket sealed while its previous batch was in flight are sent as one,
+    /// up to about this many bytes of rows; 0 sends every sealed batch on its own.
+    pub merged_batch_size_max_bytes: usize,
 }
 
 impl Default for AppendOptions {
@@ -69,6 +71,7 @@ impl Default for AppendOptions {
             retries: 5,
             retry_backoff: Duration::from_millis(50),
             unsent_bytes_max: UNSENT_BYTES_MAX_DEFAULT,
+            merged_batch_size_max_bytes: MERGED_BATCH_SIZE_MAX_BYTES_DEFAULT,
         }
     }
 }
@@ -391,7 +394,7 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
         // Batches sealed while the previous one was in flight go out as one: under load the
         // batches grow instead of queueing (up to a size limit), so a writer that seals
         // every append keeps up with rates that one request per append could not.
-        let merge_limit = shared.options.batch_size_bytes.max(MERGED_BATCH_SIZE_MAX_BYTES);
+        let merge_limit = shared.options.merged_batch_size_max_bytes;
         let mut row_count: usize = rows.iter().map(RecordBatch::num_rows).sum();
         let mut bytes: usize = rows.iter().map(RecordBatch::get_array_memory_size).sum();
         let mut barrier = None;
