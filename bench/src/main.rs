@@ -76,7 +76,9 @@ enum Command {
     E2e(E2eArgs),
     /// The transport alone: one stream flat out, and small round trips.
     Limits(LimitsArgs),
-    /// produce, consume, e2e and limits with their defaults (consume's fill lasts --seconds;
+    /// Closed-loop writers and tailing readers on one table at once.
+    Mixed(MixedArgs),
+    /// produce, consume, e2e, mixed and limits with their defaults (consume's fill lasts --seconds;
     /// round trips: 1 000 per second of --seconds, 200 to 5 000).
     All,
     /// Latency-by-percentile plot (SVG) of runs saved with --json, overlaid.
@@ -123,6 +125,25 @@ struct ProduceArgs {
     /// none, lz4 or zstd.
     #[arg(long, default_value = "none")]
     compression: String,
+}
+
+#[derive(Debug, Args)]
+struct MixedArgs {
+    /// Writers (closed loop, as in `produce`).
+    #[arg(long, default_value_t = 2)]
+    writers: usize,
+    /// Tailing readers, each reading every row.
+    #[arg(long, default_value_t = 2)]
+    readers: usize,
+    /// Buckets of the table.
+    #[arg(long, default_value_t = 4)]
+    buckets: u32,
+    /// Rows per batch (1 KiB each).
+    #[arg(long, default_value_t = 1024)]
+    batch_rows: usize,
+    /// Columns the readers read: `all`, or `projected` (2 of 20).
+    #[arg(long, default_value = "all")]
+    columns: String,
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +275,20 @@ fn run(cli: &Cli) -> Result<(), BenchError> {
         } {
             results
                 .insert("e2e".into(), run_e2e(cli, &connection, raw.as_ref(), &disk, args).await?);
+        }
+        let defaults_mixed = MixedArgs {
+            writers: 2,
+            readers: 2,
+            buckets: 4,
+            batch_rows: 1024,
+            columns: "all".into(),
+        };
+        if let Some(args) = match &cli.command {
+            Command::Mixed(args) => Some(args),
+            Command::All => Some(&defaults_mixed),
+            _ => None,
+        } {
+            results.insert("mixed".into(), run_mixed(cli, &connection, args).await?);
         }
         if let Some(args) = match &cli.command {
             Command::Limits(args) => Some(args),
@@ -497,6 +532,81 @@ async fn run_produce(
         }));
     }
     Ok(Value::Array(out))
+}
+
+async fn run_mixed(
+    cli: &Cli,
+    connection: &Connection,
+    args: &MixedArgs,
+) -> Result<Value, BenchError> {
+    let (warmup, duration) = durations(cli);
+    let columns = match args.columns.as_str() {
+        "all" => None,
+        "projected" => Some(rows::projected_columns()),
+        other => {
+            return Err(BenchError::Other(format!("--columns is all or projected, not {other:?}")))
+        }
+    };
+    let schema = std::sync::Arc::new(
+        ufer_wire::schema_text::parse_schema(&rows::schema_text())
+            .map_err(|error| BenchError::Other(error.to_string()))?,
+    );
+    let batch_size = produce::encoded_batch_size(&schema, args.batch_rows)?;
+    println!(
+        "\nmixed: {} writer(s) (acks=all, {:.2} MiB batches) and {} tailing reader(s) ({} columns), {} buckets; {} s measured after {} s warm-up, {} reps",
+        args.writers,
+        batch_size as f64 / (1024.0 * 1024.0),
+        args.readers,
+        args.columns,
+        args.buckets,
+        duration.as_secs_f64(),
+        warmup.as_secs_f64(),
+        cli.reps
+    );
+    let params = workload::mixed::MixedParams {
+        produce: produce::ProduceParams {
+            writers: args.writers,
+            batch_rows: args.batch_rows,
+            acks: Acks::All,
+            compression: Compression::None,
+            warmup,
+            duration,
+        },
+        readers: args.readers,
+        columns,
+    };
+    let (mut produced, mut consumed, mut per_reader) = (Vec::new(), Vec::new(), Vec::new());
+    let mut latency = latency_histogram();
+    for rep in 0..cli.reps.max(1) {
+        progress("mixed", rep, cli.reps.max(1));
+        let path = workload::create_table(connection, "bench_mixed", args.buckets).await?;
+        let result = workload::mixed::run(connection, &path, &params, batch_size).await?;
+        workload::drop_table(connection, &path).await?;
+        produced.push(result.produced.mb_per_s());
+        consumed.push(result.consumed.mb_per_s());
+        per_reader.push(ratio(result.consumed.rows as f64, result.produced.rows as f64));
+        merge_into(&mut latency, &result.produce_latency)?;
+    }
+    let (produced, consumed, per_reader) =
+        (Spread::of(produced), Spread::of(consumed), Spread::of(per_reader));
+    let latency = Percentiles::of(&latency);
+    println!(
+        "  produce {} | rows reaching all readers {} of table data (each reader got {:.2}× the rows written in the window)",
+        spread_line(&produced, "MB/s"),
+        spread_line(&consumed, "MB/s"),
+        per_reader.median / args.readers.max(1) as f64
+    );
+    println!("    batch latency {}", percentiles_line(&latency));
+    Ok(json!({
+        "writers": args.writers,
+        "readers": args.readers,
+        "buckets": args.buckets,
+        "columns": args.columns,
+        "batch_size_bytes": batch_size,
+        "produce_mb_per_s": produced,
+        "consumed_mb_per_s": consumed,
+        "batch_latency": latency,
+    }))
 }
 
 async fn run_consume(

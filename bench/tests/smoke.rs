@@ -48,6 +48,8 @@ fn every_workload_completes_and_reports_figures() {
     assert!(number("/results/limits/stream_mb_per_s/median") > 0.0);
     assert!(number("/results/limits/ping_pong_64b/p50_us") > 0.0);
     assert!(number("/results/limits/produce_10_rows_acks_all/p50_us") > 0.0);
+    assert!(number("/results/mixed/produce_mb_per_s/median") > 0.0);
+    assert!(number("/results/mixed/consumed_mb_per_s/median") > 0.0);
     // The disk's own limits beside the figures.
     assert!(number("/results/produce/0/disk_durable_writes_mb_per_s/median") > 0.0);
     assert!(number("/results/limits/disk_durable_1mib_mb_per_s/median") > 0.0);

@@ -1,9 +1,11 @@
 //! The workloads, each over the client SDK and real QUIC: `produce` (closed loop, as fast as
 //! acknowledgements come), `consume` (a table from its start, with or without projection)
-//! and `e2e` (open loop at a fixed rate, produce-to-consume latency).
+//! `e2e` (open loop at a fixed rate, produce-to-consume latency) and `mixed` (writers and
+//! tailing readers at once).
 
 pub mod consume;
 pub mod e2e;
+pub mod mixed;
 pub mod produce;
 
 use ufer_wire::client::{Admin, Connection};
