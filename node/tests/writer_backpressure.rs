@@ -33,7 +33,9 @@ fn rows(schema: &arrow_schema::SchemaRef, first_id: i64) -> RecordBatch {
 #[test]
 fn appends_wait_once_the_unsent_bytes_reach_the_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let Served { child: mut node, address, .. } = serve(dir.path());
+    let Served { child: node, address, .. } = serve(dir.path());
+    // A failing assertion must not leave the node stopped (and its ports held) for good.
+    let mut node = Resumed(node);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
@@ -59,7 +61,7 @@ fn appends_wait_once_the_unsent_bytes_reach_the_limit() {
         };
         let writer = AppendWriter::new(connection.clone(), &path, options).await.unwrap();
 
-        send_signal(node.id(), "-STOP");
+        send_signal(node.0.id(), "-STOP");
         let mut handles = Vec::new();
         for append in 0..APPENDS_IN_LIMIT as i64 {
             let appended = tokio::time::timeout(
@@ -78,7 +80,7 @@ fn appends_wait_once_the_unsent_bytes_reach_the_limit() {
             "an append beyond the limit did not wait"
         );
 
-        send_signal(node.id(), "-CONT");
+        send_signal(node.0.id(), "-CONT");
         handles.push(next.await.unwrap());
         let mut stored = 0;
         for handle in handles {
@@ -89,6 +91,22 @@ fn appends_wait_once_the_unsent_bytes_reach_the_limit() {
         writer.close().await.unwrap();
         connection.close().await;
     });
-    send_signal(node.id(), "-TERM");
-    assert!(node.wait().unwrap().success());
+    send_signal(node.0.id(), "-TERM");
+    assert!(node.0.wait().unwrap().success());
+}
+
+/// The node child, resumed and killed if the test ends early.
+struct Resumed(std::process::Child);
+
+impl Drop for Resumed {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = std::process::Command::new("kill")
+                .arg("-CONT")
+                .arg(self.0.id().to_string())
+                .status();
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
