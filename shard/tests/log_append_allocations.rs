@@ -24,19 +24,20 @@ fn appends_do_not_allocate_per_batch() {
         let tablet = support::open(&path, LogConfig::production(), &clock).await;
         let schema = support::schema();
         let template = support::batch(0, 20);
-        let mut batches: Vec<Vec<u8>> = (0..2_000).map(|_| template.clone()).collect();
-        // Warm up: the first buffers, index and pending lists grow to their working size.
-        for batch in &mut batches[..200] {
+        let mut batches: Vec<Vec<u8>> = (0..4_000).map(|_| template.clone()).collect();
+        // Warm up: the first buffers, index and pending lists grow to their working size, and
+        // the tail cache (1 MiB) fills and starts reusing what it evicts.
+        for batch in &mut batches[..2_200] {
             tablet.append(batch, &schema).await.unwrap();
         }
         tablet.sync().await.unwrap();
         let region = Region::new(ALLOCATOR);
-        for batch in &mut batches[200..] {
+        for batch in &mut batches[2_200..] {
             tablet.append(batch, &schema).await.unwrap();
         }
         let allocations = region.change().allocations + region.change().reallocations;
         tablet.sync().await.unwrap();
-        assert_eq!(tablet.high_watermark(), 2_000 * 20);
+        assert_eq!(tablet.high_watermark(), 4_000 * 20);
         allocations
     });
     // 1 800 appends of ~1 KiB fill about two 1 MiB write buffers: a handful of allocations

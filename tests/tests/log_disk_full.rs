@@ -24,6 +24,8 @@ fn appends_fail_cleanly_when_the_disk_is_full_and_resume_when_space_returns() {
         std::fs::write(&filler, vec![1u8; 4 * 1024 * 1024]).unwrap();
         let mut config = LogConfig::test_min();
         config.segment_size_max_bytes = 1 << 20;
+        // Batches are kept in the tail cache too: an undone append must leave it as well.
+        config.tail_cache_bytes = 1 << 20;
         let clock: Rc<dyn Clock> = Rc::new(ManualClock::new(1_000));
         let tablet =
             LogTablet::open(root.join("bucket"), config.clone(), clock.clone()).await.unwrap();
@@ -60,6 +62,9 @@ fn appends_fail_cleanly_when_the_disk_is_full_and_resume_when_space_returns() {
             assert_eq!(appended.base_offset, next_id as u64);
             next_id += 2_000;
         }
+        // The newest batch holds the rows appended last, not the ones of the undone append
+        // that had the same offsets.
+        assert_eq!(first_id_at(&tablet, next_id as u64 - 2_000).await, next_id - 2_000);
         tablet.close().await.unwrap();
         let tablet = LogTablet::open(root.join("bucket"), config, clock).await.unwrap();
         assert_eq!(tablet.high_watermark(), next_id as u64);
@@ -68,6 +73,16 @@ fn appends_fail_cleanly_when_the_disk_is_full_and_resume_when_space_returns() {
         tablet.close().await.unwrap();
     });
     drop(mount);
+}
+
+/// The `id` of the first row of the batch at `offset`.
+async fn first_id_at(tablet: &LogTablet, offset: u64) -> i64 {
+    let read = tablet.read(offset, 1, None).await.unwrap();
+    let decoder = ufer_wire::BatchDecoder::new(table::schema());
+    let decoded = decoder.decode(&ufer_wire::aligned_copy(read.chunks[0].as_bytes())).unwrap();
+    let ids = decoded.record_batch.column(0);
+    let ids = ids.as_any().downcast_ref::<arrow_array::Int64Array>().unwrap();
+    ids.value(0)
 }
 
 async fn count_rows(tablet: &LogTablet) -> u64 {

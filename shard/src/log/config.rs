@@ -26,6 +26,9 @@ pub struct LogConfig {
     pub open_sealed_segment_count_max: usize,
     /// Memory of the active segment's writer.
     pub writer: WriterOptions,
+    /// Memory for the newest small batches, served to tailing readers without a disk read
+    /// (0: off). See `tail_cache`.
+    pub tail_cache_bytes: usize,
 }
 
 /// Segments are addressed with 32-bit positions in their index.
@@ -44,6 +47,7 @@ impl LogConfig {
             retention_age_max: None,
             open_sealed_segment_count_max: 32,
             writer: WriterOptions::production(),
+            tail_cache_bytes: 1024 * 1024,
         }
     }
 
@@ -58,6 +62,7 @@ impl LogConfig {
             retention_age_max: None,
             open_sealed_segment_count_max: 2,
             writer: WriterOptions::test_min(),
+            tail_cache_bytes: 16 * 1024,
         }
     }
 

@@ -8,4 +8,5 @@ pub mod recovery;
 pub mod scan;
 pub mod segment;
 pub mod tablet;
+pub mod tail_cache;
 pub mod writers;

@@ -26,6 +26,7 @@ use crate::log::config::LogConfig;
 use crate::log::error::{AppendError, OpenError, ReadError, RetentionError};
 use crate::log::scan::{ScanStep, SegmentScanner};
 use crate::log::segment::{ActiveSegment, Segment};
+use crate::log::tail_cache::TailCache;
 use crate::log::writers::{SequenceCheck, StoredBatch, WriterTable};
 
 /// Window for scanning batch headers to find an offset or a time.
@@ -79,6 +80,8 @@ pub enum ReadChunk {
     Stored(ReadBytes),
     /// A projected batch, assembled from the stored one.
     Projected(Vec<u8>),
+    /// A stored batch from the tail cache (no disk read).
+    Cached(crate::log::tail_cache::CachedBytes),
 }
 
 impl ReadChunk {
@@ -87,6 +90,7 @@ impl ReadChunk {
         match self {
             ReadChunk::Stored(bytes) => bytes,
             ReadChunk::Projected(bytes) => bytes,
+            ReadChunk::Cached(bytes) => bytes,
         }
     }
 }
@@ -213,6 +217,8 @@ pub struct LogTablet {
     leader_epoch: std::cell::Cell<u32>,
     /// Set by the first fatal error; every later append fails with it.
     fatal: RefCell<Option<String>>,
+    /// The newest small batches, for tailing readers.
+    tail: RefCell<TailCache>,
 }
 
 impl std::fmt::Debug for LogTablet {
@@ -261,6 +267,7 @@ impl LogTablet {
         config.validate().map_err(OpenError::Config)?;
         let dir = DataDir::open(path.as_ref()).await?;
         let state = crate::log::recovery::recover(&dir, &config).await?;
+        let tail_cache_bytes = config.tail_cache_bytes;
         Ok(Self {
             dir,
             config,
@@ -269,6 +276,7 @@ impl LogTablet {
             append_lock: Semaphore::new(1),
             leader_epoch: std::cell::Cell::new(0),
             fatal: RefCell::new(None),
+            tail: RefCell::new(TailCache::new(tail_cache_bytes)),
         })
     }
 
@@ -412,8 +420,9 @@ impl LogTablet {
                 return Err(error.into());
             }
         };
-        let mut state = self.state.borrow_mut();
         let end_offset = base_offset + offset_count;
+        self.tail.borrow_mut().push(base_offset, end_offset, batch);
+        let mut state = self.state.borrow_mut();
         assert_eq!(end.end, position + length, "the writer appends where the tablet expects");
         let interval = self.config.index_interval_bytes;
         state.active.segment.observe_batch(
@@ -549,6 +558,7 @@ impl LogTablet {
         }
         segment.index.truncate_from(size);
         state.writers.forget_from(end_offset);
+        self.tail.borrow_mut().truncate_from(end_offset);
     }
 
     /// Seals the active segment and starts a new one if `incoming` bytes or
@@ -639,6 +649,16 @@ impl LogTablet {
                 requested: from_offset,
                 earliest: log_start_offset,
                 high_watermark,
+            });
+        }
+        if let Some(cached) =
+            self.read_cached(from_offset, max_bytes, projection, high_watermark)?
+        {
+            return Ok(LogRead {
+                next_offset: cached.1,
+                chunks: cached.0,
+                high_watermark,
+                log_start_offset,
             });
         }
         let mut chunks = Vec::new();
@@ -741,6 +761,43 @@ impl LogTablet {
             offset = offset.max(view.end_offset);
         }
         Ok(LogRead { chunks, next_offset: offset, high_watermark, log_start_offset })
+    }
+
+    /// [`Self::read`] from the tail cache, if it holds the batch containing `from_offset`:
+    /// the chunks and the offset after them.
+    fn read_cached(
+        &self,
+        from_offset: u64,
+        max_bytes: usize,
+        projection: Option<&Projection>,
+        high_watermark: u64,
+    ) -> Result<Option<(Vec<ReadChunk>, u64)>, ReadError> {
+        let Some(batches) = self.tail.borrow().read(from_offset, max_bytes, high_watermark) else {
+            return Ok(None);
+        };
+        let mut chunks = Vec::with_capacity(batches.len());
+        let mut next_offset = from_offset;
+        for (end_offset, bytes) in batches {
+            let chunk = match projection {
+                None => ReadChunk::Cached(bytes),
+                Some(projection) => {
+                    let projected = project(&bytes, projection).map_err(|error| match error {
+                        BatchError::SchemaMismatch(_) | BatchError::BadProjection { .. } => {
+                            ReadError::Projection(error)
+                        }
+                        other => ReadError::Corrupt {
+                            path: self.dir.path().to_path_buf(),
+                            position: 0,
+                            reason: format!("a cached batch: {other}"),
+                        },
+                    })?;
+                    ReadChunk::Projected(projected.assemble(&bytes))
+                }
+            };
+            chunks.push(chunk);
+            next_offset = end_offset;
+        }
+        Ok(Some((chunks, next_offset)))
     }
 
     /// The first offset at or after `spec`.
