@@ -67,6 +67,14 @@ fn the_cli_creates_writes_reads_and_drops_tables() {
     assert_eq!(lines.next(), Some("name,id"));
     assert_eq!(lines.count(), 10);
 
+    // A table gathers the rows of all buckets and polls into one.
+    let table = ok(&run(
+        &["consume", "events", "--columns", "id", "--format", "table", "--limit", "1000"],
+        None,
+    ));
+    assert_eq!(table.lines().filter(|line| line.starts_with('+')).count(), 3, "{table}");
+    assert_eq!(table.lines().filter(|line| line.starts_with("| ")).count(), 1 + 1000, "{table}");
+
     let described = ok(&run(&["table", "describe", "events"], None));
     assert!(described.contains("id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)"), "{described}");
     let watermarks: u64 = described

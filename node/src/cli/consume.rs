@@ -25,13 +25,45 @@ fn start_from(text: &str) -> Result<StartFrom, String> {
     }
 }
 
+/// Rows gathered into one printed table (`--format table`); more start another table.
+const TABLE_ROWS_MAX: usize = 1_000;
+
 struct Printer {
     format: Format,
     csv_header_written: bool,
+    /// Rows waiting to be printed as one table.
+    table_rows: Vec<RecordBatch>,
 }
 
 impl Printer {
+    /// Prints `batch` (a table gathers rows until [`TABLE_ROWS_MAX`] or [`Printer::flush`]).
     fn print(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        if self.format == Format::Table {
+            self.table_rows.push(batch.clone());
+            let gathered: usize = self.table_rows.iter().map(RecordBatch::num_rows).sum();
+            if gathered >= TABLE_ROWS_MAX {
+                self.flush()?;
+            }
+            return Ok(());
+        }
+        self.write(batch)
+    }
+
+    /// Prints the rows a table has gathered.
+    fn flush(&mut self) -> Result<(), String> {
+        if self.table_rows.is_empty() {
+            return Ok(());
+        }
+        let table = arrow_cast::pretty::pretty_format_batches(&self.table_rows)
+            .map_err(|error| error.to_string())?;
+        self.table_rows.clear();
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        writeln!(out, "{table}").map_err(|error| error.to_string())?;
+        out.flush().map_err(|error| error.to_string())
+    }
+
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
         match self.format {
@@ -81,7 +113,20 @@ pub async fn run(connection: &Connection, args: &ConsumeArgs) -> Result<(), Stri
         probe.subscribe(&buckets, StartFrom::Latest).await.map_err(|error| error.to_string())?;
         probe.positions().clone()
     };
-    let mut printer = Printer { format: args.format, csv_header_written: false };
+    let mut printer =
+        Printer { format: args.format, csv_header_written: false, table_rows: Vec::new() };
+    let printed = print_until_done(&mut scanner, args, &ends, &mut printer).await;
+    printer.flush()?;
+    printed
+}
+
+/// Polls and prints until caught up with `ends` (without --follow) or `--limit` rows.
+async fn print_until_done(
+    scanner: &mut LogScanner,
+    args: &ConsumeArgs,
+    ends: &BTreeMap<u32, u64>,
+    printer: &mut Printer,
+) -> Result<(), String> {
     let mut printed: u64 = 0;
     loop {
         let caught_up = !args.follow
@@ -90,6 +135,10 @@ pub async fn run(connection: &Connection, args: &ConsumeArgs) -> Result<(), Stri
             });
         if caught_up || args.limit.is_some_and(|limit| printed >= limit) {
             return Ok(());
+        }
+        if args.follow {
+            // What arrived so far shows up now, not when the gathered rows fill a table.
+            printer.flush()?;
         }
         for scanned in scanner.poll().await.map_err(|error| error.to_string())? {
             let mut rows = scanned.rows;
