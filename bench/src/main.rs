@@ -423,10 +423,7 @@ async fn run_produce(
     args: &ProduceArgs,
 ) -> Result<Value, BenchError> {
     let (warmup, duration) = durations(cli);
-    let schema = std::sync::Arc::new(
-        ufer_wire::schema_text::parse_schema(&rows::schema_text())
-            .map_err(|error| BenchError::Other(error.to_string()))?,
-    );
+    let schema = rows::arrow_schema()?;
     let batch_size = produce::encoded_batch_size(&schema, args.batch_rows)?;
     println!(
         "\nproduce: acks={}, {} rows × {} B = {:.2} MiB batches, {} buckets, compression {}; {} s measured after {} s warm-up, {} reps",
@@ -547,10 +544,7 @@ async fn run_mixed(
             return Err(BenchError::Other(format!("--columns is all or projected, not {other:?}")))
         }
     };
-    let schema = std::sync::Arc::new(
-        ufer_wire::schema_text::parse_schema(&rows::schema_text())
-            .map_err(|error| BenchError::Other(error.to_string()))?,
-    );
+    let schema = rows::arrow_schema()?;
     let batch_size = produce::encoded_batch_size(&schema, args.batch_rows)?;
     println!(
         "\nmixed: {} writer(s) (acks=all, {:.2} MiB batches) and {} tailing reader(s) ({} columns), {} buckets; {} s measured after {} s warm-up, {} reps",
@@ -623,10 +617,7 @@ async fn run_consume(
         warmup: Duration::ZERO,
         duration: Duration::from_secs_f64(args.fill_seconds.max(0.1)),
     };
-    let schema = std::sync::Arc::new(
-        ufer_wire::schema_text::parse_schema(&rows::schema_text())
-            .map_err(|error| BenchError::Other(error.to_string()))?,
-    );
+    let schema = rows::arrow_schema()?;
     let batch_size = produce::encoded_batch_size(&schema, fill.batch_rows)?;
     let (filled, _) = produce::run(connection, &path, &fill, batch_size).await?;
     println!(
@@ -726,13 +717,10 @@ async fn run_e2e(
         let merged = Percentiles::of(&latency);
         let acked = Percentiles::of(&acked);
         // The floor: one durable write of a batch of this size and one QUIC round trip.
-        let schema = std::sync::Arc::new(
-            ufer_wire::schema_text::parse_schema(&rows::schema_text())
-                .map_err(|error| BenchError::Other(error.to_string()))?,
-        );
+        let schema = rows::arrow_schema()?;
         let batch_size = produce::encoded_batch_size(&schema, args.batch_rows)?;
         let write = disk.measure(batch_size, Duration::from_secs(1)).await?;
-        let write_p50 = median_us(&write.latencies);
+        let write_p50 = Percentiles::of(&histogram_of(&write.latencies)).p50_us;
         let round_trip_p50 = match raw {
             Some(raw) => Percentiles::of(&raw.ping_pong(64, 1_000).await?).p50_us,
             None => 0,
@@ -807,10 +795,7 @@ async fn produce_round_trips(
     let table = connection.table_metadata(&path).await?;
     let location = &table.buckets[0];
     let address = connection.shard_address(location.node_id, location.shard).await?;
-    let schema = std::sync::Arc::new(
-        ufer_wire::schema_text::parse_schema(&rows::schema_text())
-            .map_err(|error| BenchError::Other(error.to_string()))?,
-    );
+    let schema = rows::arrow_schema()?;
     let schema = ufer_wire::BatchSchema::new(table.info.schema_id, schema)
         .map_err(|error| BenchError::Other(error.to_string()))?;
     let rows = rows::batch(schema.arrow(), 0, rows_per_batch, 0)?;
@@ -888,13 +873,9 @@ async fn run_limits(
         progress("limits", rep, cli.reps.max(1));
         let large = disk.measure(1 << 20, duration).await?;
         disk_large.push(ratio(large.bytes as f64 / 1e6, large.elapsed.as_secs_f64()));
-        for latency in &large.latencies {
-            ufer_bench::report::record(&mut disk_large_latency, latency.as_micros() as u64);
-        }
+        merge_into(&mut disk_large_latency, &histogram_of(&large.latencies))?;
         let small = disk.measure(10 * 1024, duration).await?;
-        for latency in &small.latencies {
-            ufer_bench::report::record(&mut disk_small_latency, latency.as_micros() as u64);
-        }
+        merge_into(&mut disk_small_latency, &histogram_of(&small.latencies))?;
         let samples = args.ping_samples / 2;
         merge_into(
             &mut produce_leader,
@@ -1004,11 +985,13 @@ impl DiskProbe {
     }
 }
 
-/// The median of `latencies`, in microseconds (0 if there are none).
-fn median_us(latencies: &[Duration]) -> u64 {
-    let mut micros: Vec<u64> = latencies.iter().map(|latency| latency.as_micros() as u64).collect();
-    micros.sort_unstable();
-    micros.get(micros.len() / 2).copied().unwrap_or(0)
+/// A latency histogram (µs) of `latencies`.
+fn histogram_of(latencies: &[Duration]) -> Histogram<u64> {
+    let mut histogram = latency_histogram();
+    for latency in latencies {
+        ufer_bench::report::record(&mut histogram, latency.as_micros() as u64);
+    }
+    histogram
 }
 
 /// `ufer-bench plot`: one line per run and rate (e2e) or writer count (produce).

@@ -39,6 +39,13 @@ pub fn schema_text() -> String {
     columns.join(", ")
 }
 
+/// The table's Arrow schema (what [`schema_text`] describes).
+pub fn arrow_schema() -> Result<SchemaRef, crate::error::BenchError> {
+    ufer_wire::schema_text::parse_schema(&schema_text())
+        .map(Arc::new)
+        .map_err(|error| crate::error::BenchError::Other(error.to_string()))
+}
+
 /// The two columns a projected read asks for.
 pub fn projected_columns() -> Vec<String> {
     vec!["id".into(), "sent_us".into()]

@@ -279,6 +279,28 @@ fn a_segment_never_spans_more_offsets_than_its_index_can_address() {
     });
 }
 
+/// Production limits with an index entry for every batch and segments of `segment_bytes`,
+/// and every read from the disk (no tail cache): for tests of what disk reads fetch.
+fn disk_read_config(segment_bytes: u64) -> LogConfig {
+    let mut config = LogConfig::production();
+    config.index_interval_bytes = 512;
+    config.segment_size_max_bytes = segment_bytes;
+    config.tail_cache_bytes = 0;
+    config
+}
+
+/// Appends `count` durable batches of `rows` rows (ids from 0); returns their stored bytes.
+async fn append_batches(tablet: &ufer_shard::LogTablet, count: i64, rows: usize) -> usize {
+    let schema = support::schema();
+    let mut stored = 0;
+    for round in 0..count {
+        let mut batch = support::batch(round * rows as i64, rows);
+        stored += batch.len();
+        tablet.append_durable(&mut batch, &schema).await.unwrap();
+    }
+    stored
+}
+
 #[test]
 fn reads_fetch_only_whole_batches_from_disk() {
     // Reads whose budget ends inside a batch stop at the last whole batch before it (known
@@ -288,19 +310,8 @@ fn reads_fetch_only_whole_batches_from_disk() {
     let path = dir.path().to_path_buf();
     support::run(move || async move {
         let clock = ManualClock::new(1_000);
-        let mut config = LogConfig::production();
-        config.index_interval_bytes = 512;
-        config.segment_size_max_bytes = 1 << 20;
-        // Every read from the disk: this is about what a disk read fetches.
-        config.tail_cache_bytes = 0;
-        let tablet = support::open(&path, config, &clock).await;
-        let schema = support::schema();
-        let mut stored = 0usize;
-        for round in 0..30i64 {
-            let mut batch = support::batch(round * 1_500, 1_500);
-            stored += batch.len();
-            tablet.append_durable(&mut batch, &schema).await.unwrap();
-        }
+        let tablet = support::open(&path, disk_read_config(1 << 20), &clock).await;
+        let stored = append_batches(&tablet, 30, 1_500).await;
         let batch_size = stored / 30;
         assert!(batch_size > 30 * 1024, "batches of {batch_size} bytes");
         // Room for two and a half batches per read.
@@ -332,19 +343,10 @@ fn projected_reads_of_large_batches_fetch_only_the_chosen_columns() {
     let path = dir.path().to_path_buf();
     support::run(move || async move {
         let clock = ManualClock::new(1_000);
-        let mut config = LogConfig::production();
-        config.index_interval_bytes = 512;
-        config.segment_size_max_bytes = 4 << 20;
-        config.tail_cache_bytes = 0;
-        let tablet = support::open(&path, config, &clock).await;
+        let tablet = support::open(&path, disk_read_config(4 << 20), &clock).await;
         let schema = support::schema();
         let (batches, rows) = (12i64, 20_000usize);
-        let mut stored = 0usize;
-        for round in 0..batches {
-            let mut batch = support::batch(round * rows as i64, rows);
-            stored += batch.len();
-            tablet.append_durable(&mut batch, &schema).await.unwrap();
-        }
+        let stored = append_batches(&tablet, batches, rows).await;
         assert!(stored / batches as usize > 400 * 1024, "batches of {} bytes", stored / 12);
         let projection = Projection::new(schema.clone(), &[0]).unwrap();
         let decoder = BatchDecoder::new(projection.projected_schema().clone());

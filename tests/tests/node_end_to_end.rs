@@ -40,6 +40,23 @@ fn rows(schema: &arrow_schema::SchemaRef, first_id: i64) -> RecordBatch {
     .unwrap()
 }
 
+/// The client side of a test: a tokio runtime with two workers.
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+/// Creates `default.NAME` (id, name, ts) with `buckets` buckets and no bucket key.
+async fn create_events_table(connection: &Connection, name: &str, buckets: u32) -> TablePath {
+    let path = TablePath::new("default", name);
+    let definition = TableDefinition {
+        schema: "id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)".into(),
+        bucket_count: buckets,
+        ..TableDefinition::default()
+    };
+    Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+    path
+}
+
 #[test]
 fn produce_and_consume_over_quic_with_and_without_projection() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,8 +64,7 @@ fn produce_and_consume_over_quic_with_and_without_projection() {
     config.log.segment_size_max_bytes = 256 * 1024;
     let node = start(config.clone()).unwrap();
     let bootstrap = node.shard_addresses()[1];
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = client_runtime();
     let path = TablePath::new("default", "events");
     runtime.block_on(async {
         let connection = Connection::new(ClientConfig::local(bootstrap, dir.path())).unwrap();
@@ -133,18 +149,10 @@ fn produce_and_consume_over_quic_with_and_without_projection() {
 fn a_quiet_shard_does_not_hold_back_rows_from_another() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(NodeConfig::test_min(dir.path().to_path_buf())).unwrap();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    runtime.block_on(async {
+    client_runtime().block_on(async {
         let connection =
             Connection::new(ClientConfig::local(node.shard_addresses()[0], dir.path())).unwrap();
-        let path = TablePath::new("default", "split");
-        let definition = TableDefinition {
-            schema: "id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)".into(),
-            bucket_count: 2,
-            ..TableDefinition::default()
-        };
-        Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+        let path = create_events_table(&connection, "split", 2).await;
         let metadata = connection.table_metadata(&path).await.unwrap();
         assert_ne!(metadata.buckets[0].shard, metadata.buckets[1].shard, "one bucket per shard");
 
@@ -206,8 +214,7 @@ fn a_shard_that_cannot_start_fails_the_start() {
 /// restarted in the same process (embedded use, tests) binds them again at once.
 #[test]
 fn a_stopped_node_has_released_its_ports() {
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = client_runtime();
     for round in 0..10 {
         let dir = tempfile::tempdir().unwrap();
         let node = start(NodeConfig::test_min(dir.path().to_path_buf())).unwrap();
@@ -237,18 +244,10 @@ fn a_stopped_node_has_released_its_ports() {
 fn appends_sealed_while_a_batch_is_in_flight_go_out_together() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(NodeConfig::test_min(dir.path().to_path_buf())).unwrap();
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    runtime.block_on(async {
+    client_runtime().block_on(async {
         let connection =
             Connection::new(ClientConfig::local(node.shard_addresses()[0], dir.path())).unwrap();
-        let path = TablePath::new("default", "merged");
-        let definition = TableDefinition {
-            schema: "id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)".into(),
-            bucket_count: 1,
-            ..TableDefinition::default()
-        };
-        Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+        let path = create_events_table(&connection, "merged", 1).await;
         let options = AppendOptions {
             batch_size_bytes: 1,
             acks: ufer_wire::protocol::messages::Acks::All,

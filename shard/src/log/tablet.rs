@@ -250,7 +250,10 @@ struct SegmentView {
 /// at least a generous window for the `first` batch of a read (returned whatever its size).
 fn read_window_size(batch_starts: &[u64], position: u64, budget: usize, first: bool) -> usize {
     let limit = position.saturating_add(budget.min(READ_WINDOW_SIZE_MAX_BYTES) as u64);
-    match batch_starts.iter().rev().find(|start| **start > position && **start <= limit) {
+    // `batch_starts` is ascending: the last start at or below the limit, if past `position`.
+    let below = batch_starts.partition_point(|start| *start <= limit);
+    let last = below.checked_sub(1).map(|index| batch_starts[index]);
+    match last.filter(|start| *start > position) {
         Some(end) => (end - position) as usize + BATCH_HEADER_SIZE_BYTES,
         None if first => budget.clamp(READ_WINDOW_SIZE_MIN_BYTES, READ_WINDOW_SIZE_MAX_BYTES),
         None => budget.clamp(BATCH_HEADER_SIZE_BYTES, READ_WINDOW_SIZE_MAX_BYTES),

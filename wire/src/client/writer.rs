@@ -118,8 +118,33 @@ struct Accumulator {
     started: Option<Instant>,
 }
 
+/// A bucket's rows sealed into one batch-to-be, with their counts from the accumulator.
+struct Sealed {
+    rows: Vec<RecordBatch>,
+    row_count: usize,
+    /// Arrow memory of `rows`.
+    bytes: usize,
+    waiters: Vec<Waiter>,
+}
+
+impl Sealed {
+    /// Appends `other`'s rows after these (its waiters' rows move along).
+    fn absorb(&mut self, other: Sealed) {
+        for (first_row, count, waiter) in other.waiters {
+            self.waiters.push((self.row_count + first_row, count, waiter));
+        }
+        self.row_count += other.row_count;
+        self.bytes += other.bytes;
+        self.rows.extend(other.rows);
+    }
+}
+
 enum Command {
-    Send { rows: Vec<RecordBatch>, waiters: Vec<Waiter>, memory: Option<OwnedSemaphorePermit> },
+    /// Rows to send, and (once queued) the unsent-bytes permit they hold.
+    Send {
+        sealed: Sealed,
+        memory: Option<OwnedSemaphorePermit>,
+    },
     Barrier(oneshot::Sender<()>),
 }
 
@@ -301,7 +326,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn take(accumulator: &mut Accumulator) -> Command {
     let taken = std::mem::take(accumulator);
-    Command::Send { rows: taken.rows, waiters: taken.waiters, memory: None }
+    let sealed = Sealed {
+        rows: taken.rows,
+        row_count: taken.row_count,
+        bytes: taken.bytes,
+        waiters: taken.waiters,
+    };
+    Command::Send { sealed, memory: None }
 }
 
 fn check_schema(table: &Table, batch: &RecordBatch) -> Result<(), ClientError> {
@@ -324,18 +355,17 @@ fn check_schema(table: &Table, batch: &RecordBatch) -> Result<(), ClientError> {
 
 async fn send_command(shared: &Shared, bucket: u32, command: Command) -> Result<(), ClientError> {
     let command = match command {
-        Command::Send { rows, waiters, memory: None } => {
+        Command::Send { sealed, memory: None } => {
             // Waits while too many sealed bytes are unanswered; a batch larger than the
             // whole budget takes all of it.
-            let bytes: usize = rows.iter().map(RecordBatch::get_array_memory_size).sum();
-            let permits = bytes.clamp(1, shared.memory_permits) as u32;
+            let permits = sealed.bytes.clamp(1, shared.memory_permits) as u32;
             let memory = shared
                 .memory
                 .clone()
                 .acquire_many_owned(permits)
                 .await
                 .map_err(|_| ClientError::Invalid("the writer has stopped".into()))?;
-            Command::Send { rows, waiters, memory: Some(memory) }
+            Command::Send { sealed, memory: Some(memory) }
         }
         other => other,
     };
@@ -384,33 +414,25 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
     let mut builder: Option<LogBatchBuilder> = None;
     while let Some(command) = commands.recv().await {
         let Some(shared) = shared.upgrade() else { return };
-        let (mut rows, mut waiters, memory) = match command {
+        let (mut sealed, memory) = match command {
             Command::Barrier(done) => {
                 let _ = done.send(());
                 continue;
             }
-            Command::Send { rows, waiters, memory } => (rows, waiters, memory),
+            Command::Send { sealed, memory } => (sealed, memory),
         };
         // Batches sealed while the previous one was in flight go out as one: under load the
         // batches grow instead of queueing (up to a size limit), so a writer that seals
         // every append keeps up with rates that one request per append could not.
         let merge_limit = shared.options.merged_batch_size_max_bytes;
-        let mut row_count: usize = rows.iter().map(RecordBatch::num_rows).sum();
-        let mut bytes: usize = rows.iter().map(RecordBatch::get_array_memory_size).sum();
         let mut barrier = None;
         // Released once the batch is answered: until then its rows count as unsent.
         let mut memory = vec![memory];
-        while bytes < merge_limit {
+        while sealed.bytes < merge_limit {
             match commands.try_recv() {
-                Ok(Command::Send { rows: more_rows, waiters: more_waiters, memory: more }) => {
-                    memory.push(more);
-                    for (first_row, count, waiter) in more_waiters {
-                        waiters.push((row_count + first_row, count, waiter));
-                    }
-                    row_count += more_rows.iter().map(RecordBatch::num_rows).sum::<usize>();
-                    bytes +=
-                        more_rows.iter().map(RecordBatch::get_array_memory_size).sum::<usize>();
-                    rows.extend(more_rows);
+                Ok(Command::Send { sealed: more, memory: more_memory }) => {
+                    memory.push(more_memory);
+                    sealed.absorb(more);
                 }
                 Ok(Command::Barrier(done)) => {
                     // Answered once what was queued before it is sent.
@@ -428,7 +450,7 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
             match LogBatchBuilder::new(shared.table.schema.clone(), options) {
                 Ok(made) => builder = Some(made),
                 Err(error) => {
-                    fail(waiters, &ClientError::Batch(error.to_string()));
+                    fail(sealed.waiters, &ClientError::Batch(error.to_string()));
                     continue;
                 }
             }
@@ -440,17 +462,17 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
         } else {
             WriterStamp::NONE
         };
-        let bytes = match builder.build_concat(&rows, None, stamp) {
+        let bytes = match builder.build_concat(&sealed.rows, None, stamp) {
             Ok(bytes) => bytes,
             Err(error) => {
-                fail(waiters, &ClientError::Batch(error.to_string()));
+                fail(sealed.waiters, &ClientError::Batch(error.to_string()));
                 continue;
             }
         };
         match produce_with_retries(&shared, bucket, &bytes).await {
             Ok(base_offset) => {
                 sequence = if sequence == i32::MAX { 0 } else { sequence + 1 };
-                for (first_row, count, waiter) in waiters {
+                for (first_row, count, waiter) in sealed.waiters {
                     let ack = AppendAck {
                         bucket,
                         base_offset: base_offset + first_row as u64,
@@ -468,7 +490,7 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
                         sequence = 0;
                     }
                 }
-                fail(waiters, &error);
+                fail(sealed.waiters, &error);
             }
         }
         drop(memory);
