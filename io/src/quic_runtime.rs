@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -35,10 +35,27 @@ const SEND_RETRY_DELAY: Duration = Duration::from_micros(50);
 /// `wmem_max`; 4 MiB on our machines).
 pub const UDP_SOCKET_BUFFER_SIZE_BYTES: usize = 4 * 1024 * 1024;
 
-/// Process-wide counts of UDP sends by the glommio runtime (all shards together).
-static TRANSMITS: AtomicU64 = AtomicU64::new(0);
-static SENDS_BLOCKED: AtomicU64 = AtomicU64::new(0);
-static SEND_RETRY_WAITS: AtomicU64 = AtomicU64::new(0);
+/// One socket's send counts. Each socket belongs to one shard, so only its own core writes
+/// them (no cache line shared between shards on the send path); readers sum them.
+#[derive(Debug, Default)]
+struct SendCounters {
+    transmits: AtomicU64,
+    blocked: AtomicU64,
+    retry_waits: AtomicU64,
+}
+
+impl SendCounters {
+    fn stats(&self) -> UdpSendStats {
+        UdpSendStats {
+            transmits: self.transmits.load(Ordering::Relaxed),
+            blocked: self.blocked.load(Ordering::Relaxed),
+            retry_waits: self.retry_waits.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Every socket's counters (registered once per socket; dropped sockets stay counted).
+static SEND_COUNTERS: Mutex<Vec<Arc<SendCounters>>> = Mutex::new(Vec::new());
 
 /// How UDP sends went on the glommio runtime's sockets, since the process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -51,13 +68,16 @@ pub struct UdpSendStats {
     pub retry_waits: u64,
 }
 
-/// The counts of UDP sends so far.
+/// The counts of UDP sends so far, all sockets together.
 pub fn udp_send_stats() -> UdpSendStats {
-    UdpSendStats {
-        transmits: TRANSMITS.load(Ordering::Relaxed),
-        blocked: SENDS_BLOCKED.load(Ordering::Relaxed),
-        retry_waits: SEND_RETRY_WAITS.load(Ordering::Relaxed),
-    }
+    let counters = SEND_COUNTERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    counters.iter().map(|counters| counters.stats()).fold(UdpSendStats::default(), |sum, one| {
+        UdpSendStats {
+            transmits: sum.transmits + one.transmits,
+            blocked: sum.blocked + one.blocked,
+            retry_waits: sum.retry_waits + one.retry_waits,
+        }
+    })
 }
 
 /// The quinn runtime for endpoints created on a glommio executor.
@@ -134,6 +154,7 @@ struct GlommioUdpSocket {
     readable: SendWrapper<RefCell<Option<Readiness>>>,
     /// The last send found the socket buffer full: senders wait before trying again.
     blocked: AtomicBool,
+    counters: Arc<SendCounters>,
 }
 
 impl GlommioUdpSocket {
@@ -142,12 +163,18 @@ impl GlommioUdpSocket {
         let state = quinn_udp::UdpSocketState::new((&socket).into())?;
         let duplicate = socket2::Socket::from(socket.try_clone()?);
         let peeker = glommio::net::UdpSocket::from(duplicate);
+        let counters = Arc::new(SendCounters::default());
+        SEND_COUNTERS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(counters.clone());
         Ok(Self {
             io: socket,
             state,
             peeker: SendWrapper::new(Rc::new(peeker)),
             readable: SendWrapper::new(RefCell::new(None)),
             blocked: AtomicBool::new(false),
+            counters,
         })
     }
 }
@@ -168,12 +195,12 @@ impl AsyncUdpSocket for GlommioUdpSocket {
     fn try_send(&self, transmit: &quinn_udp::Transmit<'_>) -> io::Result<()> {
         match self.state.send((&self.io).into(), transmit) {
             Ok(()) => {
-                TRANSMITS.fetch_add(1, Ordering::Relaxed);
+                self.counters.transmits.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }
             Err(error) => {
                 if error.kind() == io::ErrorKind::WouldBlock {
-                    SENDS_BLOCKED.fetch_add(1, Ordering::Relaxed);
+                    self.counters.blocked.fetch_add(1, Ordering::Relaxed);
                     self.blocked.store(true, Ordering::Relaxed);
                 }
                 Err(error)
@@ -259,7 +286,7 @@ impl UdpPoller for RetryPoller {
             Poll::Ready(_) => {
                 *self.timer = None;
                 self.socket.blocked.store(false, Ordering::Relaxed);
-                SEND_RETRY_WAITS.fetch_add(1, Ordering::Relaxed);
+                self.socket.counters.retry_waits.fetch_add(1, Ordering::Relaxed);
                 Poll::Ready(Ok(()))
             }
         }
