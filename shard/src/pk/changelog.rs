@@ -1,0 +1,420 @@
+//! `ChangelogGenerator`: a write request and the stored rows of its keys in, the changelog
+//! to append and the KV mutations to apply out (stream-table duality).
+//!
+//! Invariants:
+//! - nothing is half-applied: a request is validated completely before any output is built,
+//!   and `generate` returns either the whole output or an error;
+//! - changelog rows are full rows after merging, so replaying `+I`/`+U` as puts and `-D` as
+//!   deletes in log order rebuilds the KV exactly (`replay_mutations`);
+//! - rows of one key inside one request see the effect of the earlier rows.
+//!
+//! Full image: new key → `+I new`; changed key → `-U old`, `+U new`; deleted key → `-D old`;
+//! merged row equal to the stored one, or delete of a missing key → nothing. WAL image: the
+//! same without `-U`; with the last-row engine and full-row upserts only, no stored row is
+//! read and every upsert is `+U new` (Fluss's WAL optimisation).
+
+use std::collections::HashMap;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use ufer_wire::ChangeType;
+
+use super::error::PkError;
+use super::key::KeyEncoder;
+use super::merge::{self, Deleted, Upserted};
+use super::options::{ChangelogImage, DeleteBehavior, MergeEngine, PkTableOptions};
+use super::row::RowCodec;
+use super::value::{value_at, Value};
+
+/// A KV mutation: an encoded key and its new stored value (`None`: delete the key).
+pub type Mutation = (Vec<u8>, Option<Vec<u8>>);
+
+/// What a row of a write request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowOp {
+    /// Insert or update the row of its key.
+    Upsert,
+    /// Delete the row of its key (only key columns, and target columns, are read).
+    Delete,
+}
+
+/// One write to a primary-key table.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteRequest<'a> {
+    /// Rows in the table schema. For a partial update, non-target columns are ignored (send
+    /// nulls).
+    pub batch: &'a RecordBatch,
+    /// One op per row; `None`: every row is an upsert.
+    pub ops: Option<&'a [RowOp]>,
+    /// Partial update: the columns written (must include every key column); `None`: all.
+    pub target_columns: Option<&'a [usize]>,
+}
+
+/// The result of a write request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangelogOutput {
+    /// Changelog rows in the table schema; `None` when nothing changed.
+    pub changelog: Option<RecordBatch>,
+    /// One change type per changelog row.
+    pub change_types: Vec<ChangeType>,
+    /// The final stored value of each key the request changed, in first-touch order;
+    /// `None` deletes the key.
+    pub mutations: Vec<Mutation>,
+}
+
+/// Turns write requests into changelogs and KV mutations for one table schema.
+#[derive(Debug, Clone)]
+pub struct ChangelogGenerator {
+    schema: SchemaRef,
+    options: PkTableOptions,
+    keys: KeyEncoder,
+    rows: RowCodec,
+}
+
+/// A request that passed validation: targets as a mask, ops per row.
+struct Checked {
+    ops: Vec<RowOp>,
+    targets: Option<Vec<bool>>,
+    keys: Vec<Vec<u8>>,
+}
+
+/// The state of one key during `generate`.
+struct Slot {
+    key: Vec<u8>,
+    row: Option<Vec<Value>>,
+    changed: bool,
+}
+
+impl ChangelogGenerator {
+    /// A generator for rows of `schema` (stamped `schema_id`) under `options`.
+    pub fn new(schema_id: u16, schema: SchemaRef, options: PkTableOptions) -> Result<Self, String> {
+        let keys = KeyEncoder::new(&schema, &options.primary_key)?;
+        let rows = RowCodec::new(schema_id, schema.clone())?;
+        if let MergeEngine::Aggregate { functions } = &options.merge_engine {
+            if functions.len() != schema.fields().len() {
+                return Err("aggregate functions do not match the schema's columns".into());
+            }
+        }
+        Ok(Self { schema, options, keys, rows })
+    }
+
+    /// The table's options.
+    pub fn options(&self) -> &PkTableOptions {
+        &self.options
+    }
+
+    /// The key encoder of the table.
+    pub fn key_encoder(&self) -> &KeyEncoder {
+        &self.keys
+    }
+
+    /// The row codec of the table.
+    pub fn row_codec(&self) -> &RowCodec {
+        &self.rows
+    }
+
+    /// Whether this request needs no stored rows (WAL image, last-row, full-row upserts).
+    fn skips_read(&self, checked: &Checked) -> bool {
+        self.options.changelog_image == ChangelogImage::Wal
+            && self.options.merge_engine == MergeEngine::LastRow
+            && checked.targets.is_none()
+            && checked.ops.iter().all(|op| *op == RowOp::Upsert)
+    }
+
+    /// Validates the request fully and returns the distinct encoded keys whose stored values
+    /// `generate` needs, in first-touch order (empty when no read is needed).
+    pub fn keys_to_read(&self, request: &WriteRequest<'_>) -> Result<Vec<Vec<u8>>, PkError> {
+        let checked = self.check(request)?;
+        if self.skips_read(&checked) {
+            return Ok(Vec::new());
+        }
+        let mut seen = HashMap::new();
+        let mut distinct = Vec::new();
+        for key in checked.keys {
+            if !seen.contains_key(&key) {
+                seen.insert(key.clone(), ());
+                distinct.push(key);
+            }
+        }
+        Ok(distinct)
+    }
+
+    fn check(&self, request: &WriteRequest<'_>) -> Result<Checked, PkError> {
+        let batch = request.batch;
+        let fields = self.schema.fields();
+        let batch_fields = batch.schema_ref().fields().clone();
+        if batch_fields.len() != fields.len() {
+            return Err(PkError::SchemaMismatch(format!(
+                "the batch has {} columns, the table {}",
+                batch_fields.len(),
+                fields.len()
+            )));
+        }
+        for (table, given) in fields.iter().zip(batch_fields.iter()) {
+            if table.name() != given.name() || table.data_type() != given.data_type() {
+                return Err(PkError::SchemaMismatch(format!(
+                    "column {:?} {} was sent as {:?} {}",
+                    table.name(),
+                    table.data_type(),
+                    given.name(),
+                    given.data_type()
+                )));
+            }
+        }
+        let row_count = batch.num_rows();
+        let ops = match request.ops {
+            None => vec![RowOp::Upsert; row_count],
+            Some(ops) if ops.len() == row_count => ops.to_vec(),
+            Some(ops) => {
+                return Err(PkError::SchemaMismatch(format!(
+                    "{} ops for {row_count} rows",
+                    ops.len()
+                )))
+            }
+        };
+        let targets =
+            request.target_columns.map(|targets| self.check_targets(targets)).transpose()?;
+        if self.options.delete_behavior == DeleteBehavior::Disable && ops.contains(&RowOp::Delete) {
+            return Err(PkError::DeleteDisabled);
+        }
+        let mut keys = Vec::with_capacity(row_count);
+        for (row, op) in ops.iter().enumerate() {
+            let mut key = Vec::new();
+            self.keys.encode(batch, row, &mut key)?;
+            keys.push(key);
+            if let (MergeEngine::Versioned { column }, RowOp::Upsert) =
+                (&self.options.merge_engine, op)
+            {
+                if batch.column(*column).is_null(row) {
+                    return Err(PkError::VersionMissing {
+                        row,
+                        column: fields[*column].name().clone(),
+                    });
+                }
+            }
+        }
+        Ok(Checked { ops, targets, keys })
+    }
+
+    fn check_targets(&self, targets: &[usize]) -> Result<Vec<bool>, PkError> {
+        let fields = self.schema.fields();
+        if matches!(
+            self.options.merge_engine,
+            MergeEngine::FirstRow | MergeEngine::Versioned { .. }
+        ) {
+            return Err(PkError::PartialUpdateRefused(
+                "the first_row and versioned merge engines take full rows only".into(),
+            ));
+        }
+        let mut mask = vec![false; fields.len()];
+        for &column in targets {
+            let Some(slot) = mask.get_mut(column) else {
+                return Err(PkError::PartialUpdateRefused(format!(
+                    "target column {column} is not in the table ({} columns)",
+                    fields.len()
+                )));
+            };
+            if *slot {
+                return Err(PkError::PartialUpdateRefused(format!(
+                    "target column {column} is listed twice"
+                )));
+            }
+            *slot = true;
+        }
+        let missing: Vec<String> = self
+            .options
+            .primary_key
+            .iter()
+            .filter(|column| !mask[**column])
+            .map(|column| fields[*column].name().clone())
+            .collect();
+        if !missing.is_empty() {
+            return Err(PkError::PartialUpdateWithoutKey { missing });
+        }
+        if let Some(field) =
+            fields.iter().zip(&mask).find(|(field, target)| !**target && !field.is_nullable())
+        {
+            return Err(PkError::PartialUpdateRefused(format!(
+                "column {:?} is NOT NULL, so every partial update must target it",
+                field.0.name()
+            )));
+        }
+        Ok(mask)
+    }
+
+    /// The changelog and mutations of `request`, given the stored values of the keys
+    /// `keys_to_read` returned, in the same order (`None`: the key holds nothing).
+    pub fn generate(
+        &self,
+        request: &WriteRequest<'_>,
+        current: &[Option<Vec<u8>>],
+    ) -> Result<ChangelogOutput, PkError> {
+        let checked = self.check(request)?;
+        let skip_read = self.skips_read(&checked);
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut slot_of: HashMap<&[u8], usize> = HashMap::new();
+        for key in &checked.keys {
+            if !slot_of.contains_key(key.as_slice()) {
+                slot_of.insert(key, slots.len());
+                slots.push(Slot { key: key.clone(), row: None, changed: false });
+            }
+        }
+        let expected = if skip_read { 0 } else { slots.len() };
+        if current.len() != expected {
+            return Err(PkError::CurrentValuesMismatch { expected, given: current.len() });
+        }
+        for (slot, stored) in slots.iter_mut().zip(current) {
+            slot.row = stored.as_deref().map(|bytes| self.rows.decode_values(bytes)).transpose()?;
+        }
+        let full = self.options.changelog_image == ChangelogImage::Full;
+        let mut out_rows: Vec<Vec<Value>> = Vec::new();
+        let mut change_types = Vec::new();
+        let mut emit = |change: ChangeType, row: &[Value]| {
+            change_types.push(change);
+            out_rows.push(row.to_vec());
+        };
+        let fields = self.schema.fields();
+        let targets = checked.targets.as_deref();
+        for (row, key) in checked.keys.iter().enumerate() {
+            let slot = &mut slots[slot_of[key.as_slice()]];
+            let input = self.input_row(request.batch, row, targets)?;
+            let next = match checked.ops[row] {
+                RowOp::Upsert if skip_read => {
+                    emit(ChangeType::UpdateAfter, &input);
+                    slot.changed = true;
+                    slot.row = Some(input);
+                    continue;
+                }
+                RowOp::Upsert => {
+                    match merge::upsert(&self.options, fields, slot.row.as_deref(), input, targets)?
+                    {
+                        Upserted::Keep => continue,
+                        Upserted::Row(merged) => Some(merged),
+                    }
+                }
+                RowOp::Delete => match slot.row.as_deref() {
+                    None => continue,
+                    Some(old) => match merge::delete(&self.options, old, targets) {
+                        Deleted::Ignore => continue,
+                        Deleted::Remove => None,
+                        Deleted::Row(row) => Some(row),
+                    },
+                },
+            };
+            match (slot.row.take(), next) {
+                (None, Some(new)) => {
+                    emit(ChangeType::Insert, &new);
+                    slot.row = Some(new);
+                    slot.changed = true;
+                }
+                (Some(old), None) => {
+                    emit(ChangeType::Delete, &old);
+                    slot.changed = true;
+                }
+                (Some(old), Some(new)) => {
+                    if !self.same_row(&old, &new)? {
+                        if full {
+                            emit(ChangeType::UpdateBefore, &old);
+                        }
+                        emit(ChangeType::UpdateAfter, &new);
+                        slot.changed = true;
+                    }
+                    slot.row = Some(new);
+                }
+                (None, None) => {}
+            }
+        }
+        self.output(slots, &out_rows, change_types)
+    }
+
+    fn output(
+        &self,
+        slots: Vec<Slot>,
+        out_rows: &[Vec<Value>],
+        change_types: Vec<ChangeType>,
+    ) -> Result<ChangelogOutput, PkError> {
+        let mut mutations = Vec::new();
+        for slot in slots.into_iter().filter(|slot| slot.changed) {
+            let value = match &slot.row {
+                None => None,
+                Some(row) => {
+                    let mut bytes = Vec::new();
+                    self.rows.encode_values(row, &mut bytes)?;
+                    Some(bytes)
+                }
+            };
+            mutations.push((slot.key, value));
+        }
+        let changelog =
+            if out_rows.is_empty() { None } else { Some(self.rows.build_batch(out_rows)?) };
+        Ok(ChangelogOutput { changelog, change_types, mutations })
+    }
+
+    /// Whether two rows store identical bytes (so no change is logged).
+    fn same_row(&self, old: &[Value], new: &[Value]) -> Result<bool, PkError> {
+        let (mut old_bytes, mut new_bytes) = (Vec::new(), Vec::new());
+        self.rows.encode_values(old, &mut old_bytes)?;
+        self.rows.encode_values(new, &mut new_bytes)?;
+        Ok(old_bytes == new_bytes)
+    }
+
+    /// Row `row` of the batch, with non-target columns null.
+    fn input_row(
+        &self,
+        batch: &RecordBatch,
+        row: usize,
+        targets: Option<&[bool]>,
+    ) -> Result<Vec<Value>, PkError> {
+        batch
+            .columns()
+            .iter()
+            .enumerate()
+            .map(|(column, array)| match targets {
+                Some(targets) if !targets[column] => Ok(Value::Null),
+                _ => value_at(array, row),
+            })
+            .collect()
+    }
+
+    /// The KV mutations of a changelog read back from the log, in log order: `+I`/`+U` put the
+    /// row, `-D` deletes its key, `-U` does nothing.
+    pub fn replay_mutations(
+        &self,
+        changelog: &RecordBatch,
+        change_types: &[ChangeType],
+    ) -> Result<Vec<Mutation>, PkError> {
+        if change_types.len() != changelog.num_rows() {
+            return Err(PkError::InvalidChangelog(format!(
+                "{} change types for {} rows",
+                change_types.len(),
+                changelog.num_rows()
+            )));
+        }
+        if changelog.schema_ref().fields() != self.schema.fields() {
+            return Err(PkError::SchemaMismatch(
+                "the changelog does not have the table schema".into(),
+            ));
+        }
+        let mut mutations = Vec::new();
+        for (row, change) in change_types.iter().enumerate() {
+            let value = match change {
+                ChangeType::UpdateBefore => continue,
+                ChangeType::Insert | ChangeType::UpdateAfter => {
+                    let mut bytes = Vec::new();
+                    self.rows.encode(changelog, row, &mut bytes)?;
+                    Some(bytes)
+                }
+                ChangeType::Delete => None,
+                ChangeType::AppendOnly => {
+                    return Err(PkError::InvalidChangelog(format!(
+                        "row {row} is +A; a primary-key changelog has no append-only rows"
+                    )))
+                }
+            };
+            let mut key = Vec::new();
+            self.keys.encode(changelog, row, &mut key)?;
+            mutations.push((key, value));
+        }
+        Ok(mutations)
+    }
+}

@@ -1,0 +1,368 @@
+//! `RowCodec`: the stored value of a primary-key row, all its columns in one compact byte
+//! string (layout in `docs/format.md`, "Primary-key encodings").
+//!
+//! `schema id (u16 LE) | null bitmap | non-null values in column order`; fixed-width values
+//! little-endian, strings and binaries with a u32 LE length, nested values recursively.
+//! Invariants: `decode(encode(row)) == row` for every row of the schema, and decoding any byte
+//! string returns a row or a `PkError`, never panics and never allocates more than the input
+//! can describe (every count is checked against the bytes left).
+
+use std::sync::Arc;
+
+use arrow_array::{RecordBatch, RecordBatchOptions};
+use arrow_schema::{DataType, SchemaRef};
+
+use super::error::PkError;
+use super::value::{build_array, is_int_like, value_at, Value};
+use ufer_wire::limits::TYPE_NESTING_DEPTH_MAX;
+
+/// Bytes of the schema id that starts every stored row.
+pub const ROW_SCHEMA_ID_SIZE_BYTES: usize = 2;
+
+/// Encodes rows of one schema into stored values and decodes them back.
+#[derive(Debug, Clone)]
+pub struct RowCodec {
+    schema_id: u16,
+    schema: SchemaRef,
+}
+
+fn check_type(data_type: &DataType, depth: usize) -> Result<(), String> {
+    if depth > TYPE_NESTING_DEPTH_MAX {
+        return Err(format!("types nest deeper than {TYPE_NESTING_DEPTH_MAX} levels"));
+    }
+    match data_type {
+        DataType::List(item) => check_type(item.data_type(), depth + 1),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(fields) if fields.len() == 2 => {
+                fields.iter().try_for_each(|field| check_type(field.data_type(), depth + 1))
+            }
+            other => Err(format!("map entries of type {other} are not a key/value struct")),
+        },
+        DataType::Struct(fields) => {
+            fields.iter().try_for_each(|field| check_type(field.data_type(), depth + 1))
+        }
+        DataType::Boolean
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::Decimal128(_, _)
+        | DataType::Utf8
+        | DataType::Binary
+        | DataType::FixedSizeBinary(_) => Ok(()),
+        other if is_int_like(other) => Ok(()),
+        other => Err(format!("type {other} has no row encoding")),
+    }
+}
+
+impl RowCodec {
+    /// A codec for rows of `schema`, stamped with `schema_id`; refuses types it cannot hold.
+    pub fn new(schema_id: u16, schema: SchemaRef) -> Result<Self, String> {
+        for field in schema.fields() {
+            check_type(field.data_type(), 0)
+                .map_err(|message| format!("column {:?}: {message}", field.name()))?;
+        }
+        Ok(Self { schema_id, schema })
+    }
+
+    /// The schema id written into every row.
+    pub fn schema_id(&self) -> u16 {
+        self.schema_id
+    }
+
+    /// The table schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Appends the stored value of `row` of `batch` (which has the table schema) to `out`.
+    pub fn encode(
+        &self,
+        batch: &RecordBatch,
+        row: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), PkError> {
+        let values = batch
+            .columns()
+            .iter()
+            .map(|column| value_at(column, row))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.encode_values(&values, out)
+    }
+
+    /// Appends the stored value of a row given as one value per column.
+    pub(crate) fn encode_values(&self, values: &[Value], out: &mut Vec<u8>) -> Result<(), PkError> {
+        let fields = self.schema.fields();
+        if values.len() != fields.len() {
+            return Err(PkError::SchemaMismatch(format!(
+                "{} values for {} columns",
+                values.len(),
+                fields.len()
+            )));
+        }
+        out.extend_from_slice(&self.schema_id.to_le_bytes());
+        write_bitmap(values.iter(), out);
+        for (field, value) in fields.iter().zip(values) {
+            if !value.is_null() {
+                encode_value(field.data_type(), value, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one stored row into one value per column.
+    pub(crate) fn decode_values(&self, bytes: &[u8]) -> Result<Vec<Value>, PkError> {
+        let mut reader = Reader { bytes, at: 0 };
+        let id = u16::from_le_bytes(reader.array::<ROW_SCHEMA_ID_SIZE_BYTES>()?);
+        if id != self.schema_id {
+            return Err(PkError::SchemaIdMismatch { expected: self.schema_id, found: id });
+        }
+        let fields = self.schema.fields();
+        let nulls = reader.bitmap(fields.len())?;
+        let mut values = Vec::with_capacity(fields.len());
+        for (field, null) in fields.iter().zip(nulls) {
+            if null {
+                if !field.is_nullable() {
+                    return Err(PkError::CorruptRow(format!(
+                        "column {:?} is NOT NULL but the row holds null",
+                        field.name()
+                    )));
+                }
+                values.push(Value::Null);
+            } else {
+                values.push(decode_value(field.data_type(), &mut reader)?);
+            }
+        }
+        if reader.at != bytes.len() {
+            return Err(PkError::CorruptRow(format!(
+                "{} bytes after the last column",
+                bytes.len() - reader.at
+            )));
+        }
+        Ok(values)
+    }
+
+    /// Decodes stored rows into one batch of the table schema, column by column.
+    pub fn decode_rows(&self, rows: &[&[u8]]) -> Result<RecordBatch, PkError> {
+        let decoded =
+            rows.iter().map(|row| self.decode_values(row)).collect::<Result<Vec<_>, _>>()?;
+        self.build_batch(&decoded)
+    }
+
+    /// A batch of the table schema holding `rows` (each one value per column).
+    pub(crate) fn build_batch(&self, rows: &[Vec<Value>]) -> Result<RecordBatch, PkError> {
+        let mut columns = Vec::with_capacity(self.schema.fields().len());
+        for (index, field) in self.schema.fields().iter().enumerate() {
+            let column: Vec<&Value> =
+                rows.iter().map(|row| row.get(index).unwrap_or(&Value::Null)).collect();
+            columns.push(build_array(field.data_type(), &column)?);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+        RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)
+            .map_err(|error| PkError::CorruptRow(error.to_string()))
+    }
+}
+
+/// Bit `i` (LSB first) set when item `i` is null.
+fn write_bitmap<'a>(values: impl ExactSizeIterator<Item = &'a Value>, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + values.len().div_ceil(8), 0);
+    for (index, value) in values.enumerate() {
+        if value.is_null() {
+            out[start + index / 8] |= 1 << (index % 8);
+        }
+    }
+}
+
+fn too_long(what: &str) -> PkError {
+    PkError::CorruptRow(format!("{what} longer than u32::MAX"))
+}
+
+fn write_count(count: usize, out: &mut Vec<u8>) -> Result<(), PkError> {
+    let count = u32::try_from(count).map_err(|_| too_long("nested value"))?;
+    out.extend_from_slice(&count.to_le_bytes());
+    Ok(())
+}
+
+fn encode_value(data_type: &DataType, value: &Value, out: &mut Vec<u8>) -> Result<(), PkError> {
+    let mismatch = || PkError::CorruptRow(format!("value {value:?} does not fit type {data_type}"));
+    match (data_type, value) {
+        (DataType::Int8, Value::Int(int)) => out.push(*int as i8 as u8),
+        (DataType::Int16, Value::Int(int)) => out.extend_from_slice(&(*int as i16).to_le_bytes()),
+        (DataType::Int32 | DataType::Date32 | DataType::Time32(_), Value::Int(int)) => {
+            out.extend_from_slice(&(*int as i32).to_le_bytes())
+        }
+        (_, Value::Int(int)) if is_int_like(data_type) => out.extend_from_slice(&int.to_le_bytes()),
+        (DataType::Boolean, Value::Bool(bool)) => out.push(u8::from(*bool)),
+        (DataType::Float32, Value::F32(float)) => out.extend_from_slice(&float.to_le_bytes()),
+        (DataType::Float64, Value::F64(float)) => out.extend_from_slice(&float.to_le_bytes()),
+        (DataType::Decimal128(_, _), Value::Decimal(decimal)) => {
+            out.extend_from_slice(&decimal.to_le_bytes())
+        }
+        (DataType::Utf8, Value::Str(string)) => {
+            write_count(string.len(), out)?;
+            out.extend_from_slice(string.as_bytes());
+        }
+        (DataType::Binary, Value::Bytes(bytes)) => {
+            write_count(bytes.len(), out)?;
+            out.extend_from_slice(bytes);
+        }
+        (DataType::FixedSizeBinary(size), Value::Bytes(bytes)) => {
+            if usize::try_from(*size).ok() != Some(bytes.len()) {
+                return Err(mismatch());
+            }
+            out.extend_from_slice(bytes);
+        }
+        (DataType::List(item), Value::List(items)) => {
+            write_count(items.len(), out)?;
+            write_bitmap(items.iter(), out);
+            for item_value in items.iter().filter(|item| !item.is_null()) {
+                encode_value(item.data_type(), item_value, out)?;
+            }
+        }
+        (DataType::Map(entries, _), Value::Map(pairs)) => {
+            let DataType::Struct(fields) = entries.data_type() else { return Err(mismatch()) };
+            let (Some(key_field), Some(item_field)) = (fields.first(), fields.get(1)) else {
+                return Err(mismatch());
+            };
+            write_count(pairs.len(), out)?;
+            write_bitmap(pairs.iter().map(|(_, item)| item), out);
+            for (key, item) in pairs {
+                // Map keys are never null (the schema text makes them NOT NULL).
+                encode_value(key_field.data_type(), key, out)?;
+                if !item.is_null() {
+                    encode_value(item_field.data_type(), item, out)?;
+                }
+            }
+        }
+        (DataType::Struct(fields), Value::Struct(children)) if fields.len() == children.len() => {
+            write_bitmap(children.iter(), out);
+            for (field, child) in fields.iter().zip(children) {
+                if !child.is_null() {
+                    encode_value(field.data_type(), child, out)?;
+                }
+            }
+        }
+        _ => return Err(mismatch()),
+    }
+    Ok(())
+}
+
+/// A cursor over stored bytes; every read checks the bytes left.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, size: usize) -> Result<&'a [u8], PkError> {
+        let end =
+            self.at.checked_add(size).filter(|end| *end <= self.bytes.len()).ok_or_else(|| {
+                PkError::CorruptRow(format!(
+                    "row ends at byte {} but {size} more bytes are needed at byte {}",
+                    self.bytes.len(),
+                    self.at
+                ))
+            })?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], PkError> {
+        let mut array = [0_u8; N];
+        array.copy_from_slice(self.take(N)?);
+        Ok(array)
+    }
+
+    fn count(&mut self) -> Result<usize, PkError> {
+        let count = u32::from_le_bytes(self.array::<4>()?);
+        usize::try_from(count).map_err(|_| PkError::CorruptRow("count exceeds usize".into()))
+    }
+
+    /// Reads a null bitmap of `count` bits; bounds `count` by the bytes left first.
+    fn bitmap(&mut self, count: usize) -> Result<Vec<bool>, PkError> {
+        let bytes = self.take(count.div_ceil(8))?;
+        Ok((0..count).map(|index| bytes[index / 8] & (1 << (index % 8)) != 0).collect())
+    }
+}
+
+fn decode_value(data_type: &DataType, reader: &mut Reader<'_>) -> Result<Value, PkError> {
+    Ok(match data_type {
+        DataType::Int8 => Value::Int(i64::from(i8::from_le_bytes(reader.array()?))),
+        DataType::Int16 => Value::Int(i64::from(i16::from_le_bytes(reader.array()?))),
+        DataType::Int32 | DataType::Date32 | DataType::Time32(_) => {
+            Value::Int(i64::from(i32::from_le_bytes(reader.array()?)))
+        }
+        other if is_int_like(other) => Value::Int(i64::from_le_bytes(reader.array()?)),
+        DataType::Boolean => match reader.array::<1>()?[0] {
+            0 => Value::Bool(false),
+            1 => Value::Bool(true),
+            byte => return Err(PkError::CorruptRow(format!("boolean byte {byte}"))),
+        },
+        DataType::Float32 => Value::F32(f32::from_le_bytes(reader.array()?)),
+        DataType::Float64 => Value::F64(f64::from_le_bytes(reader.array()?)),
+        DataType::Decimal128(_, _) => Value::Decimal(i128::from_le_bytes(reader.array()?)),
+        DataType::Utf8 => {
+            let size = reader.count()?;
+            let bytes = reader.take(size)?;
+            Value::Str(
+                std::str::from_utf8(bytes)
+                    .map_err(|error| PkError::CorruptRow(format!("string: {error}")))?
+                    .to_string(),
+            )
+        }
+        DataType::Binary => {
+            let size = reader.count()?;
+            Value::Bytes(reader.take(size)?.to_vec())
+        }
+        DataType::FixedSizeBinary(size) => {
+            let size = usize::try_from(*size)
+                .map_err(|_| PkError::UnsupportedType(data_type.to_string()))?;
+            Value::Bytes(reader.take(size)?.to_vec())
+        }
+        DataType::List(item) => {
+            let count = reader.count()?;
+            let nulls = reader.bitmap(count)?;
+            let mut items = Vec::with_capacity(count);
+            for null in nulls {
+                items.push(if null {
+                    Value::Null
+                } else {
+                    decode_value(item.data_type(), reader)?
+                });
+            }
+            Value::List(items)
+        }
+        DataType::Map(entries, _) => decode_map(entries.data_type(), reader)?,
+        DataType::Struct(fields) => {
+            let nulls = reader.bitmap(fields.len())?;
+            let mut children = Vec::with_capacity(fields.len());
+            for (field, null) in fields.iter().zip(nulls) {
+                children.push(if null {
+                    Value::Null
+                } else {
+                    decode_value(field.data_type(), reader)?
+                });
+            }
+            Value::Struct(children)
+        }
+        other => return Err(PkError::UnsupportedType(other.to_string())),
+    })
+}
+
+fn decode_map(entry_type: &DataType, reader: &mut Reader<'_>) -> Result<Value, PkError> {
+    let DataType::Struct(fields) = entry_type else {
+        return Err(PkError::UnsupportedType(entry_type.to_string()));
+    };
+    let (Some(key_field), Some(item_field)) = (fields.first(), fields.get(1)) else {
+        return Err(PkError::UnsupportedType(entry_type.to_string()));
+    };
+    let count = reader.count()?;
+    let nulls = reader.bitmap(count)?;
+    let mut pairs = Vec::with_capacity(count);
+    for null in nulls {
+        let key = decode_value(key_field.data_type(), reader)?;
+        let item = if null { Value::Null } else { decode_value(item_field.data_type(), reader)? };
+        pairs.push((key, item));
+    }
+    Ok(Value::Map(pairs))
+}
