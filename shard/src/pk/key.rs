@@ -214,3 +214,168 @@ fn order_f64(float: f64) -> u64 {
         canonical | (1 << 63)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cmp::Ordering;
+    use std::sync::Arc;
+
+    use arrow_schema::{Field, TimeUnit};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::pk::value::build_array;
+
+    fn batch_of(columns: &[(DataType, Vec<Value>)]) -> RecordBatch {
+        let fields: Vec<Field> = columns
+            .iter()
+            .enumerate()
+            .map(|(index, (data_type, _))| Field::new(format!("c{index}"), data_type.clone(), true))
+            .collect();
+        let arrays = columns
+            .iter()
+            .map(|(data_type, values)| {
+                build_array(data_type, &values.iter().collect::<Vec<_>>()).unwrap()
+            })
+            .collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap()
+    }
+
+    /// Encodes rows 0 and 1 of a one-column batch and compares the bytes.
+    fn byte_order(data_type: DataType, a: Value, b: Value) -> Ordering {
+        let batch = batch_of(&[(data_type, vec![a, b])]);
+        let encoder = KeyEncoder::new(&batch.schema(), &[0]).unwrap();
+        let (mut left, mut right) = (Vec::new(), Vec::new());
+        encoder.encode(&batch, 0, &mut left).unwrap();
+        encoder.encode(&batch, 1, &mut right).unwrap();
+        left.cmp(&right)
+    }
+
+    /// SQL order of floats under the key policy: -0.0 = +0.0, all NaNs equal and greatest.
+    fn float_order(a: f64, b: f64) -> Ordering {
+        match (a.is_nan(), b.is_nan()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => Ordering::Greater,
+            (false, true) => Ordering::Less,
+            (false, false) => a.partial_cmp(&b).unwrap(),
+        }
+    }
+
+    fn float64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>(),
+            Just(0.0),
+            Just(-0.0),
+            Just(f64::NAN),
+            Just(-f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            -3.0..3.0_f64,
+        ]
+    }
+
+    fn tricky_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(prop_oneof![Just(0_u8), Just(1), Just(0xFF), any::<u8>()], 0..6)
+    }
+
+    proptest! {
+        #[test]
+        fn integer_byte_order_is_value_order(a: i64, b: i64, a8: i8, b8: i8, a32: i32, b32: i32) {
+            let int = |value: i64| Value::Int(value);
+            prop_assert_eq!(byte_order(DataType::Int64, int(a), int(b)), a.cmp(&b));
+            prop_assert_eq!(
+                byte_order(DataType::Int8, int(a8.into()), int(b8.into())), a8.cmp(&b8)
+            );
+            prop_assert_eq!(
+                byte_order(DataType::Int32, int(a32.into()), int(b32.into())), a32.cmp(&b32)
+            );
+            prop_assert_eq!(
+                byte_order(DataType::Date32, int(a32.into()), int(b32.into())), a32.cmp(&b32)
+            );
+            let timestamp = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+            prop_assert_eq!(byte_order(timestamp, int(a), int(b)), a.cmp(&b));
+        }
+
+        #[test]
+        fn float_byte_order_is_value_order(a in float64(), b in float64()) {
+            prop_assert_eq!(byte_order(DataType::Float64, Value::F64(a), Value::F64(b)), float_order(a, b));
+            let (a32, b32) = (a as f32, b as f32);
+            prop_assert_eq!(
+                byte_order(DataType::Float32, Value::F32(a32), Value::F32(b32)),
+                float_order(f64::from(a32), f64::from(b32))
+            );
+        }
+
+        #[test]
+        fn decimal_byte_order_is_value_order(a in -(10_i128.pow(38) - 1)..10_i128.pow(38), b: i64) {
+            let b = i128::from(b);
+            prop_assert_eq!(
+                byte_order(DataType::Decimal128(38, 2), Value::Decimal(a), Value::Decimal(b)),
+                a.cmp(&b)
+            );
+        }
+
+        #[test]
+        fn string_and_binary_byte_order_is_value_order(a in tricky_bytes(), b in tricky_bytes()) {
+            prop_assert_eq!(
+                byte_order(DataType::Binary, Value::Bytes(a.clone()), Value::Bytes(b.clone())),
+                a.cmp(&b)
+            );
+            let (a, b) = (String::from_utf8_lossy(&a).into_owned(), String::from_utf8_lossy(&b).into_owned());
+            prop_assert_eq!(
+                byte_order(DataType::Utf8, Value::Str(a.clone()), Value::Str(b.clone())),
+                a.cmp(&b)
+            );
+        }
+
+        #[test]
+        fn fixed_binary_byte_order_is_value_order(a: [u8; 3], b: [u8; 3]) {
+            prop_assert_eq!(
+                byte_order(DataType::FixedSizeBinary(3), Value::Bytes(a.to_vec()), Value::Bytes(b.to_vec())),
+                a.cmp(&b)
+            );
+        }
+
+        /// Two columns: order is lexicographic over (first, second), and the encoding of the
+        /// first column alone is a byte prefix of exactly the keys with that first value.
+        #[test]
+        fn multi_column_order_and_prefix(
+            first in prop::collection::vec(tricky_bytes(), 2),
+            second in prop::collection::vec(any::<i16>(), 2),
+        ) {
+            let batch = batch_of(&[
+                (DataType::Binary, first.iter().cloned().map(Value::Bytes).collect()),
+                (DataType::Int16, second.iter().map(|int| Value::Int((*int).into())).collect()),
+            ]);
+            let encoder = KeyEncoder::new(&batch.schema(), &[0, 1]).unwrap();
+            let encode = |row| { let mut key = Vec::new(); encoder.encode(&batch, row, &mut key).unwrap(); key };
+            let (left, right) = (encode(0), encode(1));
+            prop_assert_eq!(left.cmp(&right), (&first[0], second[0]).cmp(&(&first[1], second[1])));
+            let prefix_batch = batch.project(&[0]).unwrap();
+            let mut prefix = Vec::new();
+            encoder.encode_prefix(&prefix_batch, 0, 1, &mut prefix).unwrap();
+            prop_assert!(left.starts_with(&prefix));
+            prop_assert_eq!(right.starts_with(&prefix), first[0] == first[1]);
+        }
+    }
+
+    #[test]
+    fn null_key_is_an_error_naming_column_and_row() {
+        let batch = batch_of(&[(DataType::Int32, vec![Value::Int(1), Value::Null])]);
+        let encoder = KeyEncoder::new(&batch.schema(), &[0]).unwrap();
+        let error = encoder.encode(&batch, 1, &mut Vec::new()).unwrap_err();
+        assert_eq!(error, PkError::NullKey { column: "c0".into(), row: 1 });
+    }
+
+    #[test]
+    fn nested_columns_and_bad_prefixes_are_refused() {
+        let list = DataType::List(Arc::new(Field::new("item", DataType::Int32, true)));
+        let schema = Schema::new(vec![Field::new("l", list, true)]);
+        assert!(KeyEncoder::new(&schema, &[0]).unwrap_err().contains("cannot be a key"));
+        assert!(KeyEncoder::new(&schema, &[3]).is_err());
+        let batch = batch_of(&[(DataType::Int32, vec![Value::Int(1)])]);
+        let encoder = KeyEncoder::new(&batch.schema(), &[0]).unwrap();
+        let error = encoder.encode_prefix(&batch, 0, 2, &mut Vec::new()).unwrap_err();
+        assert!(matches!(error, PkError::SchemaMismatch(_)));
+    }
+}
