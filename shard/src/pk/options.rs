@@ -398,3 +398,170 @@ fn parse_delete_behavior(
     }
     Ok(behavior)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_schema::{Field, TimeUnit};
+
+    use super::*;
+
+    fn schema() -> Schema {
+        let list = DataType::List(Arc::new(Field::new("item", DataType::Int32, true)));
+        Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("region", DataType::Utf8, false),
+            Field::new("n", DataType::Int32, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("ok", DataType::Boolean, true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            Field::new("tags", list, true),
+        ])
+    }
+
+    fn parse(
+        key: &[&str],
+        bucket: &[&str],
+        properties: &[(&str, &str)],
+    ) -> Result<PkTableOptions, String> {
+        let strings =
+            |names: &[&str]| names.iter().map(|name| name.to_string()).collect::<Vec<_>>();
+        let properties: Vec<(String, String)> =
+            properties.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        PkTableOptions::from_definition(&schema(), &strings(key), &strings(bucket), &properties)
+    }
+
+    #[test]
+    fn defaults_are_last_row_allow_full_and_bucket_by_primary_key() {
+        let options = parse(&["region", "id"], &[], &[("table.log.ttl", "1d")]).unwrap();
+        assert_eq!(options.primary_key, vec![1, 0]);
+        assert_eq!(options.bucket_key, vec![1, 0]);
+        assert!(options.bucket_key_is_prefix);
+        assert_eq!(options.merge_engine, MergeEngine::LastRow);
+        assert_eq!(options.delete_behavior, DeleteBehavior::Allow);
+        assert_eq!(options.changelog_image, ChangelogImage::Full);
+        let by_region = parse(&["region", "id"], &["region"], &[]).unwrap();
+        assert!(by_region.bucket_key_is_prefix);
+        let by_id = parse(&["region", "id"], &["id"], &[]).unwrap();
+        assert!(!by_id.bucket_key_is_prefix);
+    }
+
+    #[test]
+    fn engines_parse_with_their_fluss_defaults() {
+        let first = parse(&["id"], &[], &[("table.merge-engine", "first_row")]).unwrap();
+        assert_eq!(
+            (first.merge_engine, first.delete_behavior),
+            (MergeEngine::FirstRow, DeleteBehavior::Ignore)
+        );
+        let versioned = parse(
+            &["id"],
+            &[],
+            &[
+                ("table.merge-engine", "versioned"),
+                ("table.merge-engine.versioned.ver-column", "ts"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(versioned.merge_engine, MergeEngine::Versioned { column: 5 });
+        let aggregate = parse(
+            &["id"],
+            &[],
+            &[
+                ("table.merge-engine", "aggregation"),
+                ("fields.n.agg", "sum"),
+                ("fields.name.agg", "listagg"),
+                ("fields.name.listagg.delimiter", "|"),
+                ("table.delete.behavior", "ALLOW"),
+                ("table.changelog.image", "wal"),
+            ],
+        )
+        .unwrap();
+        let MergeEngine::Aggregate { functions } = aggregate.merge_engine else { panic!() };
+        assert_eq!(functions[0], None);
+        assert_eq!(functions[2], Some(AggFunction::Sum));
+        assert_eq!(functions[3], Some(AggFunction::ListAgg { delimiter: "|".into() }));
+        assert_eq!(functions[4], Some(AggFunction::LastValueIgnoreNulls));
+        assert_eq!(aggregate.delete_behavior, DeleteBehavior::Allow);
+        assert_eq!(aggregate.changelog_image, ChangelogImage::Wal);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let engine = ("table.merge-engine", "aggregation");
+        for (key, bucket, properties, expected) in [
+            (&["tags"][..], &[][..], &[][..], "cannot be a key"),
+            (&["nope"], &[], &[], "\"nope\" is not a column"),
+            (&["id", "id"], &[], &[], "listed twice"),
+            (&["id"], &["region"], &[], "subset of the primary key"),
+            (&["id"], &[], &[("table.merge-engine", "deduplicate")], "use first_row"),
+            (
+                &["id"],
+                &[],
+                &[("table.merge-engine", "versioned")],
+                "needs table.merge-engine.versioned",
+            ),
+            (
+                &["id"],
+                &[],
+                &[
+                    ("table.merge-engine", "versioned"),
+                    ("table.merge-engine.versioned.ver-column", "name"),
+                ],
+                "must be INT, BIGINT",
+            ),
+            (
+                &["id"],
+                &[],
+                &[("table.merge-engine.versioned.ver-column", "ts")],
+                "needs table.merge-engine = versioned",
+            ),
+            (
+                &["id"],
+                &[],
+                &[("table.merge-engine", "first_row"), ("table.delete.behavior", "allow")],
+                "not supported",
+            ),
+            (&["id"], &[], &[("table.delete.behavior", "maybe")], "use allow, ignore or disable"),
+            (&["id"], &[], &[("table.changelog.image", "half")], "use full or wal"),
+            (&["id"], &[], &[("fields.n.agg", "sum")], "need table.merge-engine = aggregation"),
+            (
+                &["id"],
+                &[],
+                &[engine, ("fields.name.agg", "sum")],
+                "does not apply to column \"name\"",
+            ),
+            (&["id"], &[], &[engine, ("fields.n.agg", "bool_and")], "does not apply"),
+            (&["id"], &[], &[engine, ("fields.ok.agg", "listagg")], "does not apply"),
+            (&["id"], &[], &[engine, ("fields.n.agg", "median")], "use one of sum"),
+            (&["id"], &[], &[engine, ("fields.id.agg", "sum")], "cannot have an aggregate"),
+            (&["id"], &[], &[engine, ("fields.zz.agg", "sum")], "not a column"),
+            (
+                &["id"],
+                &[],
+                &[engine, ("fields.name.listagg.delimiter", ";")],
+                "needs fields.<column>.agg = listagg",
+            ),
+        ] {
+            let error = parse(key, bucket, properties).unwrap_err();
+            assert!(error.contains(expected), "{properties:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn pk_properties_are_recognised() {
+        for key in [
+            "table.merge-engine",
+            "table.delete.behavior",
+            "table.changelog.image",
+            "fields.a.agg",
+            "fields.a.listagg.delimiter",
+            "table.merge-engine.versioned.ver-column",
+        ] {
+            assert!(is_pk_property(key), "{key}");
+        }
+        for key in ["table.log.ttl", "fields..agg", "fields.a", "merge-engine"] {
+            assert!(!is_pk_property(key), "{key}");
+        }
+    }
+}
