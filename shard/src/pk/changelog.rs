@@ -418,3 +418,372 @@ impl ChangelogGenerator {
         Ok(mutations)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    use arrow_array::Array;
+    use arrow_array::{BooleanArray, Int64Array, StringArray};
+    use arrow_schema::{DataType, Field, Schema};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// `k BIGINT NOT NULL` (the key), `a BIGINT`, `b STRING`, `c BOOLEAN`.
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, false),
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Utf8, true),
+            Field::new("c", DataType::Boolean, true),
+        ]))
+    }
+
+    /// One row of the model table.
+    #[derive(Debug, Clone, PartialEq)]
+    struct Row {
+        k: i64,
+        a: Option<i64>,
+        b: Option<String>,
+        c: Option<bool>,
+    }
+
+    fn batch(rows: &[Row]) -> RecordBatch {
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|row| row.k))),
+                Arc::new(Int64Array::from_iter(rows.iter().map(|row| row.a))),
+                Arc::new(StringArray::from_iter(rows.iter().map(|row| row.b.clone()))),
+                Arc::new(BooleanArray::from_iter(rows.iter().map(|row| row.c))),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn rows_of(batch: &RecordBatch) -> Vec<Row> {
+        let (k, a) = (
+            batch.column(0).as_primitive::<Int64Type>(),
+            batch.column(1).as_primitive::<Int64Type>(),
+        );
+        let (b, c) = (batch.column(2).as_string::<i32>(), batch.column(3).as_boolean());
+        (0..batch.num_rows())
+            .map(|row| Row {
+                k: k.value(row),
+                a: a.is_valid(row).then(|| a.value(row)),
+                b: b.is_valid(row).then(|| b.value(row).to_string()),
+                c: c.is_valid(row).then(|| c.value(row)),
+            })
+            .collect()
+    }
+
+    /// A table definition of the model: engine 0..4, aggregate function names, delete
+    /// behavior and image.
+    #[derive(Debug, Clone)]
+    struct Table {
+        engine: u8,
+        functions: [&'static str; 3],
+        delete: &'static str,
+        image: &'static str,
+    }
+
+    impl Table {
+        fn options(&self) -> PkTableOptions {
+            let mut properties = vec![
+                ("table.delete.behavior".to_string(), self.delete.to_string()),
+                ("table.changelog.image".to_string(), self.image.to_string()),
+            ];
+            let engine =
+                ["last_row", "first_row", "versioned", "aggregation"][usize::from(self.engine)];
+            properties.push(("table.merge-engine".into(), engine.into()));
+            if self.engine == 2 {
+                properties.push(("table.merge-engine.versioned.ver-column".into(), "a".into()));
+            }
+            if self.engine == 3 {
+                for (column, function) in ["a", "b", "c"].iter().zip(self.functions) {
+                    properties.push((format!("fields.{column}.agg"), function.into()));
+                }
+                if self.functions[1] == "listagg" {
+                    properties.push(("fields.b.listagg.delimiter".into(), "/".into()));
+                }
+            }
+            PkTableOptions::from_definition(&schema(), &["k".into()], &[], &properties).unwrap()
+        }
+    }
+
+    fn table() -> impl Strategy<Value = Table> {
+        let a = prop::sample::select(vec![
+            "sum",
+            "product",
+            "min",
+            "max",
+            "last_value",
+            "last_value_ignore_nulls",
+            "first_value",
+            "first_value_ignore_nulls",
+        ]);
+        let b = prop::sample::select(vec![
+            "listagg",
+            "min",
+            "max",
+            "last_value",
+            "first_value_ignore_nulls",
+        ]);
+        let c = prop::sample::select(vec!["bool_and", "bool_or", "last_value", "first_value"]);
+        (0_u8..4, a, b, c, 0_usize..3, prop::bool::ANY).prop_map(
+            |(engine, a, b, c, delete, wal)| {
+                let deletes = if engine == 1 || engine == 2 {
+                    &["ignore", "disable", "ignore"]
+                } else {
+                    &["allow", "ignore", "disable"]
+                };
+                Table {
+                    engine,
+                    functions: [a, b, c],
+                    delete: deletes[delete],
+                    image: if wal { "wal" } else { "full" },
+                }
+            },
+        )
+    }
+
+    /// One request: rows, whether each is a delete, and partial-update target columns.
+    #[derive(Debug, Clone)]
+    struct Request {
+        rows: Vec<Row>,
+        deletes: Vec<bool>,
+        targets: Option<Vec<usize>>,
+    }
+
+    fn request(versioned: bool, partial: bool) -> impl Strategy<Value = Request> {
+        let row = (
+            0_i64..4,
+            prop::option::of(-3_i64..4),
+            prop::option::of("[xy]{0,2}"),
+            prop::option::of(any::<bool>()),
+        )
+            .prop_map(move |(k, a, b, c)| Row {
+                k,
+                a: if versioned { a.or(Some(0)) } else { a },
+                b,
+                c,
+            });
+        let targets = prop::collection::vec(any::<bool>(), 3).prop_map(|mask| {
+            let mut targets = vec![0];
+            targets.extend((1..4).filter(|column| mask[column - 1]));
+            targets
+        });
+        (
+            prop::collection::vec((row, prop::bool::weighted(0.25)), 0..6),
+            prop::option::weighted(0.3, targets),
+        )
+            .prop_map(move |(rows, targets)| Request {
+                deletes: rows.iter().map(|(_, delete)| *delete).collect(),
+                rows: rows.into_iter().map(|(row, _)| row).collect(),
+                targets: targets.filter(|_| partial),
+            })
+    }
+
+    /// `function` of the model: `stored` is `None` for a new key.
+    fn model_aggregate<T: Clone + Ord>(
+        function: &str,
+        stored: Option<&Option<T>>,
+        input: Option<T>,
+        combine: &dyn Fn(T, T) -> T,
+    ) -> Option<T> {
+        let accumulator = stored.cloned().flatten();
+        match function {
+            "last_value" => input,
+            "last_value_ignore_nulls" => input.or(accumulator),
+            "first_value" => stored.cloned().unwrap_or(input),
+            "first_value_ignore_nulls" => accumulator.or(input),
+            "min" => model_aggregate("sum", stored, input, &|a, b| a.min(b)),
+            "max" => model_aggregate("sum", stored, input, &|a, b| a.max(b)),
+            _ => match (accumulator, input) {
+                (Some(a), Some(b)) => Some(combine(a, b)),
+                (a, b) => b.or(a),
+            },
+        }
+    }
+
+    /// The model's merge of an upsert; `None` keeps the stored row.
+    fn model_upsert(table: &Table, old: Option<&Row>, new: &Row, targets: &[usize]) -> Option<Row> {
+        let hit = |column| targets.contains(&column);
+        match table.engine {
+            1 if old.is_some() => None,
+            2 if old.is_some_and(|old| new.a < old.a) => None,
+            3 => {
+                let [fa, fb, fc] = table.functions;
+                Some(Row {
+                    k: new.k,
+                    a: if hit(1) {
+                        model_aggregate(fa, old.map(|old| &old.a), new.a, &|x, y| {
+                            if fa == "sum" {
+                                x.wrapping_add(y)
+                            } else {
+                                x.wrapping_mul(y)
+                            }
+                        })
+                    } else {
+                        old.and_then(|old| old.a)
+                    },
+                    b: if hit(2) {
+                        model_aggregate(fb, old.map(|old| &old.b), new.b.clone(), &|x, y| {
+                            format!("{x}/{y}")
+                        })
+                    } else {
+                        old.and_then(|old| old.b.clone())
+                    },
+                    c: if hit(3) {
+                        model_aggregate(fc, old.map(|old| &old.c), new.c, &|x, y| {
+                            if fc == "bool_and" {
+                                x && y
+                            } else {
+                                x || y
+                            }
+                        })
+                    } else {
+                        old.and_then(|old| old.c)
+                    },
+                })
+            }
+            _ => Some(Row {
+                k: new.k,
+                a: if hit(1) { new.a } else { old.and_then(|old| old.a) },
+                b: if hit(2) { new.b.clone() } else { old.and_then(|old| old.b.clone()) },
+                c: if hit(3) { new.c } else { old.and_then(|old| old.c) },
+            }),
+        }
+    }
+
+    /// Applies a request to the model table; the expected changelog, or the expected error.
+    fn model_apply(
+        table: &Table,
+        state: &mut BTreeMap<i64, Row>,
+        request: &Request,
+    ) -> Result<Vec<(ChangeType, Row)>, PkError> {
+        if table.delete == "disable" && request.deletes.contains(&true) {
+            return Err(PkError::DeleteDisabled);
+        }
+        let full = table.image == "full";
+        let skip_read = !full
+            && table.engine == 0
+            && request.targets.is_none()
+            && !request.deletes.contains(&true);
+        let targets = request.targets.clone().unwrap_or(vec![0, 1, 2, 3]);
+        let mut log = Vec::new();
+        for (row, delete) in request.rows.iter().zip(&request.deletes) {
+            let old = state.get(&row.k).cloned();
+            let new = match (delete, &old) {
+                (false, _) if skip_read => {
+                    log.push((ChangeType::UpdateAfter, row.clone()));
+                    state.insert(row.k, row.clone());
+                    continue;
+                }
+                (false, _) => match model_upsert(table, old.as_ref(), row, &targets) {
+                    None => continue,
+                    Some(new) => Some(new),
+                },
+                (true, None) => continue,
+                (true, Some(_)) if table.delete != "allow" => continue,
+                (true, Some(old)) if request.targets.is_some() => {
+                    let mut new = old.clone();
+                    if targets.contains(&1) {
+                        new.a = None;
+                    }
+                    if targets.contains(&2) {
+                        new.b = None;
+                    }
+                    if targets.contains(&3) {
+                        new.c = None;
+                    }
+                    (new.a.is_some() || new.b.is_some() || new.c.is_some()).then_some(new)
+                }
+                (true, Some(_)) => None,
+            };
+            match &new {
+                Some(new) => state.insert(row.k, new.clone()),
+                None => state.remove(&row.k),
+            };
+            match (old, new) {
+                (None, Some(new)) => log.push((ChangeType::Insert, new)),
+                (Some(old), None) => log.push((ChangeType::Delete, old)),
+                (Some(old), Some(new)) if old != new => {
+                    if full {
+                        log.push((ChangeType::UpdateBefore, old));
+                    }
+                    log.push((ChangeType::UpdateAfter, new));
+                }
+                _ => {}
+            }
+        }
+        Ok(log)
+    }
+
+    fn apply(kv: &mut BTreeMap<Vec<u8>, Vec<u8>>, mutations: Vec<Mutation>) {
+        for (key, value) in mutations {
+            match value {
+                Some(value) => kv.insert(key, value),
+                None => kv.remove(&key),
+            };
+        }
+    }
+
+    fn proptest_cases() -> u32 {
+        std::env::var("UFER_PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(256)
+    }
+
+    fn table_and_requests() -> impl Strategy<Value = (Table, Vec<Request>)> {
+        table().prop_flat_map(|table| {
+            let partial = table.engine == 0 || table.engine == 3;
+            let requests = prop::collection::vec(request(table.engine == 2, partial), 1..8);
+            (Just(table), requests)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(proptest_cases()))]
+
+        /// Requests against the generator and against a model table agree on the changelog
+        /// and the stored rows, and replaying the changelog rebuilds the KV byte for byte.
+        #[test]
+        fn generator_matches_the_model((table, requests) in table_and_requests()) {
+            let generator = ChangelogGenerator::new(3, schema(), table.options()).unwrap();
+            let mut model: BTreeMap<i64, Row> = BTreeMap::new();
+            let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+            let mut replayed: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+            for request in &requests {
+                let rows = batch(&request.rows);
+                let ops: Vec<RowOp> = request.deletes.iter().map(|delete| if *delete { RowOp::Delete } else { RowOp::Upsert }).collect();
+                let write = WriteRequest { batch: &rows, ops: Some(&ops), target_columns: request.targets.as_deref() };
+                let expected = model_apply(&table, &mut model, request);
+                let keys = match generator.keys_to_read(&write) {
+                    Ok(keys) => keys,
+                    Err(error) => {
+                        prop_assert_eq!(Err(error), expected);
+                        continue;
+                    }
+                };
+                let current: Vec<Option<Vec<u8>>> = keys.iter().map(|key| kv.get(key).cloned()).collect();
+                let output = generator.generate(&write, &current).unwrap();
+                let logged: Vec<(ChangeType, Row)> = match &output.changelog {
+                    None => Vec::new(),
+                    Some(changelog) => output.change_types.iter().copied().zip(rows_of(changelog)).collect(),
+                };
+                prop_assert_eq!(Ok(logged), expected);
+                apply(&mut kv, output.mutations);
+                if let Some(changelog) = &output.changelog {
+                    apply(&mut replayed, generator.replay_mutations(changelog, &output.change_types).unwrap());
+                }
+                prop_assert_eq!(&replayed, &kv);
+                let stored: Vec<&[u8]> = kv.values().map(Vec::as_slice).collect();
+                let stored = rows_of(&generator.row_codec().decode_rows(&stored).unwrap());
+                prop_assert_eq!(stored, model.values().cloned().collect::<Vec<_>>());
+            }
+        }
+    }
+}
