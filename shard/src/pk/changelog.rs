@@ -734,7 +734,10 @@ mod tests {
     }
 
     fn proptest_cases() -> u32 {
-        std::env::var("UFER_PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(256)
+        std::env::var("UFER_PROPTEST_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(256)
     }
 
     fn table_and_requests() -> impl Strategy<Value = (Table, Vec<Request>)> {
@@ -785,5 +788,155 @@ mod tests {
                 prop_assert_eq!(stored, model.values().cloned().collect::<Vec<_>>());
             }
         }
+    }
+
+    fn generator(properties: &[(&str, &str)]) -> ChangelogGenerator {
+        let properties: Vec<(String, String)> =
+            properties.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        let options =
+            PkTableOptions::from_definition(&schema(), &["k".into()], &[], &properties).unwrap();
+        ChangelogGenerator::new(3, schema(), options).unwrap()
+    }
+
+    fn row(k: i64, a: Option<i64>) -> Row {
+        Row { k, a, b: Some("x".into()), c: None }
+    }
+
+    /// Both entry points refuse the request with `expected`.
+    fn refused(generator: &ChangelogGenerator, request: &WriteRequest<'_>, expected: PkError) {
+        assert_eq!(generator.keys_to_read(request).unwrap_err(), expected);
+        assert_eq!(generator.generate(request, &[]).unwrap_err(), expected);
+    }
+
+    #[test]
+    fn bad_requests_are_typed_errors_with_no_output() {
+        let plain = generator(&[]);
+        let rows = batch(&[row(1, Some(1)), row(2, None)]);
+        let request = |ops, targets| WriteRequest { batch: &rows, ops, target_columns: targets };
+
+        let other = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("k", DataType::Int32, false)])),
+            vec![Arc::new(arrow_array::Int32Array::from(vec![1]))],
+        )
+        .unwrap();
+        let wrong = WriteRequest { batch: &other, ops: None, target_columns: None };
+        assert!(matches!(plain.keys_to_read(&wrong), Err(PkError::SchemaMismatch(_))));
+        assert!(matches!(plain.generate(&wrong, &[]), Err(PkError::SchemaMismatch(_))));
+
+        let short = [RowOp::Upsert];
+        assert!(matches!(
+            plain.keys_to_read(&request(Some(&short), None)),
+            Err(PkError::SchemaMismatch(_))
+        ));
+        refused(
+            &plain,
+            &request(None, Some(&[1, 2])),
+            PkError::PartialUpdateWithoutKey { missing: vec!["k".into()] },
+        );
+        assert!(matches!(
+            plain.keys_to_read(&request(None, Some(&[0, 9]))),
+            Err(PkError::PartialUpdateRefused(_))
+        ));
+
+        let versioned = generator(&[
+            ("table.merge-engine", "versioned"),
+            ("table.merge-engine.versioned.ver-column", "a"),
+        ]);
+        refused(
+            &versioned,
+            &request(None, None),
+            PkError::VersionMissing { row: 1, column: "a".into() },
+        );
+        assert!(matches!(
+            versioned.keys_to_read(&request(None, Some(&[0, 1]))),
+            Err(PkError::PartialUpdateRefused(_))
+        ));
+
+        let disabled = generator(&[("table.delete.behavior", "disable")]);
+        let deletes = [RowOp::Upsert, RowOp::Delete];
+        refused(&disabled, &request(Some(&deletes), None), PkError::DeleteDisabled);
+    }
+
+    #[test]
+    fn null_keys_are_refused_before_anything_is_output() {
+        let schema = Arc::new(Schema::new(
+            schema()
+                .fields()
+                .iter()
+                .map(|field| field.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
+        let options = PkTableOptions::from_definition(&schema, &["k".into()], &[], &[]).unwrap();
+        let nullable = ChangelogGenerator::new(3, schema.clone(), options).unwrap();
+        let rows = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1), None])),
+                Arc::new(Int64Array::from(vec![Some(1), Some(2)])),
+                Arc::new(StringArray::from(vec![Some("x"), None])),
+                Arc::new(BooleanArray::from(vec![None, None])),
+            ],
+        )
+        .unwrap();
+        let request = WriteRequest { batch: &rows, ops: None, target_columns: None };
+        refused(&nullable, &request, PkError::NullKey { column: "k".into(), row: 1 });
+    }
+
+    #[test]
+    fn current_values_must_match_the_keys_read_and_decode() {
+        let plain = generator(&[]);
+        let rows = batch(&[row(1, Some(1)), row(1, Some(2))]);
+        let request = WriteRequest { batch: &rows, ops: None, target_columns: None };
+        assert_eq!(plain.keys_to_read(&request).unwrap().len(), 1);
+        assert_eq!(
+            plain.generate(&request, &[]).unwrap_err(),
+            PkError::CurrentValuesMismatch { expected: 1, given: 0 }
+        );
+        assert!(matches!(
+            plain.generate(&request, &[Some(vec![3, 0, 1])]),
+            Err(PkError::CorruptRow(_))
+        ));
+        assert!(matches!(
+            plain.generate(&request, &[Some(vec![4, 0])]),
+            Err(PkError::SchemaIdMismatch { expected: 3, found: 4 })
+        ));
+    }
+
+    #[test]
+    fn wal_last_row_upserts_read_nothing_and_log_update_after() {
+        let wal = generator(&[("table.changelog.image", "wal")]);
+        let rows = batch(&[row(1, Some(1)), row(1, Some(2))]);
+        let request = WriteRequest { batch: &rows, ops: None, target_columns: None };
+        assert!(wal.keys_to_read(&request).unwrap().is_empty());
+        let output = wal.generate(&request, &[]).unwrap();
+        assert_eq!(output.change_types, vec![ChangeType::UpdateAfter; 2]);
+        assert_eq!(output.mutations.len(), 1);
+        // Same key twice: one mutation holding the last row.
+        let stored = output.mutations[0].1.clone().unwrap();
+        let decoded = rows_of(&wal.row_codec().decode_rows(&[&stored]).unwrap());
+        assert_eq!(decoded, vec![row(1, Some(2))]);
+    }
+
+    #[test]
+    fn full_image_update_logs_before_and_after_and_equal_rows_log_nothing() {
+        let plain = generator(&[]);
+        let first = batch(&[row(1, Some(1))]);
+        let insert = WriteRequest { batch: &first, ops: None, target_columns: None };
+        let stored = plain.generate(&insert, &[None]).unwrap();
+        assert_eq!(stored.change_types, vec![ChangeType::Insert]);
+        let value = stored.mutations[0].1.clone();
+        let again = plain.generate(&insert, std::slice::from_ref(&value)).unwrap();
+        assert_eq!((again.changelog, again.mutations.len()), (None, 0));
+        let second = batch(&[row(1, Some(5))]);
+        let update = WriteRequest { batch: &second, ops: None, target_columns: None };
+        let updated = plain.generate(&update, &[value]).unwrap();
+        assert_eq!(updated.change_types, vec![ChangeType::UpdateBefore, ChangeType::UpdateAfter]);
+        let logged = rows_of(updated.changelog.as_ref().unwrap());
+        assert_eq!(logged, vec![row(1, Some(1)), row(1, Some(5))]);
+        let appended = vec![ChangeType::AppendOnly; 2];
+        assert!(matches!(
+            plain.replay_mutations(updated.changelog.as_ref().unwrap(), &appended),
+            Err(PkError::InvalidChangelog(_))
+        ));
     }
 }
