@@ -13,7 +13,7 @@
 //! same without `-U`; with the last-row engine and full-row upserts only, no stored row is
 //! read and every upsert is `+U new` (Fluss's WAL optimisation).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -128,11 +128,10 @@ impl ChangelogGenerator {
         if self.skips_read(&checked) {
             return Ok(Vec::new());
         }
-        let mut seen = HashMap::new();
+        let mut seen = HashSet::new();
         let mut distinct = Vec::new();
         for key in checked.keys {
-            if !seen.contains_key(&key) {
-                seen.insert(key.clone(), ());
+            if seen.insert(key.clone()) {
                 distinct.push(key);
             }
         }
@@ -142,25 +141,7 @@ impl ChangelogGenerator {
     fn check(&self, request: &WriteRequest<'_>) -> Result<Checked, PkError> {
         let batch = request.batch;
         let fields = self.schema.fields();
-        let batch_fields = batch.schema_ref().fields().clone();
-        if batch_fields.len() != fields.len() {
-            return Err(PkError::SchemaMismatch(format!(
-                "the batch has {} columns, the table {}",
-                batch_fields.len(),
-                fields.len()
-            )));
-        }
-        for (table, given) in fields.iter().zip(batch_fields.iter()) {
-            if table.name() != given.name() || table.data_type() != given.data_type() {
-                return Err(PkError::SchemaMismatch(format!(
-                    "column {:?} {} was sent as {:?} {}",
-                    table.name(),
-                    table.data_type(),
-                    given.name(),
-                    given.data_type()
-                )));
-            }
-        }
+        self.check_columns(batch)?;
         let row_count = batch.num_rows();
         let ops = match request.ops {
             None => vec![RowOp::Upsert; row_count],
@@ -194,6 +175,31 @@ impl ChangelogGenerator {
             }
         }
         Ok(Checked { ops, targets, keys })
+    }
+
+    /// The batch has the table's column names and types (nullability and metadata aside).
+    fn check_columns(&self, batch: &RecordBatch) -> Result<(), PkError> {
+        let fields = self.schema.fields();
+        let batch_fields = batch.schema_ref().fields().clone();
+        if batch_fields.len() != fields.len() {
+            return Err(PkError::SchemaMismatch(format!(
+                "the batch has {} columns, the table {}",
+                batch_fields.len(),
+                fields.len()
+            )));
+        }
+        for (table, given) in fields.iter().zip(batch_fields.iter()) {
+            if table.name() != given.name() || table.data_type() != given.data_type() {
+                return Err(PkError::SchemaMismatch(format!(
+                    "column {:?} {} was sent as {:?} {}",
+                    table.name(),
+                    table.data_type(),
+                    given.name(),
+                    given.data_type()
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn check_targets(&self, targets: &[usize]) -> Result<Vec<bool>, PkError> {
@@ -390,11 +396,7 @@ impl ChangelogGenerator {
                 changelog.num_rows()
             )));
         }
-        if changelog.schema_ref().fields() != self.schema.fields() {
-            return Err(PkError::SchemaMismatch(
-                "the changelog does not have the table schema".into(),
-            ));
-        }
+        self.check_columns(changelog)?;
         let mut mutations = Vec::new();
         for (row, change) in change_types.iter().enumerate() {
             let value = match change {

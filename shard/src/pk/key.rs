@@ -88,6 +88,14 @@ impl KeyEncoder {
                 .columns()
                 .get(column)
                 .ok_or_else(|| PkError::SchemaMismatch(format!("batch has no column {column}")))?;
+            if array.data_type() != &self.types[position] {
+                return Err(PkError::SchemaMismatch(format!(
+                    "key column {:?} is {}, the batch has {}",
+                    self.names[position],
+                    self.types[position],
+                    array.data_type()
+                )));
+            }
             self.encode_column(position, &value_at(array, row)?, row, out)?;
         }
         Ok(())
@@ -357,6 +365,18 @@ mod tests {
             prop_assert!(left.starts_with(&prefix));
             prop_assert_eq!(right.starts_with(&prefix), first[0] == first[1]);
         }
+    }
+
+    /// The example of `docs/format.md` §7.1.
+    #[test]
+    fn documented_example_bytes() {
+        let batch = batch_of(&[
+            (DataType::Utf8, vec![Value::Str("eu".into())]),
+            (DataType::Int32, vec![Value::Int(-1)]),
+        ]);
+        let mut key = Vec::new();
+        KeyEncoder::new(&batch.schema(), &[0, 1]).unwrap().encode(&batch, 0, &mut key).unwrap();
+        assert_eq!(key, [0x65, 0x75, 0x00, 0x01, 0x7F, 0xFF, 0xFF, 0xFF]);
     }
 
     #[test]

@@ -530,6 +530,19 @@ pub(crate) mod tests {
         assert!(matches!(codec.decode_rows(&[&[7]]), Err(PkError::CorruptRow(_))));
     }
 
+    /// The example of `docs/format.md` §7.2.
+    #[test]
+    fn documented_example_bytes() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let codec = RowCodec::new(1, schema).unwrap();
+        let mut bytes = Vec::new();
+        codec.encode_values(&[Value::Int(5), Value::Str("ab".into())], &mut bytes).unwrap();
+        assert_eq!(bytes, [1, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0x61, 0x62]);
+    }
+
     #[test]
     fn types_without_an_encoding_are_refused() {
         let schema = Arc::new(Schema::new(vec![Field::new("u", DataType::UInt32, true)]));
