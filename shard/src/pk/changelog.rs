@@ -158,6 +158,7 @@ impl ChangelogGenerator {
         if self.options.delete_behavior == DeleteBehavior::Disable && ops.contains(&RowOp::Delete) {
             return Err(PkError::DeleteDisabled);
         }
+        self.check_not_null(batch, &ops, targets.as_deref())?;
         let mut keys = Vec::with_capacity(row_count);
         for (row, op) in ops.iter().enumerate() {
             let mut key = Vec::new();
@@ -197,6 +198,32 @@ impl ChangelogGenerator {
                     given.name(),
                     given.data_type()
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Upserted rows hold values in every NOT NULL column they write; the batch's own
+    /// schema may have declared such a column nullable.
+    fn check_not_null(
+        &self,
+        batch: &RecordBatch,
+        ops: &[RowOp],
+        targets: Option<&[bool]>,
+    ) -> Result<(), PkError> {
+        for (column, field) in self.schema.fields().iter().enumerate() {
+            let array = batch.column(column);
+            if field.is_nullable()
+                || array.null_count() == 0
+                || targets.is_some_and(|targets| !targets[column])
+            {
+                continue;
+            }
+            let is_key = self.options.primary_key.contains(&column);
+            for (row, op) in ops.iter().enumerate() {
+                if array.is_null(row) && (*op == RowOp::Upsert || is_key) {
+                    return Err(PkError::NullInNotNullColumn { column: field.name().clone(), row });
+                }
             }
         }
         Ok(())
@@ -882,6 +909,31 @@ mod tests {
         .unwrap();
         let request = WriteRequest { batch: &rows, ops: None, target_columns: None };
         refused(&nullable, &request, PkError::NullKey { column: "k".into(), row: 1 });
+    }
+
+    #[test]
+    fn nulls_in_not_null_columns_are_refused_even_if_the_batch_allows_them() {
+        let plain = generator(&[]);
+        let nullable = Arc::new(Schema::new(
+            schema()
+                .fields()
+                .iter()
+                .map(|field| field.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ));
+        let rows = RecordBatch::try_new(
+            nullable,
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1), None])),
+                Arc::new(Int64Array::from(vec![Some(1), Some(2)])),
+                Arc::new(StringArray::from(vec![Some("x"), None])),
+                Arc::new(BooleanArray::from(vec![None, None])),
+            ],
+        )
+        .unwrap();
+        let request = WriteRequest { batch: &rows, ops: None, target_columns: None };
+        let expected = PkError::NullInNotNullColumn { column: "k".into(), row: 1 };
+        refused(&plain, &request, expected);
     }
 
     #[test]

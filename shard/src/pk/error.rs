@@ -17,6 +17,14 @@ pub enum PkError {
     /// The request's batch does not have the table's schema (or the ops vector its length).
     #[error("the request does not match the table: {0}")]
     SchemaMismatch(String),
+    /// An upserted row with null in a NOT NULL column (the batch declared it nullable).
+    #[error("column {column:?} is NOT NULL but row {row} holds null")]
+    NullInNotNullColumn {
+        /// Name of the column.
+        column: String,
+        /// Row of the request.
+        row: usize,
+    },
     /// A partial update whose target columns leave out key columns.
     #[error("a partial update must target every primary-key column; missing {missing:?}")]
     PartialUpdateWithoutKey {
