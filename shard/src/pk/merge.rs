@@ -199,3 +199,51 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_sums_past_their_precision_fail_and_integers_wrap_at_their_width() {
+        let decimal = DataType::Decimal128(3, 0);
+        let sum = |stored: i128, input: i128| {
+            aggregate(
+                &AggFunction::Sum,
+                &decimal,
+                Some(&Value::Decimal(stored)),
+                Value::Decimal(input),
+            )
+        };
+        assert_eq!(sum(500, 499), Some(Value::Decimal(999)));
+        assert_eq!(sum(500, 500), None);
+        assert_eq!(sum(-500, -500), None);
+        let int8 = |function: &AggFunction, stored: i64, input: i64| {
+            aggregate(function, &DataType::Int8, Some(&Value::Int(stored)), Value::Int(input))
+        };
+        assert_eq!(int8(&AggFunction::Sum, 127, 1), Some(Value::Int(-128)));
+        assert_eq!(int8(&AggFunction::Product, 64, 2), Some(Value::Int(-128)));
+    }
+
+    #[test]
+    fn null_inputs_keep_the_accumulator_except_for_value_functions() {
+        let stored = Value::Int(4);
+        let run = |function: &AggFunction| {
+            aggregate(function, &DataType::Int64, Some(&stored), Value::Null).unwrap()
+        };
+        assert_eq!(run(&AggFunction::Sum), Value::Int(4));
+        assert_eq!(run(&AggFunction::Max), Value::Int(4));
+        assert_eq!(run(&AggFunction::LastValueIgnoreNulls), Value::Int(4));
+        assert_eq!(run(&AggFunction::LastValue), Value::Null);
+        assert_eq!(run(&AggFunction::FirstValue), Value::Int(4));
+        let first = aggregate(&AggFunction::FirstValue, &DataType::Int64, None, Value::Null);
+        assert_eq!(first, Some(Value::Null));
+        let floats = aggregate(
+            &AggFunction::Min,
+            &DataType::Float64,
+            Some(&Value::F64(1.5)),
+            Value::F64(-2.0),
+        );
+        assert_eq!(floats, Some(Value::F64(-2.0)));
+    }
+}
