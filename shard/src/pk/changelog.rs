@@ -79,6 +79,20 @@ struct Checked {
     keys: Vec<Vec<u8>>,
 }
 
+/// The changelog rows `generate` has produced so far.
+#[derive(Default)]
+struct Log {
+    rows: Vec<Vec<Value>>,
+    change_types: Vec<ChangeType>,
+}
+
+impl Log {
+    fn emit(&mut self, change: ChangeType, row: &[Value]) {
+        self.change_types.push(change);
+        self.rows.push(row.to_vec());
+    }
+}
+
 /// The state of one key during `generate`.
 struct Slot {
     key: Vec<u8>,
@@ -285,36 +299,17 @@ impl ChangelogGenerator {
     ) -> Result<ChangelogOutput, PkError> {
         let checked = self.check(request)?;
         let skip_read = self.skips_read(&checked);
-        let mut slots: Vec<Slot> = Vec::new();
-        let mut slot_of: HashMap<&[u8], usize> = HashMap::new();
-        for key in &checked.keys {
-            if !slot_of.contains_key(key.as_slice()) {
-                slot_of.insert(key, slots.len());
-                slots.push(Slot { key: key.clone(), row: None, changed: false });
-            }
-        }
-        let expected = if skip_read { 0 } else { slots.len() };
-        if current.len() != expected {
-            return Err(PkError::CurrentValuesMismatch { expected, given: current.len() });
-        }
-        for (slot, stored) in slots.iter_mut().zip(current) {
-            slot.row = stored.as_deref().map(|bytes| self.rows.decode_values(bytes)).transpose()?;
-        }
+        let (mut slots, slot_of_row) = self.slots(&checked, skip_read, current)?;
         let full = self.options.changelog_image == ChangelogImage::Full;
-        let mut out_rows: Vec<Vec<Value>> = Vec::new();
-        let mut change_types = Vec::new();
-        let mut emit = |change: ChangeType, row: &[Value]| {
-            change_types.push(change);
-            out_rows.push(row.to_vec());
-        };
         let fields = self.schema.fields();
         let targets = checked.targets.as_deref();
-        for (row, key) in checked.keys.iter().enumerate() {
-            let slot = &mut slots[slot_of[key.as_slice()]];
+        let mut log = Log::default();
+        for (row, op) in checked.ops.iter().enumerate() {
+            let slot = &mut slots[slot_of_row[row]];
             let input = self.input_row(request.batch, row, targets)?;
-            let next = match checked.ops[row] {
+            let next = match op {
                 RowOp::Upsert if skip_read => {
-                    emit(ChangeType::UpdateAfter, &input);
+                    log.emit(ChangeType::UpdateAfter, &input);
                     slot.changed = true;
                     slot.row = Some(input);
                     continue;
@@ -335,30 +330,70 @@ impl ChangelogGenerator {
                     },
                 },
             };
-            match (slot.row.take(), next) {
-                (None, Some(new)) => {
-                    emit(ChangeType::Insert, &new);
-                    slot.row = Some(new);
-                    slot.changed = true;
-                }
-                (Some(old), None) => {
-                    emit(ChangeType::Delete, &old);
-                    slot.changed = true;
-                }
-                (Some(old), Some(new)) => {
-                    if !self.same_row(&old, &new)? {
-                        if full {
-                            emit(ChangeType::UpdateBefore, &old);
-                        }
-                        emit(ChangeType::UpdateAfter, &new);
-                        slot.changed = true;
-                    }
-                    slot.row = Some(new);
-                }
-                (None, None) => {}
-            }
+            self.record(slot, next, full, &mut log)?;
         }
-        self.output(slots, &out_rows, change_types)
+        self.output(slots, &log.rows, log.change_types)
+    }
+
+    /// One slot per distinct key in first-touch order, holding its decoded stored row, and
+    /// the slot of each request row.
+    fn slots(
+        &self,
+        checked: &Checked,
+        skip_read: bool,
+        current: &[Option<Vec<u8>>],
+    ) -> Result<(Vec<Slot>, Vec<usize>), PkError> {
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut slot_of: HashMap<&[u8], usize> = HashMap::new();
+        let mut slot_of_row = Vec::with_capacity(checked.keys.len());
+        for key in &checked.keys {
+            let slot = *slot_of.entry(key.as_slice()).or_insert_with(|| {
+                slots.push(Slot { key: key.clone(), row: None, changed: false });
+                slots.len() - 1
+            });
+            slot_of_row.push(slot);
+        }
+        let expected = if skip_read { 0 } else { slots.len() };
+        if current.len() != expected {
+            return Err(PkError::CurrentValuesMismatch { expected, given: current.len() });
+        }
+        for (slot, stored) in slots.iter_mut().zip(current) {
+            slot.row = stored.as_deref().map(|bytes| self.rows.decode_values(bytes)).transpose()?;
+        }
+        Ok((slots, slot_of_row))
+    }
+
+    /// Moves `slot` to `next` (`None`: no row) and logs the change, if any.
+    fn record(
+        &self,
+        slot: &mut Slot,
+        next: Option<Vec<Value>>,
+        full: bool,
+        log: &mut Log,
+    ) -> Result<(), PkError> {
+        match (slot.row.take(), next) {
+            (None, Some(new)) => {
+                log.emit(ChangeType::Insert, &new);
+                slot.row = Some(new);
+                slot.changed = true;
+            }
+            (Some(old), None) => {
+                log.emit(ChangeType::Delete, &old);
+                slot.changed = true;
+            }
+            (Some(old), Some(new)) => {
+                if !self.same_row(&old, &new)? {
+                    if full {
+                        log.emit(ChangeType::UpdateBefore, &old);
+                    }
+                    log.emit(ChangeType::UpdateAfter, &new);
+                    slot.changed = true;
+                }
+                slot.row = Some(new);
+            }
+            (None, None) => {}
+        }
+        Ok(())
     }
 
     fn output(
