@@ -820,39 +820,58 @@ mod tests {
         /// and the stored rows, and replaying the changelog rebuilds the KV byte for byte.
         #[test]
         fn generator_matches_the_model((table, requests) in table_and_requests()) {
-            let generator = ChangelogGenerator::new(3, schema(), table.options()).unwrap();
-            let mut model: BTreeMap<i64, Row> = BTreeMap::new();
-            let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-            let mut replayed: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
-            for request in &requests {
-                let rows = batch(&request.rows);
-                let ops: Vec<RowOp> = request.deletes.iter().map(|delete| if *delete { RowOp::Delete } else { RowOp::Upsert }).collect();
-                let write = WriteRequest { batch: &rows, ops: Some(&ops), target_columns: request.targets.as_deref() };
-                let expected = model_apply(&table, &mut model, request);
-                let keys = match generator.keys_to_read(&write) {
-                    Ok(keys) => keys,
-                    Err(error) => {
-                        prop_assert_eq!(Err(error), expected);
-                        continue;
-                    }
-                };
-                let current: Vec<Option<Vec<u8>>> = keys.iter().map(|key| kv.get(key).cloned()).collect();
-                let output = generator.generate(&write, &current).unwrap();
-                let logged: Vec<(ChangeType, Row)> = match &output.changelog {
-                    None => Vec::new(),
-                    Some(changelog) => output.change_types.iter().copied().zip(rows_of(changelog)).collect(),
-                };
-                prop_assert_eq!(Ok(logged), expected);
-                apply(&mut kv, output.mutations);
-                if let Some(changelog) = &output.changelog {
-                    apply(&mut replayed, generator.replay_mutations(changelog, &output.change_types).unwrap());
-                }
-                prop_assert_eq!(&replayed, &kv);
-                let stored: Vec<&[u8]> = kv.values().map(Vec::as_slice).collect();
-                let stored = rows_of(&generator.row_codec().decode_rows(&stored).unwrap());
-                prop_assert_eq!(stored, model.values().cloned().collect::<Vec<_>>());
-            }
+            check_against_model(&table, &requests)?;
         }
+    }
+
+    fn check_against_model(table: &Table, requests: &[Request]) -> Result<(), TestCaseError> {
+        let generator = ChangelogGenerator::new(3, schema(), table.options()).unwrap();
+        let mut model: BTreeMap<i64, Row> = BTreeMap::new();
+        let mut kv: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut replayed: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for request in requests {
+            let rows = batch(&request.rows);
+            let ops: Vec<RowOp> = request
+                .deletes
+                .iter()
+                .map(|delete| if *delete { RowOp::Delete } else { RowOp::Upsert })
+                .collect();
+            let write = WriteRequest {
+                batch: &rows,
+                ops: Some(&ops),
+                target_columns: request.targets.as_deref(),
+            };
+            let expected = model_apply(table, &mut model, request);
+            let keys = match generator.keys_to_read(&write) {
+                Ok(keys) => keys,
+                Err(error) => {
+                    prop_assert_eq!(Err(error), expected);
+                    continue;
+                }
+            };
+            let current: Vec<Option<Vec<u8>>> =
+                keys.iter().map(|key| kv.get(key).cloned()).collect();
+            let output = generator.generate(&write, &current).unwrap();
+            let logged: Vec<(ChangeType, Row)> = match &output.changelog {
+                None => Vec::new(),
+                Some(changelog) => {
+                    output.change_types.iter().copied().zip(rows_of(changelog)).collect()
+                }
+            };
+            prop_assert_eq!(Ok(logged), expected);
+            apply(&mut kv, output.mutations);
+            if let Some(changelog) = &output.changelog {
+                apply(
+                    &mut replayed,
+                    generator.replay_mutations(changelog, &output.change_types).unwrap(),
+                );
+            }
+            prop_assert_eq!(&replayed, &kv);
+            let stored: Vec<&[u8]> = kv.values().map(Vec::as_slice).collect();
+            let stored = rows_of(&generator.row_codec().decode_rows(&stored).unwrap());
+            prop_assert_eq!(stored, model.values().cloned().collect::<Vec<_>>());
+        }
+        Ok(())
     }
 
     fn generator(properties: &[(&str, &str)]) -> ChangelogGenerator {
@@ -1030,7 +1049,7 @@ mod tests {
         ));
     }
 
-    fn every_type_request() -> impl Strategy<Value = (Vec<Vec<Value>>, Vec<bool>)> {
+    fn every_type_request() -> impl Strategy<Value = EveryTypeRequest> {
         let schema = crate::pk::row::tests::every_type_schema();
         let row: Vec<BoxedStrategy<Value>> = schema
             .fields()
@@ -1052,64 +1071,89 @@ mod tests {
         /// byte-level model expects, mutations come in first-touch order with the final
         /// values, and replay rebuilds the same KV.
         #[test]
-        fn every_type_changelog_matches_a_byte_model(requests in prop::collection::vec(every_type_request(), 1..4)) {
-            let schema = crate::pk::row::tests::every_type_schema();
-            let options = PkTableOptions::from_definition(&schema, &["id".into()], &[], &[]).unwrap();
-            let generator = ChangelogGenerator::new(9, schema, options).unwrap();
-            let (mut kv, mut replayed) = (BTreeMap::new(), BTreeMap::new());
-            for (rows, deletes) in requests {
-                let batch = generator.row_codec().build_batch(&rows).unwrap();
-                let ops: Vec<RowOp> = deletes.iter().map(|delete| if *delete { RowOp::Delete } else { RowOp::Upsert }).collect();
-                let request = WriteRequest { batch: &batch, ops: Some(&ops), target_columns: None };
-                let mut model: BTreeMap<Vec<u8>, Vec<u8>> = kv.clone();
-                let (mut expected, mut touched) = (Vec::new(), Vec::<(Vec<u8>, bool)>::new());
-                for (row, op) in ops.iter().enumerate() {
-                    let (mut key, mut value) = (Vec::new(), Vec::new());
-                    generator.key_encoder().encode(&batch, row, &mut key).unwrap();
-                    generator.row_codec().encode(&batch, row, &mut value).unwrap();
-                    let before = expected.len();
-                    match (op, model.get(&key).cloned()) {
-                        (RowOp::Upsert, None) => expected.push((ChangeType::Insert, value.clone())),
-                        (RowOp::Upsert, Some(old)) if old != value => {
-                            expected.push((ChangeType::UpdateBefore, old));
-                            expected.push((ChangeType::UpdateAfter, value.clone()));
-                        }
-                        (RowOp::Delete, Some(old)) => expected.push((ChangeType::Delete, old)),
-                        _ => {}
-                    }
-                    match op {
-                        RowOp::Upsert => model.insert(key.clone(), value),
-                        RowOp::Delete => model.remove(&key),
-                    };
-                    if !touched.iter().any(|(touched, _)| touched == &key) {
-                        touched.push((key.clone(), false));
-                    }
-                    if expected.len() > before {
-                        touched.iter_mut().filter(|(touched, _)| touched == &key).for_each(|(_, changed)| *changed = true);
-                    }
-                }
-                let touched: Vec<Vec<u8>> = touched.into_iter().filter(|(_, changed)| *changed).map(|(key, _)| key).collect();
-                let keys = generator.keys_to_read(&request).unwrap();
-                let current: Vec<Option<Vec<u8>>> = keys.iter().map(|key| kv.get(key).cloned()).collect();
-                let output = generator.generate(&request, &current).unwrap();
-                let logged: Vec<(ChangeType, Vec<u8>)> = match &output.changelog {
-                    None => Vec::new(),
-                    Some(changelog) => encoded(&generator, changelog).into_iter().zip(&output.change_types).map(|(row, change)| (*change, row)).collect(),
-                };
-                prop_assert_eq!(logged, expected);
-                let mutation_keys: Vec<Vec<u8>> = output.mutations.iter().map(|(key, _)| key.clone()).collect();
-                prop_assert_eq!(mutation_keys, touched);
-                for (key, value) in &output.mutations {
-                    prop_assert_eq!(value.as_ref(), model.get(key));
-                }
-                apply(&mut kv, output.mutations);
-                prop_assert_eq!(&kv, &model);
-                if let Some(changelog) = &output.changelog {
-                    apply(&mut replayed, generator.replay_mutations(changelog, &output.change_types).unwrap());
-                }
-                prop_assert_eq!(&replayed, &kv);
-            }
+        fn every_type_changelog_matches_a_byte_model(
+            requests in prop::collection::vec(every_type_request(), 1..4),
+        ) {
+            check_every_type(requests)?;
         }
+    }
+
+    type EveryTypeRequest = (Vec<Vec<Value>>, Vec<bool>);
+
+    fn check_every_type(requests: Vec<EveryTypeRequest>) -> Result<(), TestCaseError> {
+        let schema = crate::pk::row::tests::every_type_schema();
+        let options = PkTableOptions::from_definition(&schema, &["id".into()], &[], &[]).unwrap();
+        let generator = ChangelogGenerator::new(9, schema, options).unwrap();
+        let (mut kv, mut replayed) = (BTreeMap::new(), BTreeMap::new());
+        for (rows, deletes) in requests {
+            let batch = generator.row_codec().build_batch(&rows).unwrap();
+            let ops: Vec<RowOp> = deletes
+                .iter()
+                .map(|delete| if *delete { RowOp::Delete } else { RowOp::Upsert })
+                .collect();
+            let request = WriteRequest { batch: &batch, ops: Some(&ops), target_columns: None };
+            let mut model: BTreeMap<Vec<u8>, Vec<u8>> = kv.clone();
+            let (mut expected, mut touched) = (Vec::new(), Vec::<(Vec<u8>, bool)>::new());
+            for (row, op) in ops.iter().enumerate() {
+                let (mut key, mut value) = (Vec::new(), Vec::new());
+                generator.key_encoder().encode(&batch, row, &mut key).unwrap();
+                generator.row_codec().encode(&batch, row, &mut value).unwrap();
+                let before = expected.len();
+                match (op, model.get(&key).cloned()) {
+                    (RowOp::Upsert, None) => expected.push((ChangeType::Insert, value.clone())),
+                    (RowOp::Upsert, Some(old)) if old != value => {
+                        expected.push((ChangeType::UpdateBefore, old));
+                        expected.push((ChangeType::UpdateAfter, value.clone()));
+                    }
+                    (RowOp::Delete, Some(old)) => expected.push((ChangeType::Delete, old)),
+                    _ => {}
+                }
+                match op {
+                    RowOp::Upsert => model.insert(key.clone(), value),
+                    RowOp::Delete => model.remove(&key),
+                };
+                if !touched.iter().any(|(touched, _)| touched == &key) {
+                    touched.push((key.clone(), false));
+                }
+                if expected.len() > before {
+                    touched
+                        .iter_mut()
+                        .filter(|(touched, _)| touched == &key)
+                        .for_each(|(_, changed)| *changed = true);
+                }
+            }
+            let touched: Vec<Vec<u8>> =
+                touched.into_iter().filter(|(_, changed)| *changed).map(|(key, _)| key).collect();
+            let keys = generator.keys_to_read(&request).unwrap();
+            let current: Vec<Option<Vec<u8>>> =
+                keys.iter().map(|key| kv.get(key).cloned()).collect();
+            let output = generator.generate(&request, &current).unwrap();
+            let logged: Vec<(ChangeType, Vec<u8>)> = match &output.changelog {
+                None => Vec::new(),
+                Some(changelog) => encoded(&generator, changelog)
+                    .into_iter()
+                    .zip(&output.change_types)
+                    .map(|(row, change)| (*change, row))
+                    .collect(),
+            };
+            prop_assert_eq!(logged, expected);
+            let mutation_keys: Vec<Vec<u8>> =
+                output.mutations.iter().map(|(key, _)| key.clone()).collect();
+            prop_assert_eq!(mutation_keys, touched);
+            for (key, value) in &output.mutations {
+                prop_assert_eq!(value.as_ref(), model.get(key));
+            }
+            apply(&mut kv, output.mutations);
+            prop_assert_eq!(&kv, &model);
+            if let Some(changelog) = &output.changelog {
+                apply(
+                    &mut replayed,
+                    generator.replay_mutations(changelog, &output.change_types).unwrap(),
+                );
+            }
+            prop_assert_eq!(&replayed, &kv);
+        }
+        Ok(())
     }
 
     fn encoded(generator: &ChangelogGenerator, batch: &RecordBatch) -> Vec<Vec<u8>> {

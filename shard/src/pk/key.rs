@@ -306,7 +306,8 @@ mod tests {
 
         #[test]
         fn float_byte_order_is_value_order(a in float64(), b in float64()) {
-            prop_assert_eq!(byte_order(DataType::Float64, Value::F64(a), Value::F64(b)), float_order(a, b));
+            let order = byte_order(DataType::Float64, Value::F64(a), Value::F64(b));
+            prop_assert_eq!(order, float_order(a, b));
             let (a32, b32) = (a as f32, b as f32);
             prop_assert_eq!(
                 byte_order(DataType::Float32, Value::F32(a32), Value::F32(b32)),
@@ -329,7 +330,8 @@ mod tests {
                 byte_order(DataType::Binary, Value::Bytes(a.clone()), Value::Bytes(b.clone())),
                 a.cmp(&b)
             );
-            let (a, b) = (String::from_utf8_lossy(&a).into_owned(), String::from_utf8_lossy(&b).into_owned());
+            let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+            let (a, b) = (text(&a), text(&b));
             prop_assert_eq!(
                 byte_order(DataType::Utf8, Value::Str(a.clone()), Value::Str(b.clone())),
                 a.cmp(&b)
@@ -339,7 +341,11 @@ mod tests {
         #[test]
         fn fixed_binary_byte_order_is_value_order(a: [u8; 3], b: [u8; 3]) {
             prop_assert_eq!(
-                byte_order(DataType::FixedSizeBinary(3), Value::Bytes(a.to_vec()), Value::Bytes(b.to_vec())),
+                byte_order(
+                    DataType::FixedSizeBinary(3),
+                    Value::Bytes(a.to_vec()),
+                    Value::Bytes(b.to_vec())
+                ),
                 a.cmp(&b)
             );
         }
@@ -356,7 +362,11 @@ mod tests {
                 (DataType::Int16, second.iter().map(|int| Value::Int((*int).into())).collect()),
             ]);
             let encoder = KeyEncoder::new(&batch.schema(), &[0, 1]).unwrap();
-            let encode = |row| { let mut key = Vec::new(); encoder.encode(&batch, row, &mut key).unwrap(); key };
+            let encode = |row| {
+                let mut key = Vec::new();
+                encoder.encode(&batch, row, &mut key).unwrap();
+                key
+            };
             let (left, right) = (encode(0), encode(1));
             prop_assert_eq!(left.cmp(&right), (&first[0], second[0]).cmp(&(&first[1], second[1])));
             let prefix_batch = batch.project(&[0]).unwrap();

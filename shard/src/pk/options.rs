@@ -5,12 +5,16 @@
 //!
 //! | property | values | default |
 //! |---|---|---|
-//! | `table.merge-engine` | `first_row`, `versioned`, `aggregation` (`last_row` = absent) | last row wins |
-//! | `table.merge-engine.versioned.ver-column` | an INT, BIGINT or TIMESTAMP[_LTZ] column | required with `versioned` |
-//! | `table.delete.behavior` | `allow`, `ignore`, `disable` (any case) | `allow`; `ignore` for `first_row`, `versioned`, `aggregation` |
+//! | `table.merge-engine` | `first_row`, `versioned`, `aggregation` | last row wins |
+//! | `table.merge-engine.versioned.ver-column` | INT, BIGINT, TIMESTAMP or TIMESTAMP_LTZ column | |
+//! | `table.delete.behavior` | `allow`, `ignore`, `disable` (any case) | see below |
 //! | `table.changelog.image` | `full`, `wal` (any case) | `full` |
 //! | `fields.<column>.agg` | an [`AggFunction`] name | `last_value_ignore_nulls` |
 //! | `fields.<column>.listagg.delimiter` | a string | `,` |
+//!
+//! `last_row` is accepted as the explicit name of the default engine. Deletes default to
+//! `allow` with last row and to `ignore` with the other engines; the version column is
+//! required with `versioned`.
 //!
 //! Invariants of a built value: key columns exist, are distinct and have a key encoding; the
 //! bucket key is a non-empty subset of the primary key; `first_row` and `versioned` never
