@@ -9,11 +9,15 @@
 
 use std::sync::Arc;
 
-use arrow_array::{RecordBatch, RecordBatchOptions};
+use arrow_array::builder::{BinaryBuilder, FixedSizeBinaryBuilder, StringBuilder};
+use arrow_array::{
+    ArrayRef, BooleanArray, Decimal128Array, Float32Array, Float64Array, RecordBatch,
+    RecordBatchOptions,
+};
 use arrow_schema::{DataType, SchemaRef};
 
 use super::error::PkError;
-use super::value::{build_array, is_int_like, value_at, Value};
+use super::value::{build_array, int_array, is_int_like, value_at, Value};
 use ufer_wire::limits::TYPE_NESTING_DEPTH_MAX;
 
 /// Bytes of the schema id that starts every stored row.
@@ -108,43 +112,64 @@ impl RowCodec {
         Ok(())
     }
 
-    /// Decodes one stored row into one value per column.
-    pub(crate) fn decode_values(&self, bytes: &[u8]) -> Result<Vec<Value>, PkError> {
+    /// Checks the schema id and reads the row's null bitmap.
+    fn open<'a>(&self, bytes: &'a [u8]) -> Result<(Reader<'a>, Vec<bool>), PkError> {
         let mut reader = Reader { bytes, at: 0 };
         let id = u16::from_le_bytes(reader.array::<ROW_SCHEMA_ID_SIZE_BYTES>()?);
         if id != self.schema_id {
             return Err(PkError::SchemaIdMismatch { expected: self.schema_id, found: id });
         }
-        let fields = self.schema.fields();
-        let nulls = reader.bitmap(fields.len())?;
-        let mut values = Vec::with_capacity(fields.len());
-        for (field, null) in fields.iter().zip(nulls) {
-            if null {
-                if !field.is_nullable() {
-                    return Err(PkError::CorruptRow(format!(
-                        "column {:?} is NOT NULL but the row holds null",
-                        field.name()
-                    )));
-                }
-                values.push(Value::Null);
-            } else {
-                values.push(decode_value(field.data_type(), &mut reader)?);
+        let nulls = reader.bitmap(self.schema.fields().len())?;
+        for (field, null) in self.schema.fields().iter().zip(&nulls) {
+            if *null && !field.is_nullable() {
+                return Err(PkError::CorruptRow(format!(
+                    "column {:?} is NOT NULL but the row holds null",
+                    field.name()
+                )));
             }
         }
-        if reader.at != bytes.len() {
-            return Err(PkError::CorruptRow(format!(
-                "{} bytes after the last column",
-                bytes.len() - reader.at
-            )));
+        Ok((reader, nulls))
+    }
+
+    /// Decodes one stored row into one value per column.
+    pub(crate) fn decode_values(&self, bytes: &[u8]) -> Result<Vec<Value>, PkError> {
+        let (mut reader, nulls) = self.open(bytes)?;
+        let mut values = Vec::with_capacity(nulls.len());
+        for (field, null) in self.schema.fields().iter().zip(nulls) {
+            values.push(if null {
+                Value::Null
+            } else {
+                decode_value(field.data_type(), &mut reader)?
+            });
         }
+        reader.finish()?;
         Ok(values)
     }
 
-    /// Decodes stored rows into one batch of the table schema, column by column.
+    /// Decodes stored rows into one batch of the table schema, column by column: flat
+    /// columns go straight into typed buffers (no value per cell), nested ones via values.
     pub fn decode_rows(&self, rows: &[&[u8]]) -> Result<RecordBatch, PkError> {
-        let decoded =
-            rows.iter().map(|row| self.decode_values(row)).collect::<Result<Vec<_>, _>>()?;
-        self.build_batch(&decoded)
+        let fields = self.schema.fields();
+        let mut sinks: Vec<ColumnSink> =
+            fields.iter().map(|field| ColumnSink::new(field.data_type(), rows.len())).collect();
+        for bytes in rows {
+            let (mut reader, nulls) = self.open(bytes)?;
+            for ((field, sink), null) in fields.iter().zip(&mut sinks).zip(nulls) {
+                if null {
+                    sink.push_null();
+                } else {
+                    sink.push(field.data_type(), &mut reader)?;
+                }
+            }
+            reader.finish()?;
+        }
+        let mut columns = Vec::with_capacity(fields.len());
+        for (field, sink) in fields.iter().zip(sinks) {
+            columns.push(sink.finish(field.data_type())?);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
+        RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)
+            .map_err(|error| PkError::CorruptRow(error.to_string()))
     }
 
     /// A batch of the table schema holding `rows` (each one value per column).
@@ -273,6 +298,23 @@ impl<'a> Reader<'a> {
         Ok(array)
     }
 
+    /// The row ends exactly here.
+    fn finish(&self) -> Result<(), PkError> {
+        if self.at != self.bytes.len() {
+            return Err(PkError::CorruptRow(format!(
+                "{} bytes after the last column",
+                self.bytes.len() - self.at
+            )));
+        }
+        Ok(())
+    }
+
+    fn string(&mut self) -> Result<&'a str, PkError> {
+        let size = self.count()?;
+        std::str::from_utf8(self.take(size)?)
+            .map_err(|error| PkError::CorruptRow(format!("string: {error}")))
+    }
+
     fn count(&mut self) -> Result<usize, PkError> {
         let count = u32::from_le_bytes(self.array::<4>()?);
         usize::try_from(count).map_err(|_| PkError::CorruptRow("count exceeds usize".into()))
@@ -317,15 +359,7 @@ fn decode_value(data_type: &DataType, reader: &mut Reader<'_>) -> Result<Value, 
             }
             Value::Decimal(decimal)
         }
-        DataType::Utf8 => {
-            let size = reader.count()?;
-            let bytes = reader.take(size)?;
-            Value::Str(
-                std::str::from_utf8(bytes)
-                    .map_err(|error| PkError::CorruptRow(format!("string: {error}")))?
-                    .to_string(),
-            )
-        }
+        DataType::Utf8 => Value::Str(reader.string()?.to_string()),
         DataType::Binary => {
             let size = reader.count()?;
             Value::Bytes(reader.take(size)?.to_vec())
@@ -381,6 +415,99 @@ fn decode_map(entry_type: &DataType, reader: &mut Reader<'_>) -> Result<Value, P
         pairs.push((key, item));
     }
     Ok(Value::Map(pairs))
+}
+
+/// One column of `decode_rows` being filled.
+enum ColumnSink {
+    Bool(Vec<Option<bool>>),
+    Int(Vec<Option<i64>>),
+    F32(Vec<Option<f32>>),
+    F64(Vec<Option<f64>>),
+    Decimal(Vec<Option<i128>>),
+    Str(StringBuilder),
+    Binary(BinaryBuilder),
+    Fixed(FixedSizeBinaryBuilder),
+    Nested(Vec<Value>),
+}
+
+impl ColumnSink {
+    fn new(data_type: &DataType, capacity: usize) -> Self {
+        match data_type {
+            DataType::Boolean => Self::Bool(Vec::with_capacity(capacity)),
+            DataType::Float32 => Self::F32(Vec::with_capacity(capacity)),
+            DataType::Float64 => Self::F64(Vec::with_capacity(capacity)),
+            DataType::Decimal128(_, _) => Self::Decimal(Vec::with_capacity(capacity)),
+            DataType::Utf8 => Self::Str(StringBuilder::with_capacity(capacity, 0)),
+            DataType::Binary => Self::Binary(BinaryBuilder::with_capacity(capacity, 0)),
+            DataType::FixedSizeBinary(size) => {
+                Self::Fixed(FixedSizeBinaryBuilder::with_capacity(capacity, *size))
+            }
+            other if is_int_like(other) => Self::Int(Vec::with_capacity(capacity)),
+            _ => Self::Nested(Vec::with_capacity(capacity)),
+        }
+    }
+
+    fn push_null(&mut self) {
+        match self {
+            Self::Bool(values) => values.push(None),
+            Self::Int(values) => values.push(None),
+            Self::F32(values) => values.push(None),
+            Self::F64(values) => values.push(None),
+            Self::Decimal(values) => values.push(None),
+            Self::Str(builder) => builder.append_null(),
+            Self::Binary(builder) => builder.append_null(),
+            Self::Fixed(builder) => builder.append_null(),
+            Self::Nested(values) => values.push(Value::Null),
+        }
+    }
+
+    fn push(&mut self, data_type: &DataType, reader: &mut Reader<'_>) -> Result<(), PkError> {
+        match self {
+            Self::Str(builder) => builder.append_value(reader.string()?),
+            Self::Binary(builder) => {
+                let size = reader.count()?;
+                builder.append_value(reader.take(size)?);
+            }
+            Self::Fixed(builder) => {
+                let DataType::FixedSizeBinary(size) = data_type else {
+                    return Err(PkError::UnsupportedType(data_type.to_string()));
+                };
+                let size = usize::try_from(*size)
+                    .map_err(|_| PkError::UnsupportedType(data_type.to_string()))?;
+                builder
+                    .append_value(reader.take(size)?)
+                    .map_err(|error| PkError::CorruptRow(error.to_string()))?;
+            }
+            Self::Nested(values) => values.push(decode_value(data_type, reader)?),
+            scalar => match (scalar, decode_value(data_type, reader)?) {
+                (Self::Bool(values), Value::Bool(bool)) => values.push(Some(bool)),
+                (Self::Int(values), Value::Int(int)) => values.push(Some(int)),
+                (Self::F32(values), Value::F32(float)) => values.push(Some(float)),
+                (Self::F64(values), Value::F64(float)) => values.push(Some(float)),
+                (Self::Decimal(values), Value::Decimal(decimal)) => values.push(Some(decimal)),
+                (_, value) => {
+                    return Err(PkError::CorruptRow(format!("{value:?} in a {data_type} column")))
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn finish(self, data_type: &DataType) -> Result<ArrayRef, PkError> {
+        Ok(match self {
+            Self::Bool(values) => Arc::new(BooleanArray::from(values)),
+            Self::Int(values) => int_array(data_type, &values)?,
+            Self::F32(values) => Arc::new(Float32Array::from(values)),
+            Self::F64(values) => Arc::new(Float64Array::from(values)),
+            Self::Decimal(values) => {
+                Arc::new(Decimal128Array::from(values).with_data_type(data_type.clone()))
+            }
+            Self::Str(mut builder) => Arc::new(builder.finish()),
+            Self::Binary(mut builder) => Arc::new(builder.finish()),
+            Self::Fixed(mut builder) => Arc::new(builder.finish()),
+            Self::Nested(values) => build_array(data_type, &values.iter().collect::<Vec<_>>())?,
+        })
+    }
 }
 
 #[cfg(test)]

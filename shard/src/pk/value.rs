@@ -172,23 +172,56 @@ fn mismatch(data_type: &DataType, value: &Value) -> PkError {
     PkError::CorruptRow(format!("value {value:?} does not fit a column of type {data_type}"))
 }
 
-fn build_ints<T>(data_type: &DataType, values: &[&Value]) -> Result<ArrayRef, PkError>
+fn build_ints<T>(data_type: &DataType, ints: &[Option<i64>]) -> Result<ArrayRef, PkError>
 where
     T: ArrowPrimitiveType,
     T::Native: TryFrom<i64>,
 {
-    let mut natives = Vec::with_capacity(values.len());
-    for value in values {
-        natives.push(match value {
-            Value::Null => None,
-            Value::Int(int) => {
-                Some(T::Native::try_from(*int).map_err(|_| mismatch(data_type, value))?)
-            }
-            other => return Err(mismatch(data_type, other)),
+    let mut natives = Vec::with_capacity(ints.len());
+    for int in ints {
+        natives.push(match int {
+            None => None,
+            Some(int) => Some(
+                T::Native::try_from(*int).map_err(|_| mismatch(data_type, &Value::Int(*int)))?,
+            ),
         });
     }
     let array: PrimitiveArray<T> = natives.into_iter().collect();
     Ok(Arc::new(array.with_data_type(data_type.clone())))
+}
+
+/// A column of an integer-like type (`is_int_like`) holding `ints`.
+pub(crate) fn int_array(data_type: &DataType, ints: &[Option<i64>]) -> Result<ArrayRef, PkError> {
+    Ok(match data_type {
+        DataType::Int8 => build_ints::<Int8Type>(data_type, ints)?,
+        DataType::Int16 => build_ints::<Int16Type>(data_type, ints)?,
+        DataType::Int32 => build_ints::<Int32Type>(data_type, ints)?,
+        DataType::Int64 => build_ints::<Int64Type>(data_type, ints)?,
+        DataType::Date32 => build_ints::<Date32Type>(data_type, ints)?,
+        DataType::Time32(TimeUnit::Second) => build_ints::<Time32SecondType>(data_type, ints)?,
+        DataType::Time32(TimeUnit::Millisecond) => {
+            build_ints::<Time32MillisecondType>(data_type, ints)?
+        }
+        DataType::Time64(TimeUnit::Microsecond) => {
+            build_ints::<Time64MicrosecondType>(data_type, ints)?
+        }
+        DataType::Time64(TimeUnit::Nanosecond) => {
+            build_ints::<Time64NanosecondType>(data_type, ints)?
+        }
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            build_ints::<TimestampSecondType>(data_type, ints)?
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            build_ints::<TimestampMillisecondType>(data_type, ints)?
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            build_ints::<TimestampMicrosecondType>(data_type, ints)?
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            build_ints::<TimestampNanosecondType>(data_type, ints)?
+        }
+        other => return Err(PkError::UnsupportedType(format!("{other} is not integer-like"))),
+    })
 }
 
 fn build_with<T, F>(data_type: &DataType, values: &[&Value], native: F) -> Result<ArrayRef, PkError>
@@ -233,34 +266,18 @@ fn arrow_error(error: arrow_schema::ArrowError) -> PkError {
 
 /// A column of type `data_type` holding `values`, built in one pass per column.
 pub fn build_array(data_type: &DataType, values: &[&Value]) -> Result<ArrayRef, PkError> {
+    if is_int_like(data_type) {
+        let ints = values
+            .iter()
+            .map(|value| match value {
+                Value::Null => Ok(None),
+                Value::Int(int) => Ok(Some(*int)),
+                other => Err(mismatch(data_type, other)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return int_array(data_type, &ints);
+    }
     Ok(match data_type {
-        DataType::Int8 => build_ints::<Int8Type>(data_type, values)?,
-        DataType::Int16 => build_ints::<Int16Type>(data_type, values)?,
-        DataType::Int32 => build_ints::<Int32Type>(data_type, values)?,
-        DataType::Int64 => build_ints::<Int64Type>(data_type, values)?,
-        DataType::Date32 => build_ints::<Date32Type>(data_type, values)?,
-        DataType::Time32(TimeUnit::Second) => build_ints::<Time32SecondType>(data_type, values)?,
-        DataType::Time32(TimeUnit::Millisecond) => {
-            build_ints::<Time32MillisecondType>(data_type, values)?
-        }
-        DataType::Time64(TimeUnit::Microsecond) => {
-            build_ints::<Time64MicrosecondType>(data_type, values)?
-        }
-        DataType::Time64(TimeUnit::Nanosecond) => {
-            build_ints::<Time64NanosecondType>(data_type, values)?
-        }
-        DataType::Timestamp(TimeUnit::Second, _) => {
-            build_ints::<TimestampSecondType>(data_type, values)?
-        }
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            build_ints::<TimestampMillisecondType>(data_type, values)?
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            build_ints::<TimestampMicrosecondType>(data_type, values)?
-        }
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-            build_ints::<TimestampNanosecondType>(data_type, values)?
-        }
         DataType::Float32 => {
             build_with::<Float32Type, _>(data_type, values, |value| match value {
                 Value::F32(float) => Some(*float),
