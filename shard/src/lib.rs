@@ -3,14 +3,18 @@
 //! A shard owns the buckets that hash to it; nothing here is shared or locked across cores
 //! (state is `Rc`/`RefCell`, never `Mutex`). So far it holds the log tablet of a bucket:
 //! segments of `LogBatch`es written with direct I/O, made durable by group commit, indexed
-//! sparsely by offset and time, recovered at open and trimmed by retention.
+//! sparsely by offset and time, recovered at open and trimmed by retention; and the KV
+//! tablet of a primary-key bucket: an LSM of sorted files over direct I/O whose write-ahead log
+//! is the table's changelog.
 
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod kv;
 pub mod log;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use kv::{BlockCache, KvConfig, KvError, KvStats, KvTablet, KvView};
 pub use log::config::LogConfig;
 pub use log::error::{AppendError, OpenError, ReadError, RetentionError};
 pub use log::tablet::{Appended, LogRead, LogTablet, OffsetSpec, ReadChunk, RetentionOutcome};
