@@ -3,16 +3,22 @@
 //! A shard owns the buckets that hash to it; nothing here is shared or locked across cores
 //! (state is `Rc`/`RefCell`, never `Mutex`). So far it holds the log tablet of a bucket:
 //! segments of `LogBatch`es written with direct I/O, made durable by group commit, indexed
-//! sparsely by offset and time, recovered at open and trimmed by retention. `pk` holds the pure
-//! logic of primary-key tables: key and row encodings, merge engines and changelog generation.
+//! sparsely by offset and time, recovered at open and trimmed by retention. `kv` is the KV
+//! tablet of a primary-key bucket: an LSM of sorted files over direct I/O whose write-ahead
+//! log is the table's changelog. `pk` holds the pure logic of primary-key tables: key and row
+//! encodings, merge engines and changelog generation; `pk_bucket` joins the two with the log
+//! into the write, lookup and snapshot paths of one bucket.
 
 #![forbid(unsafe_code)]
 
 pub mod clock;
+pub mod kv;
 pub mod log;
 pub mod pk;
+pub mod pk_bucket;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use kv::{BlockCache, KvConfig, KvError, KvStats, KvTablet, KvView};
 pub use log::config::LogConfig;
 pub use log::error::{AppendError, OpenError, ReadError, RetentionError};
 pub use log::tablet::{Appended, LogRead, LogTablet, OffsetSpec, ReadChunk, RetentionOutcome};

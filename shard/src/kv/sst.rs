@@ -1,0 +1,467 @@
+//! Sorted files (`{file_id:020}.kv`): data blocks, a block index, a bloom filter and a
+//! fixed-size footer (`docs/format.md`, "KV files").
+//!
+//! A file is written once, front to back, with direct I/O ([`SstWriter`]), sealed
+//! (fdatasync'd at its exact size) and only then named in a manifest. [`SstFile`] opens it
+//! by reading the footer and the index and bloom regions, checking every checksum and the
+//! regions' bounds against each other and the file size; a data block is checked (CRC, and
+//! its last key against the index) each time it is read from disk. Any failed check is
+//! [`KvError::Corrupt`], never a panic or a wrong answer.
+
+use std::rc::Rc;
+
+use ufer_io::{DataDir, SegmentFile, SegmentWriter};
+
+use crate::kv::block::{encoded_entry_size_bytes, Block, BlockBuilder};
+use crate::kv::bloom::{key_hash, BloomFilter};
+use crate::kv::cache::BlockCache;
+use crate::kv::codec::{check_trailing_crc, push_crc, ByteReader};
+use crate::kv::config::KvConfig;
+use crate::kv::error::KvError;
+
+/// Extension of sorted files.
+pub(crate) const SST_FILE_EXTENSION: &str = ".kv";
+/// "UFKV" read as a little-endian u32.
+pub(crate) const SST_MAGIC: u32 = u32::from_le_bytes(*b"UFKV");
+pub(crate) const SST_FORMAT_VERSION: u32 = 1;
+/// The footer: magic u32, version u32, entry_count u64, tombstone_count u64,
+/// index_offset u64, index_size u32, bloom_size u32, bloom_offset u64, reserved u32,
+/// crc32c u32.
+pub(crate) const SST_FOOTER_SIZE_BYTES: usize = 4 + 4 + 8 + 8 + 8 + 4 + 4 + 8 + 4 + 4;
+const _: () = assert!(SST_FOOTER_SIZE_BYTES == 56);
+/// Largest index or bloom region a reader loads (checked before allocating).
+pub(crate) const SST_REGION_SIZE_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The name of file `id`.
+pub(crate) fn sst_file_name(id: u64) -> String {
+    format!("{id:020}{SST_FILE_EXTENSION}")
+}
+
+/// The id of a sorted file's name.
+pub(crate) fn parse_sst_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SST_FILE_EXTENSION)?;
+    if digits.len() != 20 {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The fixed-size end of a sorted file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Footer {
+    pub(crate) entry_count: u64,
+    pub(crate) tombstone_count: u64,
+    pub(crate) index_offset: u64,
+    pub(crate) index_size: u32,
+    pub(crate) bloom_size: u32,
+    pub(crate) bloom_offset: u64,
+}
+
+impl Footer {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(SST_FOOTER_SIZE_BYTES);
+        bytes.extend_from_slice(&SST_MAGIC.to_le_bytes());
+        bytes.extend_from_slice(&SST_FORMAT_VERSION.to_le_bytes());
+        bytes.extend_from_slice(&self.entry_count.to_le_bytes());
+        bytes.extend_from_slice(&self.tombstone_count.to_le_bytes());
+        bytes.extend_from_slice(&self.index_offset.to_le_bytes());
+        bytes.extend_from_slice(&self.index_size.to_le_bytes());
+        bytes.extend_from_slice(&self.bloom_size.to_le_bytes());
+        bytes.extend_from_slice(&self.bloom_offset.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        push_crc(&mut bytes);
+        assert_eq!(bytes.len(), SST_FOOTER_SIZE_BYTES);
+        bytes
+    }
+
+    /// Decodes the footer of a file of `file_size` bytes and checks the regions it points
+    /// at tile the file: data, index, bloom, footer.
+    pub(crate) fn decode(bytes: &[u8], file_size: u64) -> Result<Self, String> {
+        if bytes.len() != SST_FOOTER_SIZE_BYTES {
+            return Err(format!("footer of {} bytes", bytes.len()));
+        }
+        let body = check_trailing_crc(bytes)?;
+        let mut reader = ByteReader::new(body);
+        let magic = reader.u32()?;
+        if magic != SST_MAGIC {
+            return Err(format!("bad magic {magic:#010x}"));
+        }
+        let version = reader.u32()?;
+        if version != SST_FORMAT_VERSION {
+            return Err(format!("unknown format version {version}"));
+        }
+        let footer = Self {
+            entry_count: reader.u64()?,
+            tombstone_count: reader.u64()?,
+            index_offset: reader.u64()?,
+            index_size: reader.u32()?,
+            bloom_size: reader.u32()?,
+            bloom_offset: reader.u64()?,
+        };
+        if reader.u32()? != 0 {
+            return Err("reserved footer bytes are not zero".into());
+        }
+        let index_end = footer.index_offset.checked_add(u64::from(footer.index_size));
+        let bloom_end = footer.bloom_offset.checked_add(u64::from(footer.bloom_size));
+        if index_end != Some(footer.bloom_offset)
+            || bloom_end != file_size.checked_sub(SST_FOOTER_SIZE_BYTES as u64)
+            || footer.tombstone_count > footer.entry_count
+            || footer.entry_count == 0
+        {
+            return Err(format!("footer does not describe a {file_size}-byte file: {footer:?}"));
+        }
+        Ok(footer)
+    }
+}
+
+/// Where a data block lies and the last key in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct IndexEntry {
+    pub(crate) last_key: Vec<u8>,
+    pub(crate) offset: u64,
+    pub(crate) size: u32,
+}
+
+fn encode_index(min_key: &[u8], entries: &[IndexEntry]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&(min_key.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(min_key);
+    bytes.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+    for entry in entries {
+        bytes.extend_from_slice(&(entry.last_key.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(&entry.last_key);
+        bytes.extend_from_slice(&entry.offset.to_le_bytes());
+        bytes.extend_from_slice(&entry.size.to_le_bytes());
+    }
+    push_crc(&mut bytes);
+    bytes
+}
+
+/// Decodes the index region and checks the blocks tile `0..data_size` in key order.
+fn decode_index(bytes: &[u8], data_size: u64) -> Result<(Vec<u8>, Vec<IndexEntry>), String> {
+    let mut reader = ByteReader::new(check_trailing_crc(bytes)?);
+    let min_len = reader.u16()?;
+    let min_key = reader.bytes(usize::from(min_len))?.to_vec();
+    let count = reader.u32()? as usize;
+    // Every entry takes at least 14 bytes: bounds the allocation.
+    if count == 0 || count > reader.remaining() / 14 {
+        return Err(format!("{count} index entries in {} bytes", reader.remaining()));
+    }
+    let mut entries: Vec<IndexEntry> = Vec::with_capacity(count);
+    let mut end = 0u64;
+    for _ in 0..count {
+        let key_len = reader.u16()?;
+        let last_key = reader.bytes(usize::from(key_len))?.to_vec();
+        let entry = IndexEntry { last_key, offset: reader.u64()?, size: reader.u32()? };
+        let previous_key = entries.last().map_or(&min_key, |previous| &previous.last_key);
+        let ordered = if entries.is_empty() {
+            entry.last_key >= *previous_key
+        } else {
+            entry.last_key > *previous_key
+        };
+        if entry.offset != end || !ordered || entry.size == 0 {
+            return Err(format!("index entry {} out of order", entries.len()));
+        }
+        end += u64::from(entry.size);
+        entries.push(entry);
+    }
+    if end != data_size || reader.remaining() != 0 {
+        return Err(format!("blocks end at {end}, data ends at {data_size}"));
+    }
+    Ok((min_key, entries))
+}
+
+/// Writes one sorted file from entries given in strictly increasing key order.
+pub(crate) struct SstWriter {
+    writer: SegmentWriter,
+    name: String,
+    block: BlockBuilder,
+    block_size_bytes: usize,
+    bloom_bits_per_key: u32,
+    index: Vec<IndexEntry>,
+    hashes: Vec<u64>,
+    min_key: Option<Vec<u8>>,
+    position: u64,
+    tombstone_count: u64,
+}
+
+impl std::fmt::Debug for SstWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SstWriter").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl SstWriter {
+    /// Creates file `id` (which must not exist).
+    pub(crate) async fn create(dir: &DataDir, id: u64, config: &KvConfig) -> Result<Self, KvError> {
+        let name = sst_file_name(id);
+        let writer = dir.create_writer(&name, config.writer).await?;
+        Ok(Self {
+            writer,
+            name,
+            block: BlockBuilder::new(),
+            block_size_bytes: config.block_size_bytes,
+            bloom_bits_per_key: config.bloom_bits_per_key,
+            index: Vec::new(),
+            hashes: Vec::new(),
+            min_key: None,
+            position: 0,
+            tombstone_count: 0,
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) async fn add(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), KvError> {
+        let entry_size = encoded_entry_size_bytes(key, value);
+        if !self.block.is_empty() && self.block.size_bytes() + entry_size > self.block_size_bytes
+        {
+            self.finish_block().await?;
+        }
+        if self.min_key.is_none() {
+            self.min_key = Some(key.to_vec());
+        }
+        self.block.add(key, value);
+        self.hashes.push(key_hash(key));
+        self.tombstone_count += u64::from(value.is_none());
+        Ok(())
+    }
+
+    async fn finish_block(&mut self) -> Result<(), KvError> {
+        let (bytes, last_key) = self.block.finish();
+        self.writer.append(&bytes).await?;
+        let size = bytes.len() as u32;
+        self.index.push(IndexEntry { last_key, offset: self.position, size });
+        self.position += u64::from(size);
+        Ok(())
+    }
+
+    /// Writes the index, bloom and footer, makes the file durable at its exact size and
+    /// closes it. Returns the file size. At least one entry must have been added.
+    pub(crate) async fn finish(mut self) -> Result<u64, KvError> {
+        assert!(!self.hashes.is_empty(), "a sorted file holds at least one entry");
+        if !self.block.is_empty() {
+            self.finish_block().await?;
+        }
+        let min_key = self.min_key.take().unwrap_or_default();
+        let index = encode_index(&min_key, &self.index);
+        let mut bloom = Vec::new();
+        BloomFilter::build(&self.hashes, self.bloom_bits_per_key).encode(&mut bloom);
+        push_crc(&mut bloom);
+        let footer = Footer {
+            entry_count: self.hashes.len() as u64,
+            tombstone_count: self.tombstone_count,
+            index_offset: self.position,
+            index_size: index.len() as u32,
+            bloom_size: bloom.len() as u32,
+            bloom_offset: self.position + index.len() as u64,
+        };
+        self.writer.append(&index).await?;
+        self.writer.append(&bloom).await?;
+        self.writer.append(&footer.encode()).await?;
+        let size = self.writer.seal().await?;
+        assert_eq!(size, footer.bloom_offset + bloom.len() as u64 + SST_FOOTER_SIZE_BYTES as u64);
+        self.writer.close().await?;
+        Ok(size)
+    }
+}
+
+/// An open, checked sorted file. Shared (`Rc`) by the tablet and the views that read it;
+/// deleted only once no one holds it.
+pub(crate) struct SstFile {
+    id: u64,
+    name: String,
+    file: SegmentFile,
+    size: u64,
+    footer: Footer,
+    min_key: Vec<u8>,
+    index: Vec<IndexEntry>,
+    bloom: BloomFilter,
+    cache: Rc<BlockCache>,
+    cache_key: u64,
+}
+
+impl std::fmt::Debug for SstFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SstFile").field("name", &self.name).field("size", &self.size).finish()
+    }
+}
+
+impl SstFile {
+    /// Opens file `id`, which must be `expected_size` bytes, and checks its footer, index
+    /// and bloom filter.
+    pub(crate) async fn open(
+        dir: &DataDir,
+        id: u64,
+        expected_size: u64,
+        cache: Rc<BlockCache>,
+    ) -> Result<Self, KvError> {
+        let name = sst_file_name(id);
+        let file = dir.open_reader(&name).await?;
+        match Self::check(&name, &file, expected_size).await {
+            Ok((footer, min_key, index, bloom)) => {
+                let cache_key = cache.file_key();
+                let size = expected_size;
+                Ok(Self { id, name, file, size, footer, min_key, index, bloom, cache, cache_key })
+            }
+            Err(error) => {
+                let _ = file.close().await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn check(
+        name: &str,
+        file: &SegmentFile,
+        expected_size: u64,
+    ) -> Result<(Footer, Vec<u8>, Vec<IndexEntry>, BloomFilter), KvError> {
+        let corrupt = |reason: String| KvError::corrupt(name, reason);
+        let size = file.size().await?;
+        if size != expected_size {
+            return Err(corrupt(format!("{size} bytes, the manifest says {expected_size}")));
+        }
+        if size < SST_FOOTER_SIZE_BYTES as u64 {
+            return Err(corrupt(format!("{size} bytes: shorter than a footer")));
+        }
+        let footer_bytes =
+            file.read_exact_at(size - SST_FOOTER_SIZE_BYTES as u64, SST_FOOTER_SIZE_BYTES).await?;
+        let footer = Footer::decode(&footer_bytes, size).map_err(|e| corrupt(format!("footer: {e}")))?;
+        let regions_size = u64::from(footer.index_size) + u64::from(footer.bloom_size);
+        if regions_size > SST_REGION_SIZE_MAX_BYTES {
+            return Err(corrupt(format!("index and bloom of {regions_size} bytes")));
+        }
+        let regions = file.read_exact_at(footer.index_offset, regions_size as usize).await?;
+        let (index_bytes, bloom_bytes) = regions.split_at(footer.index_size as usize);
+        let (min_key, index) = decode_index(index_bytes, footer.index_offset)
+            .map_err(|e| corrupt(format!("index: {e}")))?;
+        let bloom = check_trailing_crc(bloom_bytes)
+            .and_then(BloomFilter::decode)
+            .map_err(|e| corrupt(format!("bloom filter: {e}")))?;
+        Ok((footer, min_key, index, bloom))
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub(crate) fn entry_count(&self) -> u64 {
+        self.footer.entry_count
+    }
+
+    pub(crate) fn block_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Closes the file if this is its last handle.
+    pub(crate) async fn close(self) -> Result<(), KvError> {
+        Ok(self.file.close().await?)
+    }
+
+    /// The first block that may hold keys `>= key` (or `> key` if `exclusive`).
+    pub(crate) fn seek_block(&self, key: &[u8], exclusive: bool) -> usize {
+        self.index.partition_point(|entry| {
+            if exclusive {
+                entry.last_key.as_slice() <= key
+            } else {
+                entry.last_key.as_slice() < key
+            }
+        })
+    }
+
+    /// Reads, checks and decodes block `index`, through the cache if `use_cache`.
+    pub(crate) async fn read_block(
+        &self,
+        index: usize,
+        use_cache: bool,
+    ) -> Result<Rc<Block>, KvError> {
+        let entry = &self.index[index];
+        if use_cache {
+            if let Some(block) = self.cache.get(self.cache_key, entry.offset) {
+                return Ok(block);
+            }
+        }
+        let bytes = self.file.read_exact_at(entry.offset, entry.size as usize).await?;
+        let block = Block::decode(&bytes)
+            .map_err(|e| KvError::corrupt(&self.name, format!("block at {}: {e}", entry.offset)))?;
+        if block.last_key() != entry.last_key.as_slice() {
+            let reason = format!("block at {} does not end with its index key", entry.offset);
+            return Err(KvError::corrupt(&self.name, reason));
+        }
+        let block = Rc::new(block);
+        if use_cache {
+            self.cache.insert(self.cache_key, entry.offset, block.clone());
+        }
+        Ok(block)
+    }
+
+    /// `None`: the key is not in this file; `Some(None)`: deleted in this file.
+    pub(crate) async fn get(&self, key: &[u8]) -> Result<Option<Option<Vec<u8>>>, KvError> {
+        let max_key = self.index.last().map_or(&[][..], |entry| entry.last_key.as_slice());
+        if key < self.min_key.as_slice() || key > max_key || !self.bloom.may_contain(key_hash(key))
+        {
+            return Ok(None);
+        }
+        let block_index = self.seek_block(key, false);
+        if block_index == self.index.len() {
+            return Ok(None);
+        }
+        let block = self.read_block(block_index, true).await?;
+        Ok(block.search(key).ok().map(|i| block.value(i).map(<[u8]>::to_vec)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footer_round_trip_and_checks() {
+        let footer = Footer {
+            entry_count: 10,
+            tombstone_count: 2,
+            index_offset: 1000,
+            index_size: 100,
+            bloom_size: 24,
+            bloom_offset: 1100,
+        };
+        let file_size = 1124 + SST_FOOTER_SIZE_BYTES as u64;
+        let bytes = footer.encode();
+        assert_eq!(Footer::decode(&bytes, file_size), Ok(footer));
+        assert!(Footer::decode(&bytes, file_size + 1).is_err());
+        for position in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[position] ^= 4;
+            assert!(Footer::decode(&damaged, file_size).is_err());
+        }
+    }
+
+    #[test]
+    fn index_round_trip_and_checks() {
+        let entries = vec![
+            IndexEntry { last_key: b"b".to_vec(), offset: 0, size: 10 },
+            IndexEntry { last_key: b"d".to_vec(), offset: 10, size: 5 },
+        ];
+        let bytes = encode_index(b"a", &entries);
+        assert_eq!(decode_index(&bytes, 15), Ok((b"a".to_vec(), entries.clone())));
+        assert!(decode_index(&bytes, 16).is_err());
+        let gap = vec![entries[0].clone(), IndexEntry { offset: 11, ..entries[1].clone() }];
+        assert!(decode_index(&encode_index(b"a", &gap), 16).is_err());
+        let unordered = vec![entries[1].clone(), entries[0].clone()];
+        assert!(decode_index(&encode_index(b"a", &unordered), 15).is_err());
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(sst_file_name(7), "00000000000000000007.kv");
+        assert_eq!(parse_sst_file_name(&sst_file_name(7)), Some(7));
+        assert_eq!(parse_sst_file_name("7.kv"), None);
+        assert_eq!(parse_sst_file_name("MANIFEST"), None);
+    }
+}
