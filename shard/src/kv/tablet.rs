@@ -430,6 +430,12 @@ impl KvTablet {
         Ok(())
     }
 
+    /// The id the next sorted file will get.
+    #[cfg(test)]
+    pub(crate) fn next_file_id(&self) -> u64 {
+        self.state.borrow().next_file_id
+    }
+
     fn allocate_file_id(&self) -> u64 {
         let mut state = self.state.borrow_mut();
         let id = state.next_file_id;
