@@ -23,7 +23,11 @@ struct SstCursor {
 }
 
 impl SstCursor {
-    async fn seek(file: Rc<SstFile>, lower: Bound<&[u8]>, use_cache: bool) -> Result<Self, KvError> {
+    async fn seek(
+        file: Rc<SstFile>,
+        lower: Bound<&[u8]>,
+        use_cache: bool,
+    ) -> Result<Self, KvError> {
         let block_index = match lower {
             Bound::Included(key) => file.seek_block(key, false),
             Bound::Excluded(key) => file.seek_block(key, true),
@@ -125,7 +129,8 @@ impl MergeCursor {
     ) -> Result<Self, KvError> {
         let mut sources = Vec::with_capacity(memtables.len() + files.len());
         for table in memtables {
-            let head = table.seek(lower).map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec)));
+            let head =
+                table.seek(lower).map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec)));
             sources.push(Source::Memtable { table: table.clone(), head });
         }
         for file in files {

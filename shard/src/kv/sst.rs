@@ -216,8 +216,7 @@ impl SstWriter {
 
     pub(crate) async fn add(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), KvError> {
         let entry_size = encoded_entry_size_bytes(key, value);
-        if !self.block.is_empty() && self.block.size_bytes() + entry_size > self.block_size_bytes
-        {
+        if !self.block.is_empty() && self.block.size_bytes() + entry_size > self.block_size_bytes {
             self.finish_block().await?;
         }
         if self.min_key.is_none() {
@@ -328,7 +327,8 @@ impl SstFile {
         }
         let footer_bytes =
             file.read_exact_at(size - SST_FOOTER_SIZE_BYTES as u64, SST_FOOTER_SIZE_BYTES).await?;
-        let footer = Footer::decode(&footer_bytes, size).map_err(|e| corrupt(format!("footer: {e}")))?;
+        let footer =
+            Footer::decode(&footer_bytes, size).map_err(|e| corrupt(format!("footer: {e}")))?;
         let regions_size = u64::from(footer.index_size) + u64::from(footer.bloom_size);
         if regions_size > SST_REGION_SIZE_MAX_BYTES {
             return Err(corrupt(format!("index and bloom of {regions_size} bytes")));

@@ -228,8 +228,7 @@ fn check_damage(damage: Damage) {
         let file = path.join(&files[0]);
         let mut bytes = std::fs::read(&file).unwrap();
         let size = bytes.len() as u64;
-        let footer =
-            Footer::decode(&bytes[bytes.len() - SST_FOOTER_SIZE_BYTES..], size).unwrap();
+        let footer = Footer::decode(&bytes[bytes.len() - SST_FOOTER_SIZE_BYTES..], size).unwrap();
         match damage {
             Damage::DataBlock => bytes[20] ^= 0x01,
             Damage::Index => bytes[footer.index_offset as usize + 3] ^= 0x40,
