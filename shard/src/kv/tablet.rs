@@ -567,7 +567,7 @@ impl KvTablet {
         }
     }
 
-    fn poison_if_fatal<T>(&self, result: Result<T, KvError>) -> Result<T, KvError> {
+    pub(crate) fn poison_if_fatal<T>(&self, result: Result<T, KvError>) -> Result<T, KvError> {
         if let Err(KvError::Io(error)) = &result {
             if error.is_fatal() {
                 self.poisoned.borrow_mut().get_or_insert_with(|| error.to_string());

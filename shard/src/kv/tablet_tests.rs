@@ -312,3 +312,75 @@ fn a_corrupt_manifest_fails_the_open_and_deletes_nothing() {
         assert_eq!(kv_files(&path).len(), 1);
     });
 }
+
+#[test]
+fn a_failed_fsync_poisons_the_tablet() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().to_path_buf();
+    run(move || async move {
+        let (_dir, tablet) = open(&path).await;
+        tablet.apply(1, [(key(1), Some(value(1, 0)))]);
+        tablet.flush().await.unwrap();
+        let fatal = ufer_io::IoError::Fatal { path: path.clone(), reason: "EIO".into() };
+        let failed: Result<(), KvError> = tablet.poison_if_fatal(Err(KvError::Io(fatal)));
+        assert!(failed.unwrap_err().is_fatal());
+        assert!(matches!(tablet.flush().await, Err(KvError::Poisoned(_))));
+        assert!(matches!(tablet.get(&key(1)).await, Err(KvError::Poisoned(_))));
+        assert!(matches!(tablet.compact_step().await, Err(KvError::Poisoned(_))));
+        assert!(matches!(tablet.scan_prefix(b"", 1).await, Err(KvError::Poisoned(_))));
+        tablet.close().await.unwrap();
+        // Reopening from disk is the way back.
+        let (_dir, tablet) = open(&path).await;
+        assert_eq!(tablet.get(&key(1)).await.unwrap(), Some(value(1, 0)));
+        tablet.close().await.unwrap();
+    });
+}
+
+#[test]
+fn flushes_compactions_applies_and_reads_interleave_correctly() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().to_path_buf();
+    run(move || async move {
+        let (_dir, tablet) = open(&path).await;
+        let mut offset = 0u64;
+        let mut model = std::collections::BTreeMap::new();
+        for round in 0..30u32 {
+            let background = async {
+                let flushed = tablet.flush().await.unwrap();
+                tablet.compact_step().await.unwrap();
+                flushed
+            };
+            let foreground = async {
+                let mut applied = Vec::new();
+                for i in 0..20 {
+                    let k = (i * 7 + round * 3) % 60;
+                    let mutation = (k % 5 != 0).then(|| value(k, round));
+                    applied.push((key(k), mutation.clone()));
+                    tablet.apply(offset + u64::from(i) + 1, [(key(k), mutation.clone())]);
+                    assert_eq!(tablet.get(&key(k)).await.unwrap(), mutation);
+                }
+                applied
+            };
+            let (flushed, applied) = futures_util::future::join(background, foreground).await;
+            assert!(flushed <= offset + 20);
+            offset += 20;
+            for (k, v) in applied {
+                match v {
+                    Some(v) => model.insert(k, v),
+                    None => model.remove(&k),
+                };
+            }
+            let scanned = tablet.scan_prefix(b"key-", usize::MAX).await.unwrap();
+            let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            assert_eq!(scanned, expected, "round {round}");
+        }
+        assert!(tablet.stats().compaction_count > 0);
+        assert_eq!(tablet.flush().await.unwrap(), offset);
+        tablet.close().await.unwrap();
+        let (_dir, tablet) = open(&path).await;
+        let scanned = tablet.scan_prefix(b"", usize::MAX).await.unwrap();
+        let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert_eq!(scanned, expected);
+        tablet.close().await.unwrap();
+    });
+}
