@@ -117,6 +117,11 @@ mod tests {
             bytes.len(),
             MANIFEST_HEADER_SIZE_BYTES + 2 * MANIFEST_FILE_ENTRY_SIZE_BYTES + 4
         );
+        assert_eq!(&bytes[..8], b"UFKM\x01\0\0\0");
+        assert_eq!(bytes[8..16], 42u64.to_le_bytes());
+        assert_eq!(bytes[24..28], 2u32.to_le_bytes());
+        assert_eq!(bytes[28..32], 0u32.to_le_bytes()); // level of the newest file
+        assert_eq!(bytes[32..40], 8u64.to_le_bytes()); // its id
         assert_eq!(Manifest::decode(&bytes), Ok(sample()));
     }
 

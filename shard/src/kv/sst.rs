@@ -433,6 +433,11 @@ mod tests {
         };
         let file_size = 1124 + SST_FOOTER_SIZE_BYTES as u64;
         let bytes = footer.encode();
+        assert_eq!(&bytes[..8], b"UFKV\x01\0\0\0");
+        assert_eq!(bytes[8..16], 10u64.to_le_bytes());
+        assert_eq!(bytes[24..32], 1000u64.to_le_bytes());
+        assert_eq!(bytes[40..48], 1100u64.to_le_bytes());
+        assert_eq!(bytes[52..], crc32c::crc32c(&bytes[..52]).to_le_bytes());
         assert_eq!(Footer::decode(&bytes, file_size), Ok(footer));
         assert!(Footer::decode(&bytes, file_size + 1).is_err());
         for position in 0..bytes.len() {

