@@ -247,7 +247,6 @@ fn check_damage(damage: Damage) {
         let dir = DataDir::open(&path).await.unwrap();
         let tablet = match KvTablet::open(&dir, KvConfig::test_min()).await {
             Err(KvError::Corrupt { .. }) => return,
-            Err(KvError::Io(_)) if matches!(damage, Damage::Missing) => return,
             Err(error) => panic!("{damage:?}: unexpected error {error}"),
             Ok(tablet) => tablet,
         };
@@ -394,6 +393,35 @@ fn flushes_compactions_applies_and_reads_interleave_correctly() {
         let (_dir, tablet) = open(&path).await;
         let scanned = tablet.scan_prefix(b"", usize::MAX).await.unwrap();
         let expected: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        assert_eq!(scanned, expected);
+        tablet.close().await.unwrap();
+    });
+}
+
+#[test]
+fn compaction_reads_files_larger_than_one_readahead() {
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().to_path_buf();
+    run(move || async move {
+        let dir = DataDir::open(&path).await.unwrap();
+        let config = KvConfig {
+            memtable_size_max_bytes: 4 * 1024 * 1024,
+            block_size_bytes: 4096,
+            ..KvConfig::test_min()
+        };
+        let tablet = KvTablet::open(&dir, config).await.unwrap();
+        let big = |i: u32, round: u32| [value(i, round), vec![b'v'; 1000]].concat();
+        for round in 0..2 {
+            let offset = u64::from(round + 1) * 1000;
+            tablet.apply(offset, (0..1000).map(|i| (key(i), Some(big(i, round)))));
+            tablet.flush().await.unwrap();
+        }
+        let file_bytes: u64 = tablet.stats().level_file_bytes.iter().sum();
+        assert!(file_bytes > 4 * crate::kv::sst::SST_READAHEAD_SIZE_BYTES, "{file_bytes}");
+        assert!(tablet.compact_step().await.unwrap());
+        assert_eq!(tablet.stats().level_file_counts, vec![0, 1]);
+        let scanned = tablet.scan_prefix(b"", usize::MAX).await.unwrap();
+        let expected: Vec<_> = (0..1000).map(|i| (key(i), big(i, 1))).collect();
         assert_eq!(scanned, expected);
         tablet.close().await.unwrap();
     });
