@@ -300,6 +300,8 @@ impl KvTablet {
     async fn flush_inner(&self) -> Result<u64, KvError> {
         let _permit = self.flush_lock.acquire_permit(1).await.map_err(Self::lock_error)?;
         self.check_poisoned()?;
+        // Views that held compacted-away files may be gone by now.
+        self.remove_obsolete().await?;
         let (memtables, target) = {
             let mut state = self.state.borrow_mut();
             state.freeze_active();
@@ -341,7 +343,8 @@ impl KvTablet {
         !self.compacting.get() && self.level_to_compact().is_some()
     }
 
-    /// Does one compaction if one is due (and deletes compacted-away files no view holds).
+    /// Does one compaction if one is due. This and `flush` also delete compacted-away files
+    /// that no view holds any more.
     /// Returns whether it compacted.
     pub async fn compact_step(&self) -> Result<bool, KvError> {
         self.check_poisoned()?;
