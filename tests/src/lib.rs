@@ -3,11 +3,13 @@
 //! The library holds test support: running code on a glommio executor thread, a fixed
 //! table and its batches, reading a table back over the SDK, loop-mounted file systems for disk-full tests, and a deterministic
 //! random number generator. The tests are in `tests/tests/`; the child process the crash
-//! test kills is `src/bin/ufer_crash_appender.rs`.
+//! test kills is `src/bin/ufer_crash_appender.rs`, and the KV crash test's is
+//! `src/bin/ufer_kv_crash_writer.rs` (with its changelog in `kv_changelog`).
 
 // A test-support crate: a panic here is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod kv_changelog;
 pub mod loop_mount;
 pub mod rng;
 pub mod scan;

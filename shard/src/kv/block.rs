@@ -201,6 +201,21 @@ mod tests {
     }
 
     #[test]
+    fn bytes_are_pinned() {
+        let mut builder = BlockBuilder::new();
+        builder.add(b"a", Some(b"b"));
+        builder.add(b"c", None);
+        let (bytes, _) = builder.finish();
+        let body: &[u8] = &[
+            2, 0, 0, 0, // entry_count
+            0, 1, 0, 1, 0, 0, 0, b'a', b'b', // put "a" = "b"
+            1, 1, 0, 0, 0, 0, 0, b'c', // delete "c"
+        ];
+        assert_eq!(&bytes[..body.len()], body);
+        assert_eq!(bytes[body.len()..], crc32c::crc32c(body).to_le_bytes());
+    }
+
+    #[test]
     fn every_flipped_bit_and_every_truncation_is_an_error() {
         let (bytes, _) = sample();
         for position in 0..bytes.len() {

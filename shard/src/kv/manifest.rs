@@ -78,7 +78,8 @@ impl Manifest {
         }
         let mut files: Vec<ManifestFile> = Vec::with_capacity(count);
         for _ in 0..count {
-            let file = ManifestFile { level: reader.u32()?, id: reader.u64()?, size: reader.u64()? };
+            let file =
+                ManifestFile { level: reader.u32()?, id: reader.u64()?, size: reader.u64()? };
             if file.level as usize >= KV_LEVEL_COUNT_MAX || file.id >= next_file_id {
                 return Err(format!("bad file entry {file:?}"));
             }
@@ -112,7 +113,15 @@ mod tests {
     #[test]
     fn round_trip() {
         let bytes = sample().encode();
-        assert_eq!(bytes.len(), MANIFEST_HEADER_SIZE_BYTES + 2 * MANIFEST_FILE_ENTRY_SIZE_BYTES + 4);
+        assert_eq!(
+            bytes.len(),
+            MANIFEST_HEADER_SIZE_BYTES + 2 * MANIFEST_FILE_ENTRY_SIZE_BYTES + 4
+        );
+        assert_eq!(&bytes[..8], b"UFKM\x01\0\0\0");
+        assert_eq!(bytes[8..16], 42u64.to_le_bytes());
+        assert_eq!(bytes[24..28], 2u32.to_le_bytes());
+        assert_eq!(bytes[28..32], 0u32.to_le_bytes()); // level of the newest file
+        assert_eq!(bytes[32..40], 8u64.to_le_bytes()); // its id
         assert_eq!(Manifest::decode(&bytes), Ok(sample()));
     }
 

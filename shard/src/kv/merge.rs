@@ -2,6 +2,7 @@
 //! first) as one, in key order, yielding for each key only its newest version (a value or
 //! a tombstone). Flushes, compactions and scans all read through it.
 
+use std::collections::VecDeque;
 use std::ops::Bound;
 use std::rc::Rc;
 
@@ -20,16 +21,23 @@ struct SstCursor {
     block: Option<Rc<Block>>,
     entry: usize,
     use_cache: bool,
+    /// Blocks read ahead (when not using the cache), starting at `block_index + 1`.
+    ahead: VecDeque<Rc<Block>>,
 }
 
 impl SstCursor {
-    async fn seek(file: Rc<SstFile>, lower: Bound<&[u8]>, use_cache: bool) -> Result<Self, KvError> {
+    async fn seek(
+        file: Rc<SstFile>,
+        lower: Bound<&[u8]>,
+        use_cache: bool,
+    ) -> Result<Self, KvError> {
         let block_index = match lower {
             Bound::Included(key) => file.seek_block(key, false),
             Bound::Excluded(key) => file.seek_block(key, true),
             Bound::Unbounded => 0,
         };
-        let mut cursor = Self { file, block_index, block: None, entry: 0, use_cache };
+        let ahead = VecDeque::new();
+        let mut cursor = Self { file, block_index, block: None, entry: 0, use_cache, ahead };
         cursor.load().await?;
         if let Some(block) = &cursor.block {
             cursor.entry = match lower {
@@ -48,10 +56,15 @@ impl SstCursor {
 
     async fn load(&mut self) -> Result<(), KvError> {
         self.entry = 0;
-        self.block = if self.block_index < self.file.block_count() {
-            Some(self.file.read_block(self.block_index, self.use_cache).await?)
-        } else {
+        self.block = if self.block_index >= self.file.block_count() {
             None
+        } else if self.use_cache {
+            Some(self.file.read_block(self.block_index, true).await?)
+        } else {
+            if self.ahead.is_empty() {
+                self.ahead.extend(self.file.read_blocks_ahead(self.block_index).await?);
+            }
+            self.ahead.pop_front()
         };
         Ok(())
     }
@@ -125,7 +138,8 @@ impl MergeCursor {
     ) -> Result<Self, KvError> {
         let mut sources = Vec::with_capacity(memtables.len() + files.len());
         for table in memtables {
-            let head = table.seek(lower).map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec)));
+            let head =
+                table.seek(lower).map(|(key, value)| (key.to_vec(), value.map(<[u8]>::to_vec)));
             sources.push(Source::Memtable { table: table.clone(), head });
         }
         for file in files {

@@ -10,7 +10,7 @@
 
 use std::rc::Rc;
 
-use ufer_io::{DataDir, SegmentFile, SegmentWriter};
+use ufer_io::{DataDir, IoError, SegmentFile, SegmentWriter};
 
 use crate::kv::block::{encoded_entry_size_bytes, Block, BlockBuilder};
 use crate::kv::bloom::{key_hash, BloomFilter};
@@ -29,6 +29,8 @@ pub(crate) const SST_FORMAT_VERSION: u32 = 1;
 /// crc32c u32.
 pub(crate) const SST_FOOTER_SIZE_BYTES: usize = 4 + 4 + 8 + 8 + 8 + 4 + 4 + 8 + 4 + 4;
 const _: () = assert!(SST_FOOTER_SIZE_BYTES == 56);
+/// One read of consecutive blocks when a whole file is walked (flush, compaction).
+pub(crate) const SST_READAHEAD_SIZE_BYTES: u64 = 256 * 1024;
 /// Largest index or bloom region a reader loads (checked before allocating).
 pub(crate) const SST_REGION_SIZE_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -216,8 +218,7 @@ impl SstWriter {
 
     pub(crate) async fn add(&mut self, key: &[u8], value: Option<&[u8]>) -> Result<(), KvError> {
         let entry_size = encoded_entry_size_bytes(key, value);
-        if !self.block.is_empty() && self.block.size_bytes() + entry_size > self.block_size_bytes
-        {
+        if !self.block.is_empty() && self.block.size_bytes() + entry_size > self.block_size_bytes {
             self.finish_block().await?;
         }
         if self.min_key.is_none() {
@@ -299,7 +300,13 @@ impl SstFile {
         cache: Rc<BlockCache>,
     ) -> Result<Self, KvError> {
         let name = sst_file_name(id);
-        let file = dir.open_reader(&name).await?;
+        let file = match dir.open_reader(&name).await {
+            Ok(file) => file,
+            Err(IoError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(KvError::corrupt(&name, "the manifest names it but it is missing"));
+            }
+            Err(error) => return Err(error.into()),
+        };
         match Self::check(&name, &file, expected_size).await {
             Ok((footer, min_key, index, bloom)) => {
                 let cache_key = cache.file_key();
@@ -328,7 +335,8 @@ impl SstFile {
         }
         let footer_bytes =
             file.read_exact_at(size - SST_FOOTER_SIZE_BYTES as u64, SST_FOOTER_SIZE_BYTES).await?;
-        let footer = Footer::decode(&footer_bytes, size).map_err(|e| corrupt(format!("footer: {e}")))?;
+        let footer =
+            Footer::decode(&footer_bytes, size).map_err(|e| corrupt(format!("footer: {e}")))?;
         let regions_size = u64::from(footer.index_size) + u64::from(footer.bloom_size);
         if regions_size > SST_REGION_SIZE_MAX_BYTES {
             return Err(corrupt(format!("index and bloom of {regions_size} bytes")));
@@ -388,15 +396,42 @@ impl SstFile {
             }
         }
         let bytes = self.file.read_exact_at(entry.offset, entry.size as usize).await?;
-        let block = Block::decode(&bytes)
+        let block = Rc::new(self.decode_block(entry, &bytes)?);
+        if use_cache {
+            self.cache.insert(self.cache_key, entry.offset, block.clone());
+        }
+        Ok(block)
+    }
+
+    /// Reads blocks `first..` in one I/O of at most [`SST_READAHEAD_SIZE_BYTES`] (at least
+    /// one block), around the cache: how flushes and compactions walk whole files.
+    pub(crate) async fn read_blocks_ahead(&self, first: usize) -> Result<Vec<Rc<Block>>, KvError> {
+        let start = self.index[first].offset;
+        let mut size = u64::from(self.index[first].size);
+        let mut end = first + 1;
+        while let Some(next) = self.index.get(end) {
+            if size + u64::from(next.size) > SST_READAHEAD_SIZE_BYTES {
+                break;
+            }
+            size += u64::from(next.size);
+            end += 1;
+        }
+        let bytes = self.file.read_exact_at(start, size as usize).await?;
+        let mut blocks = Vec::with_capacity(end - first);
+        for entry in &self.index[first..end] {
+            let relative = (entry.offset - start) as usize;
+            let block_bytes = &bytes[relative..relative + entry.size as usize];
+            blocks.push(Rc::new(self.decode_block(entry, block_bytes)?));
+        }
+        Ok(blocks)
+    }
+
+    fn decode_block(&self, entry: &IndexEntry, bytes: &[u8]) -> Result<Block, KvError> {
+        let block = Block::decode(bytes)
             .map_err(|e| KvError::corrupt(&self.name, format!("block at {}: {e}", entry.offset)))?;
         if block.last_key() != entry.last_key.as_slice() {
             let reason = format!("block at {} does not end with its index key", entry.offset);
             return Err(KvError::corrupt(&self.name, reason));
-        }
-        let block = Rc::new(block);
-        if use_cache {
-            self.cache.insert(self.cache_key, entry.offset, block.clone());
         }
         Ok(block)
     }
@@ -433,6 +468,11 @@ mod tests {
         };
         let file_size = 1124 + SST_FOOTER_SIZE_BYTES as u64;
         let bytes = footer.encode();
+        assert_eq!(&bytes[..8], b"UFKV\x01\0\0\0");
+        assert_eq!(bytes[8..16], 10u64.to_le_bytes());
+        assert_eq!(bytes[24..32], 1000u64.to_le_bytes());
+        assert_eq!(bytes[40..48], 1100u64.to_le_bytes());
+        assert_eq!(bytes[52..], crc32c::crc32c(&bytes[..52]).to_le_bytes());
         assert_eq!(Footer::decode(&bytes, file_size), Ok(footer));
         assert!(Footer::decode(&bytes, file_size + 1).is_err());
         for position in 0..bytes.len() {

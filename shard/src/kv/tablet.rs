@@ -300,6 +300,8 @@ impl KvTablet {
     async fn flush_inner(&self) -> Result<u64, KvError> {
         let _permit = self.flush_lock.acquire_permit(1).await.map_err(Self::lock_error)?;
         self.check_poisoned()?;
+        // Views that held compacted-away files may be gone by now.
+        self.remove_obsolete().await?;
         let (memtables, target) = {
             let mut state = self.state.borrow_mut();
             state.freeze_active();
@@ -341,7 +343,8 @@ impl KvTablet {
         !self.compacting.get() && self.level_to_compact().is_some()
     }
 
-    /// Does one compaction if one is due (and deletes compacted-away files no view holds).
+    /// Does one compaction if one is due. This and `flush` also delete compacted-away files
+    /// that no view holds any more.
     /// Returns whether it compacted.
     pub async fn compact_step(&self) -> Result<bool, KvError> {
         self.check_poisoned()?;
@@ -428,6 +431,12 @@ impl KvTablet {
             }
         }
         Ok(())
+    }
+
+    /// The id the next sorted file will get.
+    #[cfg(test)]
+    pub(crate) fn next_file_id(&self) -> u64 {
+        self.state.borrow().next_file_id
     }
 
     fn allocate_file_id(&self) -> u64 {
@@ -561,7 +570,7 @@ impl KvTablet {
         }
     }
 
-    fn poison_if_fatal<T>(&self, result: Result<T, KvError>) -> Result<T, KvError> {
+    pub(crate) fn poison_if_fatal<T>(&self, result: Result<T, KvError>) -> Result<T, KvError> {
         if let Err(KvError::Io(error)) = &result {
             if error.is_fatal() {
                 self.poisoned.borrow_mut().get_or_insert_with(|| error.to_string());
