@@ -219,6 +219,9 @@ pub struct LogTablet {
     fatal: RefCell<Option<String>>,
     /// The newest small batches, for tailing readers.
     tail: RefCell<TailCache>,
+    /// Retention keeps every segment holding offsets at or past this one (a primary-key
+    /// bucket's changelog after its last KV snapshot). `u64::MAX`: no floor.
+    retention_floor: std::cell::Cell<u64>,
 }
 
 impl std::fmt::Debug for LogTablet {
@@ -280,7 +283,35 @@ impl LogTablet {
             leader_epoch: std::cell::Cell::new(0),
             fatal: RefCell::new(None),
             tail: RefCell::new(TailCache::new(tail_cache_bytes)),
+            retention_floor: std::cell::Cell::new(u64::MAX),
         })
+    }
+
+    /// Keeps every segment with offsets at or past `offset` from retention: the changelog a
+    /// primary-key bucket's KV snapshot still needs to be rebuilt.
+    pub fn set_retention_floor(&self, offset: u64) {
+        self.retention_floor.set(offset);
+    }
+
+    /// What an append of batch `sequence` from idempotent writer `writer_id` would do now.
+    /// A primary-key bucket asks before it turns a write into changelog records.
+    pub fn check_sequence(&self, writer_id: i64, sequence: i32) -> SequenceCheck {
+        self.state.borrow().writers.check(writer_id, sequence)
+    }
+
+    /// Notes batch `sequence` of `writer_id` as applied without records (a primary-key write
+    /// that changed nothing), so its retry is a duplicate and its successor is in order. The
+    /// note is kept in memory only: it is not in the log to be recovered.
+    pub fn record_sequence_without_records(&self, writer_id: i64, sequence: i32) {
+        let mut state = self.state.borrow_mut();
+        let end = state.active.segment.end_offset;
+        let stored = StoredBatch {
+            sequence,
+            base_offset: end,
+            last_offset: end.wrapping_sub(1),
+            commit_timestamp: state.last_commit_timestamp,
+        };
+        state.writers.record(writer_id, stored);
     }
 
     /// The bucket directory.
@@ -881,6 +912,9 @@ impl LogTablet {
                 let total: u64 = state.sealed.iter().map(|segment| segment.size).sum::<u64>()
                     + state.active.segment.size;
                 let Some(oldest) = state.sealed.first() else { break };
+                if oldest.end_offset > self.retention_floor.get() {
+                    break;
+                }
                 let over_size = self.config.retention_size_max_bytes.is_some_and(|max| total > max);
                 let too_old = self.config.retention_age_max.is_some_and(|age| {
                     oldest.max_timestamp < self.clock.now_ms() - age.as_millis() as i64
