@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ufer_shard::LogConfig;
+use ufer_shard::{is_pk_property, PkTableOptions};
 use ufer_wire::protocol::codec::{Decoder, Encoder, ProtocolError};
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::messages::{TableDefinition, TableInfo, TablePath};
@@ -51,6 +52,8 @@ pub struct ResolvedTable {
     pub schema: BatchSchema,
     /// The node's log limits with the table's properties applied.
     pub log: LogConfig,
+    /// For a primary-key table: its key, bucket key, merge engine and changelog options.
+    pub primary_key: Option<PkTableOptions>,
 }
 
 fn invalid(message: impl Into<String>) -> ErrorBody {
@@ -86,11 +89,26 @@ pub fn resolve(info: &TableInfo, base: &LogConfig) -> Result<ResolvedTable, Erro
             definition.bucket_count
         )));
     }
-    if !definition.primary_key.is_empty() {
-        return Err(invalid(
-            "primary-key tables are not supported yet (they come with the KV tablet)",
-        ));
-    }
+    let primary_key = if definition.primary_key.is_empty() {
+        if let Some((key, _)) = definition.properties.iter().find(|(key, _)| is_pk_property(key)) {
+            return Err(invalid(format!(
+                "property {key} is for primary-key tables; this table has no primary key"
+            )));
+        }
+        None
+    } else {
+        let pk_properties: Vec<(String, String)> =
+            definition.properties.iter().filter(|(key, _)| is_pk_property(key)).cloned().collect();
+        Some(
+            PkTableOptions::from_definition(
+                schema.arrow(),
+                &definition.primary_key,
+                &definition.bucket_key,
+                &pk_properties,
+            )
+            .map_err(|reason| invalid(format!("primary key: {reason}")))?,
+        )
+    };
     if definition.partition_by.is_some() {
         return Err(invalid("partitioned tables are not supported yet"));
     }
@@ -108,6 +126,9 @@ pub fn resolve(info: &TableInfo, base: &LogConfig) -> Result<ResolvedTable, Erro
     }
     let mut log = base.clone();
     for (key, value) in &definition.properties {
+        if primary_key.is_some() && is_pk_property(key) {
+            continue;
+        }
         let number = || {
             value
                 .parse::<u64>()
@@ -127,7 +148,7 @@ pub fn resolve(info: &TableInfo, base: &LogConfig) -> Result<ResolvedTable, Erro
         }
     }
     log.validate().map_err(|reason| invalid(format!("properties: {reason}")))?;
-    Ok(ResolvedTable { info: info.clone(), schema, log })
+    Ok(ResolvedTable { info: info.clone(), schema, log, primary_key })
 }
 
 impl Default for Catalog {

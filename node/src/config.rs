@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use ufer_shard::LogConfig;
+use ufer_shard::{KvConfig, LogConfig};
 
 /// Default first UDP port; shard `k` listens on `base_port + k`.
 pub const BASE_PORT_DEFAULT: u16 = 7070;
@@ -49,6 +49,8 @@ pub struct NodeConfig {
     pub node_id: u32,
     /// Log limits of every bucket (tables may lower retention and segment sizes).
     pub log: LogConfig,
+    /// KV limits of every bucket of a primary-key table.
+    pub kv: KvConfig,
     /// Longest a fetch may long-poll.
     pub fetch_wait_max: Duration,
     /// Bytes of request bodies a shard holds in memory at once; requests beyond wait.
@@ -73,6 +75,7 @@ impl NodeConfig {
             spin_before_park: Duration::from_micros(50),
             node_id: 1,
             log: LogConfig::production(),
+            kv: KvConfig::production(),
             fetch_wait_max: Duration::from_secs(30),
             inflight_request_bytes_max: 256 * 1024 * 1024,
             udp_buffer_size_bytes: UDP_BUFFER_SIZE_DEFAULT_BYTES,
@@ -89,6 +92,7 @@ impl NodeConfig {
             pin_shards: false,
             spin_before_park: Duration::ZERO,
             log: LogConfig::test_min(),
+            kv: KvConfig::test_min(),
             inflight_request_bytes_max: crate::limits::request_body_size_max() + 16 * 1024 * 1024,
             metrics_listen: None,
             ..Self::production()

@@ -1,6 +1,8 @@
 //! Errors of the node: [`NodeError`] for starting and stopping, and the mapping of storage
 //! errors to protocol error codes.
 
+use ufer_shard::kv::KvError;
+use ufer_shard::pk_bucket::PkBucketError;
 use ufer_shard::{AppendError, OpenError, ReadError};
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::BatchError;
@@ -49,4 +51,37 @@ pub fn read_error(error: &ReadError) -> ErrorBody {
 /// The protocol error for a bucket that could not be opened.
 pub fn open_error(error: &OpenError) -> ErrorBody {
     ErrorBody::new(ErrorCode::StorageError, error.to_string())
+}
+
+/// The protocol error for a failed primary-key write, lookup or scan.
+pub fn pk_error(error: &PkBucketError) -> ErrorBody {
+    let code = match error {
+        PkBucketError::Append(append) => return append_error(append),
+        PkBucketError::Read(read) => return read_error(read),
+        PkBucketError::Open(open) => return open_error(open),
+        PkBucketError::Batch(BatchError::SchemaMismatch(_)) => ErrorCode::SchemaMismatch,
+        PkBucketError::Batch(_) => ErrorCode::InvalidBatch,
+        PkBucketError::Row(_)
+        | PkBucketError::BadChangeType { .. }
+        | PkBucketError::WrongBucket { .. } => ErrorCode::InvalidRow,
+        PkBucketError::KeyTooLarge { .. } | PkBucketError::RowTooLarge { .. } => {
+            ErrorCode::BatchTooLarge
+        }
+        PkBucketError::Projection(_)
+        | PkBucketError::TooManyKeys { .. }
+        | PkBucketError::PrefixLookupUnsupported => ErrorCode::InvalidRequest,
+        PkBucketError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequence,
+        PkBucketError::TooManyScans { .. } => ErrorCode::ResourceExhausted,
+        PkBucketError::ScanNotFound(_) => ErrorCode::ScanNotFound,
+        PkBucketError::Kv(KvError::Corrupt { .. })
+        | PkBucketError::ChangelogGone { .. }
+        | PkBucketError::KvAheadOfChangelog { .. } => ErrorCode::CorruptData,
+        PkBucketError::Kv(kv) if kv.is_disk_full() => ErrorCode::DiskFull,
+        PkBucketError::Kv(_) | PkBucketError::Maintenance(_) => ErrorCode::StorageError,
+        PkBucketError::Closed => ErrorCode::ShuttingDown,
+        PkBucketError::Definition(_) | PkBucketError::Build(_) | PkBucketError::Busy => {
+            ErrorCode::Internal
+        }
+    };
+    ErrorBody::new(code, error.to_string())
 }

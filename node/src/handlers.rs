@@ -83,7 +83,8 @@ impl Response {
     }
 }
 
-fn malformed(error: ProtocolError) -> ErrorBody {
+/// The error for a body that does not decode.
+pub fn malformed(error: ProtocolError) -> ErrorBody {
     ErrorBody::new(ErrorCode::MalformedRequest, error.to_string())
 }
 
@@ -231,6 +232,9 @@ async fn dispatch(
         ApiKey::Produce => produce(shard, request_id, frame).await,
         ApiKey::Fetch => fetch(shard, request_id, frame).await,
         ApiKey::ListOffsets => list_offsets(shard, request_id, frame).await,
+        ApiKey::Upsert => crate::pk_handlers::upsert(shard, request_id, frame).await,
+        ApiKey::Lookup => crate::pk_handlers::lookup(shard, request_id, frame).await,
+        ApiKey::SnapshotScan => crate::pk_handlers::snapshot_scan(shard, request_id, frame).await,
     }
 }
 
@@ -376,6 +380,15 @@ async fn produce(
             format!(
                 "table {} has {} buckets, not bucket {}",
                 table.info.path, table.info.definition.bucket_count, request.bucket
+            ),
+        ));
+    }
+    if table.primary_key.is_some() {
+        return Err(ErrorBody::new(
+            ErrorCode::WrongTableKind,
+            format!(
+                "table {} has a primary key: write it with upsert (its log is the changelog)",
+                table.info.path
             ),
         ));
     }

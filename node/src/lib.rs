@@ -15,6 +15,7 @@ pub mod limits;
 pub mod metrics;
 pub mod metrics_http;
 pub mod node;
+pub mod pk_handlers;
 pub mod routing;
 pub mod server;
 pub mod shard;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_channel::oneshot;
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
 use ufer_io::quic_runtime::{bind_udp, GlommioRuntime};
 use ufer_io::DataDir;
 use ufer_shard::{Clock, SystemClock};
@@ -295,7 +295,7 @@ async fn shard_main(
         None
     };
     let clock: Rc<dyn Clock> = Rc::new(SystemClock);
-    let shard = Rc::new(Shard::new(
+    let mut shard = Shard::new(
         context.index,
         config.clone(),
         context.node,
@@ -304,7 +304,15 @@ async fn shard_main(
         clock,
         context.catalog.clone(),
         catalog_dir,
-    ));
+    );
+    // KV flushes and compactions get a tenth of the shard's time when requests are waiting.
+    let background = glommio::executor().create_task_queue(
+        Shares::Static(100),
+        Latency::NotImportant,
+        "kv-background",
+    );
+    shard.background_queue = Some(background);
+    let shard = Rc::new(shard);
     if context.index == 0 {
         prepare_data_dir(&shard, &context.catalog, context.catalog_exists).await?;
     }

@@ -14,14 +14,17 @@ use std::sync::Arc;
 use futures_channel::oneshot;
 use glommio::channels::channel_mesh::Senders;
 use glommio::sync::Semaphore;
+use glommio::TaskQueueHandle;
 use ufer_io::{DataDir, Notifier};
+use ufer_shard::pk_bucket::{PkBucket, PkBucketEnv, PkBucketSpec};
+use ufer_shard::BlockCache;
 use ufer_shard::{Clock, LogTablet};
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::messages::{BucketStatus, NodeInfo};
 
 use crate::catalog::{resolve, Catalog, ResolvedTable};
 use crate::config::NodeConfig;
-use crate::error::open_error;
+use crate::error::{open_error, pk_error};
 use crate::metrics::ShardMetrics;
 use crate::routing::shard_of;
 
@@ -73,6 +76,12 @@ pub struct Shard {
     catalog: RefCell<Arc<Catalog>>,
     tables: RefCell<HashMap<u64, Rc<ResolvedTable>>>,
     tablets: RefCell<HashMap<(u64, u32), Rc<LogTablet>>>,
+    /// Buckets of primary-key tables (their changelogs are also in `tablets`).
+    pk_buckets: RefCell<HashMap<(u64, u32), Rc<PkBucket>>>,
+    /// Where primary-key buckets flush and compact: below the request queue.
+    pub background_queue: Option<TaskQueueHandle>,
+    /// Decoded KV blocks of every primary-key bucket of the shard.
+    block_cache: Rc<BlockCache>,
     open_lock: Semaphore,
     /// Shard 0 only: the catalog file's directory; DDL is serialized by `ddl_lock`.
     pub catalog_dir: Option<DataDir>,
@@ -108,6 +117,7 @@ impl Shard {
     ) -> Self {
         let next_writer_id = catalog.writer_ids_reserved_to();
         let inflight = config.inflight_request_bytes_max as u64;
+        let block_cache = Rc::new(BlockCache::new(config.kv.block_cache_size_max_bytes));
         let shard = Self {
             id,
             config,
@@ -118,6 +128,9 @@ impl Shard {
             catalog: RefCell::new(catalog.clone()),
             tables: RefCell::new(HashMap::new()),
             tablets: RefCell::new(HashMap::new()),
+            pk_buckets: RefCell::new(HashMap::new()),
+            background_queue: None,
+            block_cache,
             open_lock: Semaphore::new(1),
             catalog_dir,
             ddl_lock: Semaphore::new(1),
@@ -197,12 +210,79 @@ impl Shard {
             return Ok(tablet.clone());
         }
         let path = self.bucket_dir(table_id, bucket);
-        let tablet = LogTablet::open(&path, table.log.clone(), self.clock.clone())
-            .await
-            .map_err(|error| open_error(&error))?;
-        let tablet = Rc::new(tablet);
+        let tablet = match &table.primary_key {
+            None => Rc::new(
+                LogTablet::open(&path, table.log.clone(), self.clock.clone())
+                    .await
+                    .map_err(|error| open_error(&error))?,
+            ),
+            Some(options) => {
+                let spec = PkBucketSpec {
+                    schema: table.schema.clone(),
+                    options: options.clone(),
+                    bucket,
+                    bucket_count: table.info.definition.bucket_count,
+                };
+                let kv_path = path.with_extension("kv");
+                let env = PkBucketEnv {
+                    clock: self.clock.clone(),
+                    background: self.background_queue,
+                    block_cache: Some(self.block_cache.clone()),
+                };
+                let pk_bucket = PkBucket::open(
+                    &path,
+                    &kv_path,
+                    spec,
+                    table.log.clone(),
+                    self.config.kv.clone(),
+                    env,
+                )
+                .await
+                .map_err(|error| pk_error(&error))?;
+                let log = pk_bucket.log().clone();
+                self.pk_buckets.borrow_mut().insert((table_id, bucket), pk_bucket);
+                log
+            }
+        };
         self.tablets.borrow_mut().insert((table_id, bucket), tablet.clone());
         Ok(tablet)
+    }
+
+    /// The bucket of a primary-key table this shard owns, opened (and recovered) on first
+    /// use. Fails with `WRONG_TABLE_KIND` for a log table.
+    pub async fn pk_bucket(
+        &self,
+        table: &ResolvedTable,
+        bucket: u32,
+    ) -> Result<Rc<PkBucket>, ErrorBody> {
+        if table.primary_key.is_none() {
+            return Err(ErrorBody::new(
+                ErrorCode::WrongTableKind,
+                format!("table {} has no primary key: use produce and fetch", table.info.path),
+            ));
+        }
+        let key = (table.info.table_id, bucket);
+        let stale = self.pk_buckets.borrow().get(&key).is_some_and(|open| open.needs_rebuild());
+        if stale {
+            // A read found a KV file corrupt: once no request holds the bucket, close it
+            // (discarding its KV files) and open it again, rebuilding them from the changelog.
+            let _permit = self.open_lock.acquire_permit(1).await.map_err(|_| shutting_down())?;
+            let idle =
+                self.pk_buckets.borrow().get(&key).is_some_and(|open| Rc::strong_count(open) == 1);
+            if idle {
+                self.tablets.borrow_mut().remove(&key);
+                let corrupt = self.pk_buckets.borrow_mut().remove(&key);
+                if let Some(corrupt) = corrupt {
+                    let _ = corrupt.close().await;
+                }
+            }
+        }
+        self.tablet(table, bucket).await?;
+        self.pk_buckets
+            .borrow()
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "the bucket's KV is not open"))
     }
 
     /// Closes the tablets of a dropped table.
@@ -213,6 +293,13 @@ impl Shard {
                 tablets.keys().filter(|(table, _)| *table == table_id).copied().collect();
             keys.iter().filter_map(|key| tablets.remove(key)).collect()
         };
+        let dropped_pk: Vec<Rc<PkBucket>> = {
+            let mut buckets = self.pk_buckets.borrow_mut();
+            let keys: Vec<(u64, u32)> =
+                buckets.keys().filter(|(table, _)| *table == table_id).copied().collect();
+            keys.iter().filter_map(|key| buckets.remove(key)).collect()
+        };
+        drop(dropped_pk);
         for tablet in dropped {
             if let Ok(tablet) = Rc::try_unwrap(tablet) {
                 let _ = tablet.close().await;
@@ -222,6 +309,13 @@ impl Shard {
 
     /// Syncs and closes every tablet (shutdown).
     pub async fn close_all(&self) {
+        let pk_buckets: Vec<((u64, u32), Rc<PkBucket>)> =
+            self.pk_buckets.borrow_mut().drain().collect();
+        for (key, pk_bucket) in pk_buckets {
+            // Its log goes with it; a last snapshot makes the next start quick.
+            self.tablets.borrow_mut().remove(&key);
+            let _ = pk_bucket.close().await;
+        }
         let tablets: Vec<Rc<LogTablet>> =
             self.tablets.borrow_mut().drain().map(|(_, tablet)| tablet).collect();
         for tablet in tablets {

@@ -11,6 +11,7 @@
 
 pub mod kv_changelog;
 pub mod loop_mount;
+pub mod pk;
 pub mod rng;
 pub mod scan;
 pub mod table;

@@ -59,6 +59,23 @@ pub enum Command {
     /// Example: ufer consume events --from earliest --columns id,name --format table
     #[command(verbatim_doc_comment)]
     Consume(ConsumeArgs),
+    /// Upsert or delete rows of a primary-key table, read from standard input (JSON lines, or
+    /// CSV with a header). A row with "_op":"delete" (a last CSV column `_op` = delete)
+    /// deletes its key; every other row is upserted and merged by the table's merge engine.
+    ///
+    /// Example: printf '{"id":1,"name":"a"}\n{"id":2,"_op":"delete"}\n' | ufer upsert users
+    #[command(verbatim_doc_comment)]
+    Upsert(UpsertArgs),
+    /// Look rows of a primary-key table up by key (or, with --prefix, by bucket-key prefix).
+    ///
+    /// Example: ufer lookup users --key '{"id":1}' --key '{"id":2}'
+    #[command(verbatim_doc_comment)]
+    Lookup(LookupArgs),
+    /// Print the current rows of a primary-key table (a consistent snapshot per bucket).
+    ///
+    /// Example: ufer scan users --format table
+    #[command(verbatim_doc_comment)]
+    Scan(ScanArgs),
     /// A guided tour on a throw-away node: create a table, write, read with and without
     /// projection.
     Demo,
@@ -151,7 +168,9 @@ pub struct CreateTableArgs {
     /// Partition column.
     #[arg(long)]
     pub partition_by: Option<String>,
-    /// A table property, KEY=VALUE (retention.bytes, retention.ms, segment.bytes, segment.ms).
+    /// A table property, KEY=VALUE (retention.bytes, retention.ms, segment.bytes, segment.ms;
+    /// for primary-key tables also table.merge-engine, table.delete.behavior,
+    /// table.changelog.image, fields.COLUMN.agg, ...).
     #[arg(long = "property")]
     pub properties: Vec<String>,
     /// Succeed if it exists.
@@ -234,6 +253,57 @@ pub struct ConsumeArgs {
     /// Keep reading new rows as they arrive.
     #[arg(long)]
     pub follow: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+    /// Only these buckets (comma-separated; default all).
+    #[arg(long, value_delimiter = ',')]
+    pub buckets: Option<Vec<u32>>,
+}
+
+/// `ufer upsert`.
+#[derive(Debug, Args)]
+pub struct UpsertArgs {
+    /// `TABLE` or `DATABASE.TABLE`.
+    pub name: String,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+    /// When the node acknowledges.
+    #[arg(long, value_enum, default_value_t = AcksArg::All)]
+    pub acks: AcksArg,
+    /// Partial update: only these columns are written (comma-separated, with the key).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Rows per request read from the input.
+    #[arg(long, default_value_t = 4096)]
+    pub batch_rows: usize,
+}
+
+/// `ufer lookup`.
+#[derive(Debug, Args)]
+pub struct LookupArgs {
+    /// `TABLE` or `DATABASE.TABLE`.
+    pub name: String,
+    /// A key as a JSON object of the key columns (repeat for several).
+    #[arg(long = "key", required = true)]
+    pub keys: Vec<String>,
+    /// The keys are bucket-key prefixes: print every row with that bucket key.
+    #[arg(long)]
+    pub prefix: bool,
+    /// Columns to print (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+}
+
+/// `ufer scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// `TABLE` or `DATABASE.TABLE`.
+    pub name: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub format: Format,

@@ -5,6 +5,7 @@ use std::io::Write;
 
 use arrow_array::RecordBatch;
 use ufer_wire::client::{Connection, LogScanner, ScanOptions, StartFrom};
+use ufer_wire::ChangeType;
 
 use crate::cli::args::{ConsumeArgs, Format};
 use crate::cli::table_path;
@@ -28,7 +29,8 @@ fn start_from(text: &str) -> Result<StartFrom, String> {
 /// Rows gathered into one printed table (`--format table`); more start another table.
 const TABLE_ROWS_MAX: usize = 1_000;
 
-struct Printer {
+/// Prints record batches in one output format.
+pub(crate) struct Printer {
     format: Format,
     csv_header_written: bool,
     /// Rows waiting to be printed as one table.
@@ -36,8 +38,13 @@ struct Printer {
 }
 
 impl Printer {
+    /// A printer in `format`.
+    pub(crate) fn new(format: Format) -> Self {
+        Self { format, csv_header_written: false, table_rows: Vec::new() }
+    }
+
     /// Prints `batch` (a table gathers rows until [`TABLE_ROWS_MAX`] or [`Printer::flush`]).
-    fn print(&mut self, batch: &RecordBatch) -> Result<(), String> {
+    pub(crate) fn print(&mut self, batch: &RecordBatch) -> Result<(), String> {
         if self.format == Format::Table {
             self.table_rows.push(batch.clone());
             let gathered: usize = self.table_rows.iter().map(RecordBatch::num_rows).sum();
@@ -50,7 +57,7 @@ impl Printer {
     }
 
     /// Prints the rows a table has gathered.
-    fn flush(&mut self) -> Result<(), String> {
+    pub(crate) fn flush(&mut self) -> Result<(), String> {
         if self.table_rows.is_empty() {
             return Ok(());
         }
@@ -113,8 +120,7 @@ pub async fn run(connection: &Connection, args: &ConsumeArgs) -> Result<(), Stri
         probe.subscribe(&buckets, StartFrom::Latest).await.map_err(|error| error.to_string())?;
         probe.positions().clone()
     };
-    let mut printer =
-        Printer { format: args.format, csv_header_written: false, table_rows: Vec::new() };
+    let mut printer = Printer::new(args.format);
     let printed = print_until_done(&mut scanner, args, &ends, &mut printer).await;
     printer.flush()?;
     printed
@@ -140,8 +146,13 @@ async fn print_until_done(
             // What arrived so far shows up now, not when the gathered rows fill a table.
             printer.flush()?;
         }
+        let changelog = !scanner.table().info.definition.primary_key.is_empty();
         for scanned in scanner.poll().await.map_err(|error| error.to_string())? {
-            let mut rows = scanned.rows;
+            let mut rows = if changelog {
+                with_change_types(&scanned.rows, &scanned.change_types)?
+            } else {
+                scanned.rows
+            };
             if let Some(limit) = args.limit {
                 let left = (limit - printed) as usize;
                 if rows.num_rows() > left {
@@ -157,4 +168,27 @@ async fn print_until_done(
             }
         }
     }
+}
+
+/// Name of the column that shows each changelog row's change type.
+pub(crate) const CHANGE_TYPE_COLUMN: &str = "_change";
+
+/// `rows` with a first column [`CHANGE_TYPE_COLUMN`] (`+I`, `-U`, `+U`, `-D`): a primary-key
+/// table's log is its changelog, and a row means nothing without its change type.
+fn with_change_types(
+    rows: &RecordBatch,
+    change_types: &[ChangeType],
+) -> Result<RecordBatch, String> {
+    let names: arrow_array::StringArray =
+        change_types.iter().map(|change| Some(change.short_name())).collect();
+    let mut fields = vec![std::sync::Arc::new(arrow_schema::Field::new(
+        CHANGE_TYPE_COLUMN,
+        arrow_schema::DataType::Utf8,
+        false,
+    ))];
+    fields.extend(rows.schema().fields().iter().cloned());
+    let mut columns: Vec<arrow_array::ArrayRef> = vec![std::sync::Arc::new(names)];
+    columns.extend(rows.columns().iter().cloned());
+    RecordBatch::try_new(std::sync::Arc::new(arrow_schema::Schema::new(fields)), columns)
+        .map_err(|error| error.to_string())
 }

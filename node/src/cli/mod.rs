@@ -2,8 +2,9 @@
 //! the client SDK.
 
 pub mod args;
-mod consume;
+pub(crate) mod consume;
 mod demo;
+mod pk;
 mod produce;
 mod serve;
 mod table;
@@ -43,6 +44,9 @@ async fn run_client(cli: &Cli) -> Result<(), String> {
         Command::Database(command) => table::run_database(&connection, command).await,
         Command::Produce(produce) => produce::run(&connection, produce).await,
         Command::Consume(consume) => consume::run(&connection, consume).await,
+        Command::Upsert(upsert) => pk::upsert(&connection, upsert).await,
+        Command::Lookup(lookup) => pk::lookup(&connection, lookup).await,
+        Command::Scan(scan) => pk::scan(&connection, scan).await,
         Command::Serve(_) | Command::Demo => Ok(()),
     };
     connection.close().await;

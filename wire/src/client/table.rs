@@ -60,15 +60,29 @@ impl Table {
         self.info.definition.bucket_count
     }
 
-    /// Indexes of the bucket-key columns.
+    /// Indexes of the bucket-key columns: the bucket key, or for a primary-key table
+    /// without one, the primary key.
     pub fn bucket_key_columns(&self) -> Result<Vec<usize>, ClientError> {
-        self.info
-            .definition
-            .bucket_key
+        let definition = &self.info.definition;
+        let names = if definition.bucket_key.is_empty() {
+            &definition.primary_key
+        } else {
+            &definition.bucket_key
+        };
+        self.columns(names)
+    }
+
+    /// Indexes of the primary-key columns, in key order.
+    pub fn primary_key_columns(&self) -> Result<Vec<usize>, ClientError> {
+        self.columns(&self.info.definition.primary_key)
+    }
+
+    fn columns(&self, names: &[String]) -> Result<Vec<usize>, ClientError> {
+        names
             .iter()
             .map(|name| {
                 self.schema.arrow().index_of(name).map_err(|_| {
-                    ClientError::Invalid(format!("bucket key column {name:?} is not in the schema"))
+                    ClientError::Invalid(format!("key column {name:?} is not in the schema"))
                 })
             })
             .collect()

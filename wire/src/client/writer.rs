@@ -403,7 +403,8 @@ async fn linger_loop(shared: Weak<Shared>) {
     }
 }
 
-async fn init_writer(connection: &Connection) -> Result<i64, ClientError> {
+/// A new idempotent writer id from the node.
+pub(crate) async fn init_writer(connection: &Connection) -> Result<i64, ClientError> {
     let address = connection.catalog_address().await?;
     Ok(connection.call(address, &InitWriterRequest, &[], Duration::ZERO).await?.body.writer_id)
 }

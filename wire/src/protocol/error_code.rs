@@ -45,10 +45,18 @@ pub enum ErrorCode {
     OutOfOrderSequence = 23,
     /// The writer id was not given out by this node.
     UnknownWriter = 24,
+    /// A row breaks a rule of the table: a null or missing key, a versioned row without its
+    /// version, a delete where the table disables deletes.
+    InvalidRow = 25,
+    /// The API needs a primary-key table and the table has none (or the reverse).
+    WrongTableKind = 26,
     /// The offset is before the log start or after the high watermark.
     OffsetOutOfRange = 30,
     /// Stored data failed its checks.
     CorruptData = 31,
+    /// The snapshot scan is unknown: it ended, expired after being idle, or the node
+    /// restarted. Start a new one.
+    ScanNotFound = 32,
     /// The disk is full: the batch was not stored.
     DiskFull = 40,
     /// An I/O error; the batch was not stored.
@@ -63,7 +71,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::Internal,
         ErrorCode::MalformedRequest,
         ErrorCode::UnsupportedApi,
@@ -82,8 +90,11 @@ impl ErrorCode {
         ErrorCode::BatchTooLarge,
         ErrorCode::OutOfOrderSequence,
         ErrorCode::UnknownWriter,
+        ErrorCode::InvalidRow,
+        ErrorCode::WrongTableKind,
         ErrorCode::OffsetOutOfRange,
         ErrorCode::CorruptData,
+        ErrorCode::ScanNotFound,
         ErrorCode::DiskFull,
         ErrorCode::StorageError,
         ErrorCode::ResourceExhausted,
@@ -129,6 +140,9 @@ impl ErrorCode {
             ErrorCode::BatchTooLarge => "BATCH_TOO_LARGE",
             ErrorCode::OutOfOrderSequence => "OUT_OF_ORDER_SEQUENCE",
             ErrorCode::UnknownWriter => "UNKNOWN_WRITER",
+            ErrorCode::InvalidRow => "INVALID_ROW",
+            ErrorCode::WrongTableKind => "WRONG_TABLE_KIND",
+            ErrorCode::ScanNotFound => "SCAN_NOT_FOUND",
             ErrorCode::OffsetOutOfRange => "OFFSET_OUT_OF_RANGE",
             ErrorCode::CorruptData => "CORRUPT_DATA",
             ErrorCode::DiskFull => "DISK_FULL",

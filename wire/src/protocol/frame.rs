@@ -24,10 +24,12 @@ pub const REQUEST_BODY_SIZE_MAX_BYTES: u32 = 80 * 1024 * 1024;
 /// their encoded size in memory.
 pub const REQUEST_FIELDS_SIZE_MAX_BYTES: u32 = 1024 * 1024;
 
-/// Largest request body the node reads for the raw API number `api_key`: produce carries a
-/// batch, everything else only fields.
+/// Largest request body the node reads for the raw API number `api_key`: produce, upsert
+/// and lookup carry a batch, everything else only fields.
 pub fn request_body_size_max(api_key: u16) -> u32 {
-    if api_key == ApiKey::Produce as u16 {
+    let carries_batch =
+        [ApiKey::Produce, ApiKey::Upsert, ApiKey::Lookup].iter().any(|api| *api as u16 == api_key);
+    if carries_batch {
         REQUEST_BODY_SIZE_MAX_BYTES
     } else {
         REQUEST_FIELDS_SIZE_MAX_BYTES
@@ -128,11 +130,17 @@ pub enum ApiKey {
     Fetch = 11,
     /// Look up offsets by position or time.
     ListOffsets = 12,
+    /// Upsert and delete rows of a primary-key table.
+    Upsert = 13,
+    /// Look up rows of a primary-key table by key or key prefix.
+    Lookup = 14,
+    /// Read a primary-key table's bucket as a consistent snapshot.
+    SnapshotScan = 15,
 }
 
 impl ApiKey {
     /// Every API.
-    pub const ALL: [ApiKey; 12] = [
+    pub const ALL: [ApiKey; 15] = [
         ApiKey::CreateDatabase,
         ApiKey::DropDatabase,
         ApiKey::ListDatabases,
@@ -145,6 +153,9 @@ impl ApiKey {
         ApiKey::Produce,
         ApiKey::Fetch,
         ApiKey::ListOffsets,
+        ApiKey::Upsert,
+        ApiKey::Lookup,
+        ApiKey::SnapshotScan,
     ];
 
     /// The API with this number.
@@ -233,6 +244,7 @@ mod tests {
         bad[4] = 0x80;
         assert!(FrameHeader::parse(&bad, 2000).is_err(), "unknown flag");
         assert_eq!(ApiKey::from_u16(0), None);
-        assert_eq!(ApiKey::from_u16(13), None);
+        assert_eq!(ApiKey::from_u16(16), None);
+        assert!(ApiKey::ALL.iter().enumerate().all(|(index, api)| *api as usize == index + 1));
     }
 }

@@ -987,6 +987,222 @@ impl Body for ListOffsetsResponse {
 }
 request!(ListOffsetsRequest, ListOffsets, ListOffsetsResponse);
 
+fn projection_field(encoder: &mut Encoder, projection: &Option<Vec<u32>>) {
+    encoder.option(projection.as_ref(), |encoder, columns| {
+        encoder.list(columns, |encoder, column| encoder.u32(*column))
+    });
+}
+
+fn read_projection(
+    decoder: &mut Decoder<'_>,
+    what: &'static str,
+) -> Result<Option<Vec<u32>>, ProtocolError> {
+    decoder.option(what, |decoder| decoder.list(what, 4, |decoder| decoder.u32("column")))
+}
+
+/// Upsert and delete rows of one bucket of a primary-key table. The records section holds
+/// exactly one `LogBatch` of the table's schema. Its change types, if it has them, say what
+/// each row does: `+I`/`+U` upsert, `-D` delete (the row needs only its key); without change
+/// types every row is an upsert. A writer id and sequence in the batch make the request
+/// idempotent, as for produce.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpsertRequest {
+    /// Table id.
+    pub table_id: u64,
+    /// Bucket.
+    pub bucket: u32,
+    /// When to answer.
+    pub acks: Acks,
+    /// How long the node may take before answering with a timeout.
+    pub timeout_ms: u32,
+    /// Partial update: the columns (schema indexes, ascending) this request writes; the
+    /// others keep their stored values. Must include the primary key. `None`: all columns.
+    pub target_columns: Option<Vec<u32>>,
+}
+
+impl Body for UpsertRequest {
+    const HAS_RECORDS: bool = true;
+    fn encode(&self, encoder: &mut Encoder) {
+        encoder.u64(self.table_id);
+        encoder.u32(self.bucket);
+        encoder.u8(self.acks.to_byte());
+        encoder.u32(self.timeout_ms);
+        projection_field(encoder, &self.target_columns);
+    }
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            table_id: decoder.u64("table_id")?,
+            bucket: decoder.u32("bucket")?,
+            acks: Acks::from_byte(decoder.u8("acks")?)?,
+            timeout_ms: decoder.u32("timeout_ms")?,
+            target_columns: read_projection(decoder, "target_columns")?,
+        })
+    }
+}
+
+/// What an upsert changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpsertResponse {
+    /// Offset of the first changelog record it appended (the log end offset when it
+    /// changed nothing).
+    pub changelog_offset: u64,
+    /// Changelog records appended: 0 when no row changed (an equal row, a delete of a
+    /// missing key, rows a merge engine ignores).
+    pub changelog_record_count: u32,
+    /// The bucket's high watermark after the write.
+    pub high_watermark: u64,
+    /// True if the request was applied already (an idempotent retry).
+    pub duplicate: bool,
+}
+
+impl Body for UpsertResponse {
+    fn encode(&self, encoder: &mut Encoder) {
+        encoder.u64(self.changelog_offset);
+        encoder.u32(self.changelog_record_count);
+        encoder.u64(self.high_watermark);
+        encoder.bool(self.duplicate);
+    }
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            changelog_offset: decoder.u64("changelog_offset")?,
+            changelog_record_count: decoder.u32("changelog_record_count")?,
+            high_watermark: decoder.u64("high_watermark")?,
+            duplicate: decoder.bool("duplicate")?,
+        })
+    }
+}
+request!(UpsertRequest, Upsert, UpsertResponse);
+
+/// Look up rows of one bucket by primary key, or by a prefix of it. The records section
+/// holds one `LogBatch` (schema id of the table) whose columns are the key columns, in key
+/// order: all of the primary key for a point lookup, the bucket key for a prefix lookup.
+/// Lookups see only durable writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LookupRequest {
+    /// Table id.
+    pub table_id: u64,
+    /// Bucket.
+    pub bucket: u32,
+    /// True for a prefix lookup: every row whose key starts with the given columns.
+    pub prefix: bool,
+    /// Columns to return (schema indexes, ascending); `None` for all.
+    pub projection: Option<Vec<u32>>,
+}
+
+impl Body for LookupRequest {
+    const HAS_RECORDS: bool = true;
+    fn encode(&self, encoder: &mut Encoder) {
+        encoder.u64(self.table_id);
+        encoder.u32(self.bucket);
+        encoder.bool(self.prefix);
+        projection_field(encoder, &self.projection);
+    }
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            table_id: decoder.u64("table_id")?,
+            bucket: decoder.u32("bucket")?,
+            prefix: decoder.bool("prefix")?,
+            projection: read_projection(decoder, "projection")?,
+        })
+    }
+}
+
+/// The rows found. The records section holds one `LogBatch` of the found rows (none when
+/// nothing was found); `key_index` says for each of its rows which request key found it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LookupResponse {
+    /// Per returned row, the index of its key in the request (ascending).
+    pub key_index: Vec<u32>,
+    /// The log offset the answer is consistent with: every change before it is seen.
+    pub log_offset: u64,
+    /// True if a prefix lookup found more rows than one answer may hold.
+    pub truncated: bool,
+}
+
+impl Body for LookupResponse {
+    const HAS_RECORDS: bool = true;
+    fn encode(&self, encoder: &mut Encoder) {
+        encoder.list(&self.key_index, |encoder, index| encoder.u32(*index));
+        encoder.u64(self.log_offset);
+        encoder.bool(self.truncated);
+    }
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            key_index: decoder.list("key_index", 4, |decoder| decoder.u32("key index"))?,
+            log_offset: decoder.u64("log_offset")?,
+            truncated: decoder.bool("truncated")?,
+        })
+    }
+}
+request!(LookupRequest, Lookup, LookupResponse);
+
+/// Read the current state of one bucket of a primary-key table as of one log offset, in
+/// parts: the first request (`scan_id` 0) takes a consistent snapshot; the next ones
+/// continue it with the `scan_id` they were given until `more` is false. A reader that then
+/// follows the changelog from the answer's `log_offset` sees every later change once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotScanRequest {
+    /// Table id.
+    pub table_id: u64,
+    /// Bucket.
+    pub bucket: u32,
+    /// 0 to start a scan; otherwise the id an earlier answer gave.
+    pub scan_id: u64,
+    /// Most bytes of rows in this answer (at least one row is returned).
+    pub max_bytes: u32,
+    /// Columns to return (schema indexes, ascending); `None` for all.
+    pub projection: Option<Vec<u32>>,
+}
+
+impl Body for SnapshotScanRequest {
+    fn encode(&self, encoder: &mut Encoder) {
+        encoder.u64(self.table_id);
+        encoder.u32(self.bucket);
+        encoder.u64(self.scan_id);
+        encoder.u32(self.max_bytes);
+        projection_field(encoder, &self.projection);
+    }
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            table_id: decoder.u64("table_id")?,
+            bucket: decoder.u32("bucket")?,
+            scan_id: decoder.u64("scan_id")?,
+            max_bytes: decoder.u32("max_bytes")?,
+            projection: read_projection(decoder, "projection")?,
+        })
+    }
+}
+
+/// A part of a snapshot scan; the records section holds one `LogBatch` of rows in key order
+/// (none when the bucket is empty).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapshotScanResponse {
+    /// The scan, to continue it.
+    pub scan_id: u64,
+    /// The changelog offset the snapshot is consistent with: it holds every change before
+    /// it and none after.
+    pub log_offset: u64,
+    /// True if more parts follow.
+    pub more: bool,
+}
+
+impl Body for SnapshotScanResponse {
+    const HAS_RECORDS: bool = true;
+    fn encode(&self, encoder: &mut Encoder) {
+        encoder.u64(self.scan_id);
+        encoder.u64(self.log_offset);
+        encoder.bool(self.more);
+    }
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
+        Ok(Self {
+            scan_id: decoder.u64("scan_id")?,
+            log_offset: decoder.u64("log_offset")?,
+            more: decoder.bool("more")?,
+        })
+    }
+}
+request!(SnapshotScanRequest, SnapshotScan, SnapshotScanResponse);
+
 #[cfg(test)]
 #[path = "messages_tests.rs"]
 mod tests;

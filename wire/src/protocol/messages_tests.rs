@@ -109,6 +109,12 @@ fn every_codec() -> Vec<Codec> {
         Codec { described_records: Some(fetch_described_records), ..codec::<FetchResponse>(false) },
         codec::<ListOffsetsRequest>(true),
         codec::<ListOffsetsResponse>(false),
+        codec::<UpsertRequest>(true),
+        codec::<UpsertResponse>(true),
+        codec::<LookupRequest>(true),
+        codec::<LookupResponse>(true),
+        codec::<SnapshotScanRequest>(true),
+        codec::<SnapshotScanResponse>(true),
         Codec {
             name: "ErrorBody",
             has_records: false,
@@ -507,6 +513,52 @@ fn representative_samples() -> Vec<Sample> {
         let produce = ProduceRequest { table_id: 77, bucket: 3, acks, timeout_ms: 30_000 };
         samples.push(sample(label, A::Produce, request, produce, &records(records_length)));
     }
+    for (label, acks, target_columns) in [
+        ("upsert all columns", Acks::All, None),
+        ("upsert partial", Acks::Leader, Some(vec![0, 2, 7])),
+        ("upsert no columns", Acks::None, Some(vec![])),
+    ] {
+        let upsert = UpsertRequest { table_id: 5, bucket: 1, acks, timeout_ms: 9, target_columns };
+        samples.push(sample(label, A::Upsert, request, upsert, &records(65)));
+    }
+    samples.push(sample(
+        "upsert answer",
+        A::Upsert,
+        response,
+        UpsertResponse {
+            changelog_offset: 1 << 40,
+            changelog_record_count: 3,
+            high_watermark: (1 << 40) + 3,
+            duplicate: true,
+        },
+        &[],
+    ));
+    for (label, prefix, projection) in
+        [("lookup", false, None), ("prefix lookup", true, Some(vec![1, 3]))]
+    {
+        let lookup = LookupRequest { table_id: 8, bucket: 2, prefix, projection };
+        samples.push(sample(label, A::Lookup, request, lookup, &records(64)));
+    }
+    for (label, key_index, truncated) in
+        [("lookup answer", vec![0, 2, 9], false), ("lookup found nothing", vec![], true)]
+    {
+        let answer = LookupResponse { key_index, log_offset: 77, truncated };
+        samples.push(sample(label, A::Lookup, response, answer, &records(128)));
+    }
+    for (label, scan_id, projection) in
+        [("snapshot scan start", 0, None), ("snapshot scan next", 12, Some(vec![0]))]
+    {
+        let scan =
+            SnapshotScanRequest { table_id: 3, bucket: 0, scan_id, max_bytes: 1 << 20, projection };
+        samples.push(sample(label, A::SnapshotScan, request, scan, &[]));
+    }
+    samples.push(sample(
+        "snapshot scan answer",
+        A::SnapshotScan,
+        response,
+        SnapshotScanResponse { scan_id: 12, log_offset: 99, more: true },
+        &records(192),
+    ));
     for (label, query) in [
         ("list offsets earliest", OffsetQuery::Earliest),
         ("list offsets latest", OffsetQuery::Latest),
