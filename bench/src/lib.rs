@@ -10,6 +10,7 @@
 //! figures were measured on).
 
 pub mod error;
+pub mod keys;
 pub mod machine;
 pub mod plot;
 pub mod raw_quic;

@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
+use ufer_bench::keys;
 use ufer_bench::machine::Machine;
 use ufer_bench::raw_quic::RawClient;
 use ufer_bench::report::{human_us, latency_histogram, ratio, Percentiles, Spread};
@@ -78,6 +79,10 @@ enum Command {
     Limits(LimitsArgs),
     /// Closed-loop writers and tailing readers on one table at once.
     Mixed(MixedArgs),
+    /// Upserts into a primary-key table (100-byte rows), uniform or zipfian keys.
+    Upsert(KvArgs),
+    /// Point lookups on a loaded primary-key table, uniform or zipfian keys.
+    Lookup(KvArgs),
     /// produce, consume, e2e, mixed and limits with their defaults (consume's fill lasts --seconds;
     /// round trips: 1 000 per second of --seconds, 200 to 5 000).
     All,
@@ -144,6 +149,25 @@ struct MixedArgs {
     /// Columns the readers read: `all`, or `projected` (2 of 20).
     #[arg(long, default_value = "all")]
     columns: String,
+}
+
+#[derive(Debug, Args)]
+struct KvArgs {
+    /// Keys in the key space (lookup loads every one first).
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: u64,
+    /// Key distributions to run, comma-separated: uniform, zipfian.
+    #[arg(long, value_delimiter = ',', default_value = "uniform,zipfian")]
+    distribution: Vec<String>,
+    /// Concurrent writers (upsert) or readers (lookup).
+    #[arg(long, default_value_t = 4)]
+    actors: usize,
+    /// Rows per upsert request, or keys per lookup request.
+    #[arg(long, default_value_t = 100)]
+    batch_rows: usize,
+    /// Buckets of the table.
+    #[arg(long, default_value_t = 4)]
+    buckets: u32,
 }
 
 #[derive(Debug, Args)]
@@ -289,6 +313,29 @@ fn run(cli: &Cli) -> Result<(), BenchError> {
             _ => None,
         } {
             results.insert("mixed".into(), run_mixed(cli, &connection, args).await?);
+        }
+        // `all` runs them on a key space that loads in about --seconds.
+        let defaults_kv = KvArgs {
+            keys: ((cli.seconds * 20_000.0) as u64).clamp(1_000, 1_000_000),
+            distribution: vec!["uniform".into(), "zipfian".into()],
+            actors: 4,
+            batch_rows: 100,
+            buckets: 4,
+        };
+        if let Some(args) = match &cli.command {
+            Command::Upsert(args) => Some(args),
+            Command::All => Some(&defaults_kv),
+            _ => None,
+        } {
+            results.insert("upsert".into(), run_kv(cli, &connection, args, false).await?);
+        }
+        let defaults_lookup = KvArgs { batch_rows: 1, ..defaults_kv };
+        if let Some(args) = match &cli.command {
+            Command::Lookup(args) => Some(args),
+            Command::All => Some(&defaults_lookup),
+            _ => None,
+        } {
+            results.insert("lookup".into(), run_kv(cli, &connection, args, true).await?);
         }
         if let Some(args) = match &cli.command {
             Command::Limits(args) => Some(args),
@@ -600,6 +647,79 @@ async fn run_mixed(
         "produce_mb_per_s": produced,
         "consumed_mb_per_s": consumed,
         "batch_latency": latency,
+    }))
+}
+
+async fn run_kv(
+    cli: &Cli,
+    connection: &Connection,
+    args: &KvArgs,
+    lookup: bool,
+) -> Result<Value, BenchError> {
+    let (warmup, duration) = durations(cli);
+    let name = if lookup { "lookup" } else { "upsert" };
+    println!(
+        "\n{name}: {} {}(s), {} {} per request, {} keys of {} bytes, {} buckets; {} s measured after {} s warm-up, {} reps",
+        args.actors,
+        if lookup { "reader" } else { "writer" },
+        args.batch_rows,
+        if lookup { "keys" } else { "rows" },
+        args.keys,
+        workload::kv::KV_ROW_SIZE_BYTES,
+        args.buckets,
+        duration.as_secs_f64(),
+        warmup.as_secs_f64(),
+        cli.reps
+    );
+    let mut figures = serde_json::Map::new();
+    for distribution in &args.distribution {
+        let distribution = keys::Distribution::parse(distribution).map_err(BenchError::Other)?;
+        let params = workload::kv::KvParams {
+            actors: args.actors,
+            key_count: args.keys,
+            distribution,
+            batch_rows: args.batch_rows,
+            warmup,
+            duration,
+        };
+        let (mut rates, mut latency) = (Vec::new(), latency_histogram());
+        for rep in 0..cli.reps.max(1) {
+            progress(name, rep, cli.reps.max(1));
+            let path = workload::kv::create_table(connection, "bench_kv", args.buckets).await?;
+            let (done, histogram) = if lookup {
+                let loading = Instant::now();
+                workload::kv::load(connection, &path, args.keys).await?;
+                if rep == 0 {
+                    println!(
+                        "  loaded {} keys in {:.1} s",
+                        args.keys,
+                        loading.elapsed().as_secs_f64()
+                    );
+                }
+                workload::kv::run_lookup(connection, &path, &params).await?
+            } else {
+                workload::kv::run_upsert(connection, &path, &params).await?
+            };
+            workload::drop_table(connection, &path).await?;
+            rates.push(done.rows_per_s());
+            merge_into(&mut latency, &histogram)?;
+        }
+        let rates = Spread::of(rates);
+        let latency = Percentiles::of(&latency);
+        println!("  {:<8} {}", distribution.name(), spread_line(&rates, "rows/s"));
+        println!("    request latency {}", percentiles_line(&latency));
+        figures.insert(
+            distribution.name().into(),
+            json!({ "rows_per_s": rates, "request_latency": latency }),
+        );
+    }
+    Ok(json!({
+        "actors": args.actors,
+        "keys": args.keys,
+        "batch_rows": args.batch_rows,
+        "buckets": args.buckets,
+        "row_size_bytes": workload::kv::KV_ROW_SIZE_BYTES,
+        "by_distribution": figures,
     }))
 }
 

@@ -5,6 +5,7 @@
 
 pub mod consume;
 pub mod e2e;
+pub mod kv;
 pub mod mixed;
 pub mod produce;
 
