@@ -414,6 +414,7 @@ async fn prepare_data_dir(
 async fn retention_loop(shard: Rc<Shard>) {
     loop {
         glommio::timer::sleep(RETENTION_INTERVAL).await;
+        shard.snapshot_stale_kvs().await;
         shard.apply_retention().await;
     }
 }

@@ -28,6 +28,10 @@ use crate::error::{open_error, pk_error};
 use crate::metrics::ShardMetrics;
 use crate::routing::shard_of;
 
+/// Longest a primary-key bucket's changes stay out of a KV snapshot (Fluss's
+/// `kv.snapshot.interval` default): bounds the changelog its next open replays.
+pub const KV_SNAPSHOT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// A message between shards.
 #[derive(Debug)]
 pub enum ShardMessage {
@@ -327,6 +331,15 @@ impl Shard {
                     let _ = tablet.sync().await;
                 }
             }
+        }
+    }
+
+    /// Writes a KV snapshot of every primary-key bucket whose last one is older than
+    /// [`KV_SNAPSHOT_INTERVAL`], so retention may trim the changelog before it.
+    pub async fn snapshot_stale_kvs(&self) {
+        let buckets: Vec<Rc<PkBucket>> = self.pk_buckets.borrow().values().cloned().collect();
+        for bucket in buckets {
+            let _ = bucket.snapshot_if_older_than(KV_SNAPSHOT_INTERVAL).await;
         }
     }
 

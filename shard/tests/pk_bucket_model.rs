@@ -125,20 +125,15 @@ fn changes_of(batch: &RecordBatch, change_types: &[ChangeType]) -> Vec<Change> {
 }
 
 async fn open(dir: &Path, engine: u8) -> Rc<PkBucket> {
+    open_with(dir, engine, LogConfig::test_min(), KvConfig::test_min()).await
+}
+
+async fn open_with(dir: &Path, engine: u8, log: LogConfig, kv: KvConfig) -> Rc<PkBucket> {
     let spec =
         PkBucketSpec { schema: schema(), options: options(engine), bucket: 0, bucket_count: 1 };
     let clock: Rc<dyn Clock> = Rc::new(SystemClock);
     let env = PkBucketEnv { clock, background: None, block_cache: None };
-    PkBucket::open(
-        &dir.join("log"),
-        &dir.join("kv"),
-        spec,
-        LogConfig::test_min(),
-        KvConfig::test_min(),
-        env,
-    )
-    .await
-    .unwrap()
+    PkBucket::open(&dir.join("log"), &dir.join("kv"), spec, log, kv, env).await.unwrap()
 }
 
 /// The whole changelog read back from the bucket's log.
@@ -401,6 +396,58 @@ fn a_corrupt_kv_file_is_rebuilt_from_the_changelog() {
         let values = values.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(values.len(), 10);
         assert!((0..10).all(|row| values.value(row) == 19), "the last round of every key");
+        bucket.close().await.unwrap();
+    });
+}
+
+#[test]
+fn retention_keeps_the_changelog_the_last_snapshot_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        // Retention would delete every sealed segment; the KV never flushes on its own.
+        let mut log = LogConfig::test_min();
+        log.retention_size_max_bytes = Some(1);
+        let kv = KvConfig { memtable_size_max_bytes: 64 << 20, ..KvConfig::test_min() };
+        let bucket = open_with(&path, 0, log.clone(), kv.clone()).await;
+        let write_rounds = |bucket: Rc<PkBucket>, rounds: std::ops::Range<i64>| {
+            let mut builder = LogBatchBuilder::new(schema(), BatchOptions::default()).unwrap();
+            async move {
+                for round in rounds {
+                    let written: Vec<_> =
+                        (0..20).map(|id| (id, Some(round), None, false)).collect();
+                    let bytes = builder.build(&rows(&written), None, WriterStamp::NONE).unwrap();
+                    let outcome = bucket.write(&bytes, None).await.unwrap();
+                    bucket.wait_durable(&outcome).await.unwrap();
+                }
+            }
+        };
+        write_rounds(bucket.clone(), 0..40).await;
+        assert!(bucket.log().segment_count() > 3, "the changelog rolled segments");
+        bucket.log().apply_retention().await.unwrap();
+        assert_eq!(bucket.log().log_start_offset(), 0, "nothing past the snapshot (0) goes");
+        // A snapshot lets retention trim up to it, never past it.
+        let quiet = bucket.snapshot_if_older_than(std::time::Duration::from_secs(3600)).await;
+        assert!(!quiet.unwrap(), "the last snapshot is recent");
+        assert!(bucket.snapshot_if_older_than(std::time::Duration::ZERO).await.unwrap());
+        let snapshot = bucket.kv().snapshot_log_offset();
+        // 20 inserts, then 39 rounds of -U/+U for 20 keys.
+        assert_eq!(snapshot, 20 + 39 * 40);
+        bucket.log().apply_retention().await.unwrap();
+        let start = bucket.log().log_start_offset();
+        assert!(start > 0 && start <= snapshot, "log start {start}, snapshot {snapshot}");
+        write_rounds(bucket.clone(), 40..45).await;
+        // Reopened without a close: the snapshot plus the changelog kept after it.
+        bucket.wait_maintenance().await;
+        drop(bucket);
+        let bucket = open_with(&path, 0, log, kv).await;
+        let found = bucket
+            .lookup(&key_batch(&bucket, &(0..20).collect::<Vec<_>>()), false, None)
+            .await
+            .unwrap();
+        let values = found.rows.unwrap();
+        let values = values.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert!((0..20).all(|row| values.value(row) == 44));
         bucket.close().await.unwrap();
     });
 }

@@ -140,6 +140,8 @@ pub struct PkBucket {
     /// next open rebuilds them from the changelog.
     kv_corrupt: Cell<bool>,
     kv_path: std::path::PathBuf,
+    /// When the last KV snapshot was written (or the bucket opened).
+    snapshot_taken_at: Cell<std::time::Instant>,
 }
 
 impl std::fmt::Debug for PkBucket {
@@ -210,6 +212,7 @@ impl PkBucket {
             maintenance_error: RefCell::new(None),
             kv_corrupt: Cell::new(false),
             kv_path: kv_path.to_path_buf(),
+            snapshot_taken_at: Cell::new(std::time::Instant::now()),
         });
         bucket.replay().await?;
         bucket.log.set_retention_floor(bucket.kv.snapshot_log_offset());
@@ -573,7 +576,21 @@ impl PkBucket {
     pub async fn flush(&self) -> Result<u64, KvError> {
         let snapshot = self.kv.flush().await?;
         self.log.set_retention_floor(snapshot);
+        self.snapshot_taken_at.set(std::time::Instant::now());
         Ok(snapshot)
+    }
+
+    /// Writes a KV snapshot if the last one is older than `age` and changes were applied
+    /// since: a quiet bucket does not keep a memtable of changes for its next open to
+    /// replay, nor a long changelog retention must keep. Returns whether it wrote one.
+    pub async fn snapshot_if_older_than(&self, age: std::time::Duration) -> Result<bool, KvError> {
+        let stale = self.snapshot_taken_at.get().elapsed() >= age;
+        if !stale || self.kv.applied_log_offset() == self.kv.snapshot_log_offset() {
+            return Ok(false);
+        }
+        self.wait_maintenance().await;
+        self.flush().await?;
+        Ok(true)
     }
 
     /// Waits for the pending writes, writes a last snapshot (so the next open replays
