@@ -121,7 +121,7 @@ struct ProduceArgs {
     /// Buckets of the table.
     #[arg(long, default_value_t = 4)]
     buckets: u32,
-    /// Rows per batch (1 KiB each).
+    /// Rows per batch.
     #[arg(long, default_value_t = 1024)]
     batch_rows: usize,
     /// 0, 1 or all.
@@ -130,6 +130,19 @@ struct ProduceArgs {
     /// none, lz4 or zstd.
     #[arg(long, default_value = "none")]
     compression: String,
+    /// Tables written (writer i writes table i mod N), each with --buckets buckets.
+    #[arg(long, default_value_t = 1)]
+    tables: usize,
+    /// Bytes of Arrow data per row (the 20 columns' strings grow or shrink; at least 280).
+    #[arg(long, default_value_t = ROW_SIZE_BYTES)]
+    row_bytes: usize,
+    /// Rows per append call (default: a whole batch); smaller appends are batched by the
+    /// writer up to --batch-rows or --linger-ms.
+    #[arg(long)]
+    append_rows: Option<usize>,
+    /// How long a writer waits to fill a batch.
+    #[arg(long, default_value_t = 1.0)]
+    linger_ms: f64,
 }
 
 #[derive(Debug, Args)]
@@ -182,9 +195,10 @@ struct ConsumeArgs {
 
 #[derive(Debug, Args)]
 struct E2eArgs {
-    /// Rows per second, comma-separated for several runs.
+    /// Target rates, comma-separated for several runs: rows per second (`4000`), or MB of
+    /// row data per second (`4MB`, 1 KiB rows).
     #[arg(long, value_delimiter = ',', default_value = "1000")]
-    rate: Vec<u64>,
+    rate: Vec<String>,
     /// Rows per batch.
     #[arg(long, default_value_t = 10)]
     batch_rows: usize,
@@ -267,9 +281,13 @@ fn run(cli: &Cli) -> Result<(), BenchError> {
             batch_rows: 1024,
             acks: "all".into(),
             compression: "none".into(),
+            tables: 1,
+            row_bytes: ROW_SIZE_BYTES,
+            append_rows: None,
+            linger_ms: 1.0,
         };
         let defaults_e2e =
-            E2eArgs { rate: vec![1000], batch_rows: 10, buckets: 4, acks: "all".into() };
+            E2eArgs { rate: vec!["1000".into()], batch_rows: 10, buckets: 4, acks: "all".into() };
         // `all` scales its fill and sample counts with --seconds (a short smoke run stays short).
         let defaults_consume = ConsumeArgs { fill_seconds: cli.seconds, buckets: 4 };
         let defaults_limits =
@@ -416,6 +434,23 @@ fn trust(target: &Target) -> Trust {
     target.client_config().trust
 }
 
+/// An e2e target rate: rows per second, or `NMB` for N MB of row data per second.
+fn rows_per_second(text: &str) -> Result<u64, BenchError> {
+    let invalid = || BenchError::Other(format!("--rate {text:?}: use rows per second or e.g. 4MB"));
+    let trimmed = text.trim();
+    match trimmed.strip_suffix("MB").or_else(|| trimmed.strip_suffix("mb")) {
+        Some(megabytes) => {
+            let megabytes: f64 = megabytes.trim().parse().map_err(|_| invalid())?;
+            let rows = (megabytes * 1e6 / ROW_SIZE_BYTES as f64).round() as u64;
+            if rows == 0 {
+                return Err(invalid());
+            }
+            Ok(rows)
+        }
+        None => trimmed.parse::<u64>().ok().filter(|rows| *rows > 0).ok_or_else(invalid),
+    }
+}
+
 fn acks(text: &str) -> Result<Acks, BenchError> {
     match text {
         "0" | "none" => Ok(Acks::None),
@@ -471,13 +506,23 @@ async fn run_produce(
 ) -> Result<Value, BenchError> {
     let (warmup, duration) = durations(cli);
     let schema = rows::arrow_schema()?;
-    let batch_size = produce::encoded_batch_size(&schema, args.batch_rows)?;
+    if args.row_bytes < rows::ROW_SIZE_MIN_BYTES || args.tables == 0 {
+        return Err(BenchError::Other(format!(
+            "--row-bytes must be at least {} and --tables at least 1",
+            rows::ROW_SIZE_MIN_BYTES
+        )));
+    }
+    let batch_size = produce::encoded_batch_size_of(&schema, args.batch_rows, args.row_bytes)?;
+    let append_rows = args.append_rows.unwrap_or(args.batch_rows).clamp(1, args.batch_rows);
     println!(
-        "\nproduce: acks={}, {} rows × {} B = {:.2} MiB batches, {} buckets, compression {}; {} s measured after {} s warm-up, {} reps",
+        "\nproduce: acks={}, {} rows × {} B = {:.2} MiB batches ({} rows per append, linger {} ms), {} table(s) × {} buckets, compression {}; {} s measured after {} s warm-up, {} reps",
         args.acks,
         args.batch_rows,
-        ROW_SIZE_BYTES,
+        args.row_bytes,
         batch_size as f64 / (1024.0 * 1024.0),
+        append_rows,
+        args.linger_ms,
+        args.tables,
         args.buckets,
         args.compression,
         duration.as_secs_f64(),
@@ -489,12 +534,17 @@ async fn run_produce(
         let params = produce::ProduceParams {
             writers,
             batch_rows: args.batch_rows,
+            append_rows,
+            linger: Duration::from_secs_f64(args.linger_ms.max(0.0) / 1e3),
+            row_size_bytes: args.row_bytes,
             acks: acks(&args.acks)?,
             compression: compression(&args.compression)?,
             warmup,
             duration,
         };
         let concurrency = writers * args.buckets as usize;
+        let names: Vec<String> =
+            (0..args.tables).map(|table| format!("bench_produce_{table}")).collect();
         let (mut produced, mut raw_rates, mut ratios, mut rows_per_s) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut disk_rates, mut disk_ratios) = (Vec::new(), Vec::new());
@@ -513,9 +563,14 @@ async fn run_produce(
                 }
                 None => None,
             };
-            let path = workload::create_table(connection, "bench_produce", args.buckets).await?;
-            let (done, histogram) = produce::run(connection, &path, &params, batch_size).await?;
-            workload::drop_table(connection, &path).await?;
+            let mut paths = Vec::with_capacity(names.len());
+            for name in &names {
+                paths.push(workload::create_table(connection, name, args.buckets).await?);
+            }
+            let (done, histogram) = produce::run(connection, &paths, &params, batch_size).await?;
+            for path in &paths {
+                workload::drop_table(connection, path).await?;
+            }
             merge_into(&mut latency, &histogram)?;
             produced.push(done.mb_per_s());
             rows_per_s.push(done.rows_per_s());
@@ -564,6 +619,10 @@ async fn run_produce(
             "buckets": args.buckets,
             "batch_rows": args.batch_rows,
             "batch_size_bytes": batch_size,
+            "row_size_bytes": args.row_bytes,
+            "append_rows": append_rows,
+            "linger_ms": args.linger_ms,
+            "tables": args.tables,
             "acks": args.acks,
             "compression": args.compression,
             "produce_mb_per_s": produced,
@@ -608,6 +667,9 @@ async fn run_mixed(
         produce: produce::ProduceParams {
             writers: args.writers,
             batch_rows: args.batch_rows,
+            append_rows: args.batch_rows,
+            linger: Duration::from_millis(1),
+            row_size_bytes: ROW_SIZE_BYTES,
             acks: Acks::All,
             compression: Compression::None,
             warmup,
@@ -732,6 +794,9 @@ async fn run_consume(
     let fill = produce::ProduceParams {
         writers: 4,
         batch_rows: 1024,
+        append_rows: 1024,
+        linger: Duration::from_millis(1),
+        row_size_bytes: ROW_SIZE_BYTES,
         acks: Acks::All,
         compression: Compression::None,
         warmup: Duration::ZERO,
@@ -739,7 +804,8 @@ async fn run_consume(
     };
     let schema = rows::arrow_schema()?;
     let batch_size = produce::encoded_batch_size(&schema, fill.batch_rows)?;
-    let (filled, _) = produce::run(connection, &path, &fill, batch_size).await?;
+    let (filled, _) =
+        produce::run(connection, std::slice::from_ref(&path), &fill, batch_size).await?;
     println!(
         "\nconsume: {} rows ({:.0} MB) in {} buckets, read from the start, {} reps",
         filled.rows,
@@ -811,7 +877,8 @@ async fn run_e2e(
         warmup.as_secs_f64(),
         cli.reps
     );
-    for &rate in &args.rate {
+    for rate in &args.rate {
+        let rate = rows_per_second(rate)?;
         let params = e2e::E2eParams {
             rate_rows_per_s: rate,
             batch_rows: args.batch_rows,
@@ -847,7 +914,12 @@ async fn run_e2e(
         };
         let floor = write_p50 + round_trip_p50;
         let (p50s, p99s, p999s) = (Spread::of(p50s), Spread::of(p99s), Spread::of(p999s));
-        println!("  {rate} rows/s: {} ({} rows)", percentiles_line(&merged), merged.samples);
+        println!(
+            "  {rate} rows/s = {:.2} MB/s: {} ({} rows)",
+            rate as f64 * ROW_SIZE_BYTES as f64 / 1e6,
+            percentiles_line(&merged),
+            merged.samples
+        );
         println!("    writer acknowledged: {}", percentiles_line(&acked));
         println!(
             "    floor: durable write of {} KiB p50 {} + QUIC round trip p50 {} = {} | e2e p50 {:.1}× of it",
@@ -868,6 +940,7 @@ async fn run_e2e(
         );
         out.push(json!({
             "rate_rows_per_s": rate,
+            "rate_mb_per_s": rate as f64 * ROW_SIZE_BYTES as f64 / 1e6,
             "batch_rows": args.batch_rows,
             "acks": args.acks,
             "spin_before_park_us": cli.spin_before_park_us,

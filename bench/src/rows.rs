@@ -18,8 +18,18 @@ pub const COLUMN_COUNT: usize = 20;
 /// Bytes of Arrow data per row (values and offsets, no validity: nothing is null).
 pub const ROW_SIZE_BYTES: usize = 1024;
 
-/// Characters of each string cell.
+/// Characters of each string cell in the default 1 KiB rows.
 const STRING_SIZE_BYTES: usize = 148;
+
+/// Bytes of Arrow data per row besides the string characters: 14 eight-byte columns and a
+/// 4-byte offset per string cell.
+const FIXED_ROW_SIZE_BYTES: usize = 14 * 8 + COLUMNS_PER_KIND * 4;
+
+/// Smallest row `batch_of_size` makes (each string holds its 24-character id prefix).
+pub const ROW_SIZE_MIN_BYTES: usize = FIXED_ROW_SIZE_BYTES + COLUMNS_PER_KIND * 24;
+
+const _: () =
+    assert!(FIXED_ROW_SIZE_BYTES + COLUMNS_PER_KIND * STRING_SIZE_BYTES == ROW_SIZE_BYTES);
 
 /// Columns of each kind after `id` and `sent_us`.
 const COLUMNS_PER_KIND: usize = 6;
@@ -63,6 +73,20 @@ pub fn batch(
     rows: usize,
     sent_us: i64,
 ) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    batch_of_size(schema, first_id, rows, sent_us, ROW_SIZE_BYTES)
+}
+
+/// Like [`batch`], with rows of about `row_size_bytes` of Arrow data (at least
+/// [`ROW_SIZE_MIN_BYTES`]): the string cells grow or shrink.
+pub fn batch_of_size(
+    schema: &SchemaRef,
+    first_id: i64,
+    rows: usize,
+    sent_us: i64,
+    row_size_bytes: usize,
+) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    let string_size = row_size_bytes.max(ROW_SIZE_MIN_BYTES).saturating_sub(FIXED_ROW_SIZE_BYTES)
+        / COLUMNS_PER_KIND;
     let ids = Int64Array::from_iter_values(first_id..first_id + rows as i64);
     let mut columns: Vec<ArrayRef> =
         vec![Arc::new(ids), Arc::new(Int64Array::from(vec![sent_us; rows]))];
@@ -81,7 +105,7 @@ pub fn batch(
         columns.push(Arc::new(StringArray::from_iter_values((0..rows).map(|row| {
             let id = first_id + row as i64;
             let mut text = format!("{kind}:{id:020}:");
-            while text.len() < STRING_SIZE_BYTES {
+            while text.len() < string_size {
                 text.push(char::from(b'a' + ((id as usize + text.len()) % 26) as u8));
             }
             text
@@ -110,5 +134,12 @@ mod tests {
         // Offsets have one extra entry per string column.
         assert_eq!(data, 100 * ROW_SIZE_BYTES + COLUMNS_PER_KIND * 4);
         assert_eq!(projected_columns().len(), 2);
+        for size in [ROW_SIZE_MIN_BYTES, 300, 4096] {
+            let rows = batch_of_size(&schema, 7, 10, 42, size).unwrap();
+            let strings: usize =
+                (14..20).map(|column| rows.column(column).to_data().buffers()[1].len()).sum();
+            let expected = FIXED_ROW_SIZE_BYTES + (size - FIXED_ROW_SIZE_BYTES) / 6 * 6;
+            assert_eq!(strings / 10 + FIXED_ROW_SIZE_BYTES, expected, "rows of {size} bytes");
+        }
     }
 }

@@ -55,6 +55,21 @@ fn every_workload_completes_and_reports_figures() {
     assert!(number("/results/limits/disk_durable_1mib_mb_per_s/median") > 0.0);
     assert!(number("/results/limits/disk_durable_10kib_latency/p50_us") > 0.0);
     assert!(number("/results/e2e/0/floor_us/durable_write_p50") > 0.0);
+    for distribution in ["uniform", "zipfian"] {
+        assert!(
+            number(&format!("/results/upsert/by_distribution/{distribution}/rows_per_s/median"))
+                > 0.0
+        );
+        assert!(
+            number(&format!("/results/lookup/by_distribution/{distribution}/rows_per_s/median"))
+                > 0.0
+        );
+        assert!(
+            number(&format!(
+                "/results/lookup/by_distribution/{distribution}/request_latency/p50_us"
+            )) > 0.0
+        );
+    }
 
     // The run plots: one line for its one e2e rate.
     let svg = dir.path().join("e2e.svg");
@@ -76,4 +91,56 @@ fn every_workload_completes_and_reports_figures() {
         .filter(|entry| entry.file_name().to_string_lossy().starts_with("ufer-bench"))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn produce_spreads_over_tables_with_small_appends_and_rows_of_any_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("produce.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_ufer-bench"))
+        .args(["--seconds", "0.3", "--warmup-seconds", "0.1", "--reps", "1", "--shards", "2"])
+        .arg("--no-pin")
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json)
+        .args(["produce", "--writers", "2", "--tables", "2", "--buckets", "2"])
+        .args([
+            "--batch-rows",
+            "256",
+            "--append-rows",
+            "16",
+            "--linger-ms",
+            "2",
+            "--row-bytes",
+            "300",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("(16 rows per append, linger 2 ms), 2 table(s) × 2 buckets"),
+        "{stdout}"
+    );
+    let figures: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let run = &figures["results"]["produce"][0];
+    assert_eq!(run["tables"], 2);
+    assert_eq!(run["row_size_bytes"], 300);
+    assert!(run["produce_rows_per_s"]["median"].as_f64().unwrap() > 0.0, "{run:#}");
+    // A row of 300 bytes: 256 of them make a batch of about 75 KiB, not 256 KiB.
+    let batch = run["batch_size_bytes"].as_u64().unwrap();
+    assert!((256 * 300..256 * 300 + 8192).contains(&batch), "{batch}");
+
+    let rate = Command::new(env!("CARGO_BIN_EXE_ufer-bench"))
+        .args(["--seconds", "0.3", "--warmup-seconds", "0.1", "--reps", "1", "--shards", "1"])
+        .arg("--no-pin")
+        .arg("--dir")
+        .arg(dir.path())
+        .args(["e2e", "--rate", "1MB"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&rate.stdout);
+    assert!(rate.status.success(), "{stdout}");
+    assert!(stdout.contains("977 rows/s = 1.00 MB/s"), "{stdout}");
 }

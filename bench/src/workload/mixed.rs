@@ -76,7 +76,8 @@ pub async fn run(
         }));
     }
     let (produced, produce_latency) =
-        produce::run(connection, path, &params.produce, batch_size_bytes).await?;
+        produce::run(connection, std::slice::from_ref(path), &params.produce, batch_size_bytes)
+            .await?;
     let mut consumed =
         Throughput { seconds: window.duration().as_secs_f64(), ..Throughput::default() };
     for reader in readers {

@@ -32,6 +32,13 @@ pub struct ProduceParams {
     pub writers: usize,
     /// Rows per batch.
     pub batch_rows: usize,
+    /// Rows per `append` call (at most `batch_rows`): smaller appends are batched by the
+    /// writer up to `batch_rows` rows or `linger`.
+    pub append_rows: usize,
+    /// How long a writer waits for more rows before sending a batch that is not full.
+    pub linger: Duration,
+    /// Bytes of Arrow data per row.
+    pub row_size_bytes: usize,
     /// When the node answers.
     pub acks: Acks,
     /// Column compression.
@@ -48,54 +55,83 @@ pub fn encoded_batch_size(
     schema: &arrow_schema::SchemaRef,
     rows: usize,
 ) -> Result<usize, BenchError> {
+    encoded_batch_size_of(schema, rows, rows::ROW_SIZE_BYTES)
+}
+
+/// Like [`encoded_batch_size`], for rows of `row_size_bytes`.
+pub fn encoded_batch_size_of(
+    schema: &arrow_schema::SchemaRef,
+    rows: usize,
+    row_size_bytes: usize,
+) -> Result<usize, BenchError> {
     let schema = BatchSchema::new(1, schema.clone())
         .map_err(|error| BenchError::Other(error.to_string()))?;
     let mut builder = LogBatchBuilder::new(schema, BatchOptions::default())
         .map_err(|error| BenchError::Other(error.to_string()))?;
-    let batch = rows::batch(builder.schema().arrow(), 0, rows, 0)?;
+    let batch = rows::batch_of_size(builder.schema().arrow(), 0, rows, 0, row_size_bytes)?;
     Ok(builder
         .build(&batch, None, WriterStamp::NONE)
         .map_err(|error| BenchError::Other(error.to_string()))?
         .len())
 }
 
-/// Runs `params` against the table at `path` (whose bucket count sets the in-flight depth);
-/// the bytes counted per batch are `batch_size_bytes`.
+/// Runs `params` against the tables at `paths` (writer `i` writes table `i % paths.len()`;
+/// its bucket count sets the in-flight depth); the bytes counted per full batch are
+/// `batch_size_bytes`.
 pub async fn run(
     connection: &Connection,
-    path: &TablePath,
+    paths: &[TablePath],
     params: &ProduceParams,
     batch_size_bytes: usize,
 ) -> Result<(Throughput, Histogram<u64>), BenchError> {
     let window = Window::after(params.warmup, params.duration);
     let mut tasks = Vec::with_capacity(params.writers);
-    for _ in 0..params.writers {
-        let options = AppendOptions {
-            // Every append is sent as its own batch at once, never merged with others: the
-            // batches are the size the run says, like the raw requests beside them.
-            batch_size_bytes: 1,
-            merged_batch_size_max_bytes: 0,
-            linger: Duration::from_millis(1),
-            compression: params.compression,
-            acks: params.acks,
-            idempotent: true,
-            ..AppendOptions::default()
+    let append_rows = params.append_rows.clamp(1, params.batch_rows);
+    let appends_per_batch = params.batch_rows.div_ceil(append_rows);
+    for writer in 0..params.writers {
+        let options = if append_rows == params.batch_rows {
+            AppendOptions {
+                // Every append is sent as its own batch at once, never merged with others:
+                // the batches are the size the run says, like the raw requests beside them.
+                batch_size_bytes: 1,
+                merged_batch_size_max_bytes: 0,
+                linger: params.linger,
+                compression: params.compression,
+                acks: params.acks,
+                idempotent: true,
+                ..AppendOptions::default()
+            }
+        } else {
+            // Smaller appends: the writer batches them up to the batch size or the linger.
+            AppendOptions {
+                batch_size_bytes: params.batch_rows * params.row_size_bytes,
+                merged_batch_size_max_bytes: 0,
+                linger: params.linger,
+                compression: params.compression,
+                acks: params.acks,
+                idempotent: true,
+                ..AppendOptions::default()
+            }
         };
+        let path = &paths[writer % paths.len()];
         let appender = AppendWriter::new(connection.clone(), path, options).await?;
         let schema = appender.table().schema.arrow().clone();
-        let in_flight_max = appender.table().bucket_count() as usize * IN_FLIGHT_PER_BUCKET;
+        let in_flight_max =
+            appender.table().bucket_count() as usize * IN_FLIGHT_PER_BUCKET * appends_per_batch;
         let batches: Vec<RecordBatch> = (0..DISTINCT_BATCH_COUNT)
             .map(|index| {
-                rows::batch(
+                rows::batch_of_size(
                     &schema,
-                    (index * params.batch_rows) as i64,
-                    params.batch_rows,
+                    (index * append_rows) as i64,
+                    append_rows,
                     rows::now_us(),
+                    params.row_size_bytes,
                 )
             })
             .collect::<Result<_, _>>()?;
         let batches = Arc::new(batches);
-        let rows_per_batch = params.batch_rows as u64;
+        let rows_per_append = append_rows as u64;
+        let bytes_per_append = (batch_size_bytes * append_rows / params.batch_rows) as u64;
         tasks.push(tokio::spawn(async move {
             let mut done =
                 Throughput { seconds: window.duration().as_secs_f64(), ..Throughput::default() };
@@ -117,7 +153,7 @@ pub async fn run(
                     handle.wait().await?;
                     let finished = Instant::now();
                     if window.contains(finished) {
-                        done.add(batch_size_bytes as u64, rows_per_batch);
+                        done.add(bytes_per_append, rows_per_append);
                         record(&mut latency, (finished - started).as_micros() as u64);
                     }
                 }
