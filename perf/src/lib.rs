@@ -13,6 +13,13 @@
 //!   log tablet (group commit, fdatasync) beside plain O_DIRECT writes of the same bytes with
 //!   one fdatasync per batch, on the same executor thread and file system, interleaved and
 //!   repeated, medians reported; then the latency of one durable append (p50/p99/p99.9).
+//! - `cargo bench -p ufer-perf --bench kv` — criterion: KV tablet apply (1 000 mutations into
+//!   the memtable), point gets from the memtable and from sorted files through the block
+//!   cache, and the changelog generation in front of it (100 updates, key encoding, row
+//!   decoding).
+//! - `cargo run -p ufer-perf --release [--features rocksdb] --bin kv_compare` — the KV beside
+//!   RocksDB with the same changelog generation: load, upserts (uniform, zipfian), lookups,
+//!   write and space amplification, open time with 10M keys.
 //! - `cargo run -p ufer-perf --release --bin perf_compare -- [--baseline NAME] [--threshold
 //!   PCT] [--record]` — compares criterion's latest medians with
 //!   `perf/baselines/NAME.json`, or records them there (`perf/baselines/README.md`).
