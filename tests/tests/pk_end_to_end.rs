@@ -399,3 +399,56 @@ fn aggregation_retries_and_bad_input() {
         connection.close().await;
     });
 }
+
+/// A base port with `count` free UDP ports from it (checked by binding them).
+fn free_ports(count: u16) -> u16 {
+    for _ in 0..200 {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let base = probe.local_addr().unwrap().port();
+        drop(probe);
+        if base.checked_add(count).is_none() {
+            continue;
+        }
+        let held: Vec<_> = (0..count)
+            .filter_map(|k| std::net::UdpSocket::bind(("127.0.0.1", base + k)).ok())
+            .collect();
+        if held.len() == count as usize {
+            return base;
+        }
+    }
+    panic!("no {count} consecutive free UDP ports");
+}
+
+#[test]
+fn a_writer_whose_last_write_changed_nothing_goes_on_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = NodeConfig::test_min(dir.path().to_path_buf());
+    config.base_port = free_ports(2);
+    let node = start(config.clone()).unwrap();
+    let bootstrap = node.shard_addresses()[0];
+    let runtime = client_runtime();
+    let connection = runtime
+        .block_on(async { Connection::new(ClientConfig::local(bootstrap, dir.path())).unwrap() });
+    let (writer, schema) = runtime.block_on(async {
+        let path = create(&connection, "quiet", &[]).await;
+        let writer = UpsertWriter::new(&connection, &path, UpsertOptions::default()).await.unwrap();
+        let schema = writer.table().schema.arrow().clone();
+        writer.upsert(&users(&schema, &[(1, "a", 1)])).await.unwrap();
+        // Changes nothing: its sequence is noted in memory only.
+        let acks = writer.upsert(&users(&schema, &[(1, "a", 1)])).await.unwrap();
+        assert_eq!(acks[0].changelog_record_count, 0);
+        (writer, schema)
+    });
+    node.shutdown().unwrap();
+    let node = start(config).unwrap();
+    runtime.block_on(async {
+        let acks = writer.upsert(&users(&schema, &[(1, "b", 2)])).await.unwrap();
+        assert_eq!(acks[0].changelog_record_count, 2, "-U and +U after the restart");
+        let lookuper = Lookuper::new(&connection, &writer.table().info.path, None).await.unwrap();
+        let found = lookuper.lookup(&keys(lookuper.key_schema(), &[1])).await.unwrap();
+        let names = found.rows.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(names.value(0), "b");
+        connection.close().await;
+    });
+    node.shutdown().unwrap();
+}

@@ -22,6 +22,7 @@ use crate::client::connection::Connection;
 use crate::client::error::ClientError;
 use crate::client::table::Table;
 use crate::client::writer::init_writer;
+use crate::protocol::error_code::ErrorCode;
 use crate::protocol::messages::{Acks, TablePath, UpsertRequest};
 
 /// What a row of a write does.
@@ -226,10 +227,29 @@ impl UpsertWriter {
         let Some(builder) = state.builder.as_mut() else {
             return Err(ClientError::Batch("no batch builder".into()));
         };
-        let bytes = builder
+        let mut bytes = builder
             .build(rows, change_types, stamp)
             .map_err(|error| ClientError::Batch(error.to_string()))?;
-        match self.send_with_retries(bucket, &bytes).await {
+        let mut result = self.send_with_retries(bucket, &bytes).await;
+        if writer_id >= 0
+            && matches!(&result, Err(error) if error.is(ErrorCode::OutOfOrderSequence))
+        {
+            // The node lost track of this writer's sequence (it restarted after a write that
+            // changed nothing, which it notes in memory only): the request was not applied.
+            // Continue under a new writer id.
+            let new_id = init_writer(&self.connection).await?;
+            *self.writer_id.lock().await = new_id;
+            state.sequence = 0;
+            let stamp = WriterStamp { writer_id: new_id, batch_sequence: 0 };
+            let Some(builder) = state.builder.as_mut() else {
+                return Err(ClientError::Batch("no batch builder".into()));
+            };
+            bytes = builder
+                .build(rows, change_types, stamp)
+                .map_err(|error| ClientError::Batch(error.to_string()))?;
+            result = self.send_with_retries(bucket, &bytes).await;
+        }
+        match result {
             Ok(ack) => {
                 state.sequence = if state.sequence == i32::MAX { 0 } else { state.sequence + 1 };
                 Ok(ack)
