@@ -1,7 +1,8 @@
-//! The KV tablet's hot paths and the changelog generation in front of it: applying 1 000
-//! mutations to the memtable, point reads from the memtable and from sorted files (through
-//! the block cache), a 100-row upsert turned into changelog and mutations by the merge
-//! engine, and encoding keys and rows.
+//! Storage reads and the KV's hot paths: reading a log segment (1 MiB batches with direct
+//! I/O, whole and projected to 2 of 20 columns); applying 1 000 mutations to the KV's
+//! memtable, point reads from the memtable and from sorted files (through the block cache),
+//! a 100-row upsert turned into changelog and mutations by the merge engine, and encoding keys
+//! and rows.
 //!
 //! Each timed run makes its own glommio executor (the KV's I/O needs one) on this thread's
 //! behalf and times only the loop inside it. Throughput is in operations (keys or rows).
@@ -155,5 +156,60 @@ fn kv(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, kv);
+/// Batches in the log the read benchmark reads.
+const LOG_BATCH_COUNT: u64 = 32;
+
+fn log_read(c: &mut Criterion) {
+    use ufer_perf::WideTable;
+    use ufer_shard::{LogConfig, LogTablet, SystemClock};
+    use ufer_wire::{Compression, Projection};
+
+    let table = WideTable::new().unwrap();
+    let rows = table.rows_for_size(1024 * 1024).unwrap();
+    let batch = table.log_batch(rows, 1, Compression::None).unwrap();
+    let batch_bytes = batch.len();
+    let mut group = c.benchmark_group("log_read");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Bytes(batch_bytes as u64));
+    for (name, projected) in [("1mib_batch_from_disk", false), ("1mib_batch_2_of_20_columns", true)]
+    {
+        let (batch, schema) = (batch.clone(), table.schema().clone());
+        group.bench_function(name, move |b| {
+            let (batch, schema) = (batch.clone(), schema.clone());
+            b.iter_custom(move |iterations| {
+                let (mut batch, schema) = (batch.clone(), schema.clone());
+                ufer_perf::run_on_new_thread(ExecutorOptions::default(), move || async move {
+                    let dir = tempfile::tempdir().unwrap();
+                    let clock: Rc<dyn ufer_shard::Clock> = Rc::new(SystemClock);
+                    let log =
+                        LogTablet::open(dir.path(), LogConfig::production(), clock).await.unwrap();
+                    for _ in 0..LOG_BATCH_COUNT {
+                        log.append_durable(&mut batch, &schema).await.unwrap();
+                    }
+                    let projection = Projection::new(schema.clone(), &[0, 1]).unwrap();
+                    let records_per_batch = log.high_watermark() / LOG_BATCH_COUNT;
+                    let started = Instant::now();
+                    for round in 0..iterations {
+                        let offset = round % LOG_BATCH_COUNT * records_per_batch;
+                        let read = log
+                            .read(offset, batch_bytes, projected.then_some(&projection))
+                            .await
+                            .unwrap();
+                        black_box(read);
+                    }
+                    let elapsed = started.elapsed();
+                    log.close().await.unwrap();
+                    elapsed
+                })
+                .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, kv, log_read);
 criterion_main!(benches);

@@ -13,7 +13,8 @@
 //!   log tablet (group commit, fdatasync) beside plain O_DIRECT writes of the same bytes with
 //!   one fdatasync per batch, on the same executor thread and file system, interleaved and
 //!   repeated, medians reported; then the latency of one durable append (p50/p99/p99.9).
-//! - `cargo bench -p ufer-perf --bench kv` — criterion: KV tablet apply (1 000 mutations into
+//! - `cargo bench -p ufer-perf --bench kv` — criterion: reading a 1 MiB batch of a log segment
+//!   with direct I/O (whole, and projected to 2 of 20 columns); KV tablet apply (1 000 mutations into
 //!   the memtable), point gets from the memtable and from sorted files through the block
 //!   cache, and the changelog generation in front of it (100 updates, key encoding, row
 //!   decoding).
