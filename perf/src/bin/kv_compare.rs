@@ -476,8 +476,9 @@ async fn run_recovery(name: &'static str, args: Args, work: PathBuf) {
         let mutations = table.generator.replay_mutations(&rows, &types).unwrap();
         kv.apply(kv.applied_log_offset() + count as u64, mutations);
         println!(
-            "  changelog replay into the KV: {} rows (a full 64 MiB memtable of changes, ~{} rows, in {})",
+            "  changelog replay into the KV: {} rows (a full {} MiB memtable of changes, ~{} rows, in {})",
             rate(count as u64, started.elapsed()),
+            args.memtable_bytes >> 20,
             args.memtable_bytes / 120,
             human_duration(started.elapsed() * (args.memtable_bytes / 120) as u32 / count as u32)
         );

@@ -125,9 +125,11 @@ pub struct PkBucket {
     /// The key columns alone, as lookups send them.
     key_schema: BatchSchema,
     key_encoder: KeyEncoder,
+    key_decoder: BatchDecoder,
     /// The bucket key columns alone, as prefix lookups send them.
     prefix_schema: BatchSchema,
     prefix_encoder: KeyEncoder,
+    prefix_decoder: BatchDecoder,
     builder: RefCell<LogBatchBuilder>,
     write_lock: Semaphore,
     pending: RefCell<PendingWrites>,
@@ -199,8 +201,10 @@ impl PkBucket {
             kv,
             generator,
             spec,
+            key_decoder: BatchDecoder::new(key_schema.clone()),
             key_schema,
             key_encoder,
+            prefix_decoder: BatchDecoder::new(prefix_schema.clone()),
             prefix_schema,
             prefix_encoder,
             builder: RefCell::new(builder),
@@ -439,12 +443,12 @@ impl PkBucket {
         if prefix && !self.spec.options.bucket_key_is_prefix {
             return Err(PkBucketError::PrefixLookupUnsupported);
         }
-        let (schema, encoder) = if prefix {
-            (&self.prefix_schema, &self.prefix_encoder)
+        let (decoder, encoder) = if prefix {
+            (&self.prefix_decoder, &self.prefix_encoder)
         } else {
-            (&self.key_schema, &self.key_encoder)
+            (&self.key_decoder, &self.key_encoder)
         };
-        let decoded = BatchDecoder::new(schema.clone()).decode(&aligned_copy(keys))?;
+        let decoded = decoder.decode(&aligned_copy(keys))?;
         let rows = &decoded.record_batch;
         if rows.num_rows() > LOOKUP_KEY_COUNT_MAX {
             return Err(PkBucketError::TooManyKeys { count: rows.num_rows() });

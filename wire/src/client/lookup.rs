@@ -45,6 +45,11 @@ pub struct Lookuper {
     bucket_key_in_key: Vec<usize>,
     projection: Option<Vec<u32>>,
     result_schema: BatchSchema,
+    /// Decodes answers (made once: building one costs more than a small lookup).
+    result_decoder: BatchDecoder,
+    /// Build request batches of keys and of prefixes.
+    key_builder: std::sync::Mutex<LogBatchBuilder>,
+    prefix_builder: std::sync::Mutex<LogBatchBuilder>,
 }
 
 impl std::fmt::Debug for Lookuper {
@@ -107,11 +112,21 @@ impl Lookuper {
                 sub_schema(&table, &columns)?
             }
         };
+        let key_schema = sub_schema(&table, &key_columns)?;
+        let prefix_schema = sub_schema(&table, &bucket_key_columns)?;
+        let builder = |schema: &BatchSchema| {
+            LogBatchBuilder::new(schema.clone(), BatchOptions::default())
+                .map(std::sync::Mutex::new)
+                .map_err(|error| ClientError::Batch(error.to_string()))
+        };
         Ok(Self {
             connection: connection.clone(),
             addresses: Mutex::new(table.bucket_addresses.clone()),
-            key_schema: sub_schema(&table, &key_columns)?,
-            prefix_schema: sub_schema(&table, &bucket_key_columns)?,
+            key_builder: builder(&key_schema)?,
+            prefix_builder: builder(&prefix_schema)?,
+            key_schema,
+            prefix_schema,
+            result_decoder: BatchDecoder::new(result_schema.clone()),
             bucket_key_in_key,
             projection,
             result_schema,
@@ -166,8 +181,7 @@ impl Lookuper {
                 let part =
                     arrow_select::take::take_record_batch(keys, &UInt32Array::from(rows.clone()))
                         .map_err(|error| ClientError::Batch(error.to_string()))?;
-                let (found, key_index, truncated) =
-                    self.call(bucket, schema, &part, prefix).await?;
+                let (found, key_index, truncated) = self.call(bucket, &part, prefix).await?;
                 let key_index: Vec<u32> =
                     key_index.into_iter().map(|index| rows[index as usize]).collect();
                 Ok::<_, ClientError>((found, key_index, truncated))
@@ -198,13 +212,13 @@ impl Lookuper {
     async fn call(
         &self,
         bucket: u32,
-        schema: &BatchSchema,
         keys: &RecordBatch,
         prefix: bool,
     ) -> Result<(Option<RecordBatch>, Vec<u32>, bool), ClientError> {
-        let mut builder = LogBatchBuilder::new(schema.clone(), BatchOptions::default())
-            .map_err(|error| ClientError::Batch(error.to_string()))?;
+        let builder = if prefix { &self.prefix_builder } else { &self.key_builder };
         let bytes = builder
+            .lock()
+            .map_err(|_| poisoned())?
             .build(keys, None, WriterStamp::NONE)
             .map_err(|error| ClientError::Batch(error.to_string()))?;
         let request = LookupRequest {
@@ -226,7 +240,7 @@ impl Lookuper {
             }
             Err(error) => return Err(error),
         };
-        let found = decode_rows(&self.result_schema, &answer.records)?;
+        let found = decode_rows(&self.result_decoder, &answer.records)?;
         let count = found.as_ref().map_or(0, RecordBatch::num_rows);
         if count != answer.body.key_index.len() {
             return Err(ClientError::Batch(format!(
@@ -264,16 +278,18 @@ fn conform(batch: &RecordBatch, schema: &BatchSchema) -> Result<RecordBatch, Cli
         .map_err(|error| ClientError::Invalid(error.to_string()))
 }
 
-/// The rows of a records section holding zero or one batch of `schema`.
+fn poisoned() -> ClientError {
+    ClientError::Batch("a batch builder was left broken by a panic".into())
+}
+
+/// The rows of a records section holding zero or one batch `decoder` reads.
 pub(crate) fn decode_rows(
-    schema: &BatchSchema,
+    decoder: &BatchDecoder,
     records: &arrow_buffer::Buffer,
 ) -> Result<Option<RecordBatch>, ClientError> {
     if records.is_empty() {
         return Ok(None);
     }
-    let decoded = BatchDecoder::new(schema.clone())
-        .decode(records)
-        .map_err(|error| ClientError::Batch(error.to_string()))?;
+    let decoded = decoder.decode(records).map_err(|error| ClientError::Batch(error.to_string()))?;
     Ok(Some(decoded.record_batch))
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use arrow_array::RecordBatch;
 
-use crate::batch_schema::BatchSchema;
 use crate::client::connection::Connection;
 use crate::client::error::ClientError;
 use crate::client::lookup::decode_rows;
 use crate::client::table::Table;
+use crate::decode::BatchDecoder;
 use crate::protocol::messages::{SnapshotScanRequest, TablePath};
 
 /// Bytes of rows asked for per request.
@@ -64,7 +64,7 @@ impl SnapshotScanner {
             )));
         }
         let address = self.table.bucket_addresses[bucket as usize];
-        let schema: &BatchSchema = &self.table.schema;
+        let decoder = BatchDecoder::new(self.table.schema.clone());
         let mut request = SnapshotScanRequest {
             table_id: self.table.info.table_id,
             bucket,
@@ -75,7 +75,7 @@ impl SnapshotScanner {
         let mut rows = Vec::new();
         loop {
             let answer = self.connection.call(address, &request, &[], Duration::ZERO).await?;
-            if let Some(part) = decode_rows(schema, &answer.records)? {
+            if let Some(part) = decode_rows(&decoder, &answer.records)? {
                 rows.push(part);
             }
             if !answer.body.more {
