@@ -6,20 +6,26 @@ use std::process::Command;
 
 use serde_json::Value;
 
+/// A short `ufer-bench` run with `shards` shards (unpinned) in `dir`, writing its figures to
+/// `json` if given; the caller adds the command and runs it.
+fn short_run(dir: &std::path::Path, shards: &str, json: Option<&std::path::Path>) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ufer-bench"));
+    command
+        .args(["--seconds", "0.3", "--warmup-seconds", "0.1", "--reps", "1", "--shards", shards])
+        .arg("--no-pin")
+        .arg("--dir")
+        .arg(dir);
+    if let Some(json) = json {
+        command.arg("--json").arg(json);
+    }
+    command
+}
+
 #[test]
 fn every_workload_completes_and_reports_figures() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("figures.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_ufer-bench"))
-        .args(["--seconds", "0.3", "--warmup-seconds", "0.1", "--reps", "1", "--shards", "2"])
-        .arg("--no-pin")
-        .arg("--dir")
-        .arg(dir.path())
-        .arg("--json")
-        .arg(&json)
-        .args(["all"])
-        .output()
-        .unwrap();
+    let output = short_run(dir.path(), "2", Some(&json)).args(["all"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -97,13 +103,7 @@ fn every_workload_completes_and_reports_figures() {
 fn produce_spreads_over_tables_with_small_appends_and_rows_of_any_size() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("produce.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_ufer-bench"))
-        .args(["--seconds", "0.3", "--warmup-seconds", "0.1", "--reps", "1", "--shards", "2"])
-        .arg("--no-pin")
-        .arg("--dir")
-        .arg(dir.path())
-        .arg("--json")
-        .arg(&json)
+    let output = short_run(dir.path(), "2", Some(&json))
         .args(["produce", "--writers", "2", "--tables", "2", "--buckets", "2"])
         .args([
             "--batch-rows",
@@ -132,14 +132,7 @@ fn produce_spreads_over_tables_with_small_appends_and_rows_of_any_size() {
     let batch = run["batch_size_bytes"].as_u64().unwrap();
     assert!((256 * 300..256 * 300 + 8192).contains(&batch), "{batch}");
 
-    let rate = Command::new(env!("CARGO_BIN_EXE_ufer-bench"))
-        .args(["--seconds", "0.3", "--warmup-seconds", "0.1", "--reps", "1", "--shards", "1"])
-        .arg("--no-pin")
-        .arg("--dir")
-        .arg(dir.path())
-        .args(["e2e", "--rate", "1MB"])
-        .output()
-        .unwrap();
+    let rate = short_run(dir.path(), "1", None).args(["e2e", "--rate", "1MB"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&rate.stdout);
     assert!(rate.status.success(), "{stdout}");
     assert!(stdout.contains("977 rows/s = 1.00 MB/s"), "{stdout}");

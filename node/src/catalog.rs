@@ -56,6 +56,20 @@ pub struct ResolvedTable {
     pub primary_key: Option<PkTableOptions>,
 }
 
+impl ResolvedTable {
+    /// Fails with `BUCKET_NOT_FOUND` unless the table has `bucket`.
+    pub fn check_bucket(&self, bucket: u32) -> Result<(), ErrorBody> {
+        let count = self.info.definition.bucket_count;
+        if bucket < count {
+            return Ok(());
+        }
+        Err(ErrorBody::new(
+            ErrorCode::BucketNotFound,
+            format!("table {} has {count} buckets, not bucket {bucket}", self.info.path),
+        ))
+    }
+}
+
 fn invalid(message: impl Into<String>) -> ErrorBody {
     ErrorBody::new(ErrorCode::InvalidTableDefinition, message)
 }

@@ -374,15 +374,7 @@ async fn produce(
         (request, records.len())
     };
     let table = shard.table(request.table_id)?;
-    if request.bucket >= table.info.definition.bucket_count {
-        return Err(ErrorBody::new(
-            ErrorCode::BucketNotFound,
-            format!(
-                "table {} has {} buckets, not bucket {}",
-                table.info.path, table.info.definition.bucket_count, request.bucket
-            ),
-        ));
-    }
+    table.check_bucket(request.bucket)?;
     if table.primary_key.is_some() {
         return Err(ErrorBody::new(
             ErrorCode::WrongTableKind,

@@ -30,15 +30,7 @@ async fn target(
     bucket: u32,
 ) -> Result<Target, ErrorBody> {
     let table = shard.table(table_id)?;
-    if bucket >= table.info.definition.bucket_count {
-        return Err(ErrorBody::new(
-            ErrorCode::BucketNotFound,
-            format!(
-                "table {} has {} buckets, not bucket {bucket}",
-                table.info.path, table.info.definition.bucket_count
-            ),
-        ));
-    }
+    table.check_bucket(bucket)?;
     if table.primary_key.is_none() {
         return Err(ErrorBody::new(
             ErrorCode::WrongTableKind,

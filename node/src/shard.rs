@@ -196,15 +196,7 @@ impl Shard {
         bucket: u32,
     ) -> Result<Rc<LogTablet>, ErrorBody> {
         let table_id = table.info.table_id;
-        if bucket >= table.info.definition.bucket_count {
-            return Err(ErrorBody::new(
-                ErrorCode::BucketNotFound,
-                format!(
-                    "table {} has {} buckets, not bucket {bucket}",
-                    table.info.path, table.info.definition.bucket_count
-                ),
-            ));
-        }
+        table.check_bucket(bucket)?;
         assert_eq!(self.owner_of(table_id, bucket), self.id, "buckets are opened by their owner");
         if let Some(tablet) = self.tablets.borrow().get(&(table_id, bucket)) {
             return Ok(tablet.clone());

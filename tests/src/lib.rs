@@ -9,6 +9,7 @@
 // A test-support crate: a panic here is a test failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod child;
 pub mod kv_changelog;
 pub mod loop_mount;
 pub mod pk;
@@ -36,4 +37,24 @@ pub fn iterations(default: u64) -> u64 {
         .and_then(|value| value.parse::<u64>().ok())
         .unwrap_or(1);
     default * multiplier.max(1)
+}
+
+/// A base port with `count` free consecutive UDP ports on 127.0.0.1 (checked by binding
+/// them), for a node that must come back on the same ports after a restart.
+pub fn free_ports(count: u16) -> u16 {
+    for _ in 0..200 {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let base = probe.local_addr().unwrap().port();
+        drop(probe);
+        if base.checked_add(count).is_none() {
+            continue;
+        }
+        let held: Vec<_> = (0..count)
+            .filter_map(|k| std::net::UdpSocket::bind(("127.0.0.1", base + k)).ok())
+            .collect();
+        if held.len() == count as usize {
+            return base;
+        }
+    }
+    panic!("no {count} consecutive free UDP ports");
 }

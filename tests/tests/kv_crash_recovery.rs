@@ -10,11 +10,6 @@
 // Test code: a panic is a failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
 use ufer_io::DataDir;
 use ufer_shard::KvTablet;
 use ufer_tests::kv_changelog::{kv_crash_config, kv_state_at};
@@ -36,51 +31,11 @@ fn every_snapshot_reported_durable_survives_sigkill() {
     assert!(durable > 0, "the child made progress");
 }
 
-/// Starts the child, kills it after a random time, and returns the newest snapshot offset
-/// it reported durable (0 if none).
+/// Runs the writer, kills it, and returns the highest snapshot offset it reported durable.
 fn run_and_kill(dir: &std::path::Path, rng: &mut Rng) -> u64 {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ufer_kv_crash_writer"))
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let reported = Arc::new(Mutex::new(0u64));
-    let ready = Arc::new(Mutex::new(None::<Instant>));
-    let reader = {
-        let stdout = child.stdout.take().unwrap();
-        let (reported, ready) = (reported.clone(), ready.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with("READY") {
-                    *ready.lock().unwrap() = Some(Instant::now());
-                } else if let Some(offset) = line.strip_prefix("S ") {
-                    let offset: u64 = offset.parse().unwrap();
-                    let mut reported = reported.lock().unwrap();
-                    *reported = (*reported).max(offset);
-                }
-            }
-        })
-    };
-    // Half the kills land at any time (start-up included), half while writing.
-    let delay = Duration::from_millis(rng.in_range(1..80));
-    let after_ready = rng.in_range(0..2) == 0;
-    let started = Instant::now();
-    loop {
-        let since = if after_ready { *ready.lock().unwrap() } else { Some(started) };
-        if since.is_some_and(|since| since.elapsed() >= delay)
-            || started.elapsed() > Duration::from_secs(20)
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    reader.join().unwrap();
-    let reported = *reported.lock().unwrap();
-    reported
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_ufer_kv_crash_writer"));
+    let lines = ufer_tests::child::run_and_kill(program, &[dir.display().to_string()], 80, rng);
+    lines.iter().filter_map(|line| line.strip_prefix("S ")?.parse::<u64>().ok()).max().unwrap_or(0)
 }
 
 /// Opens the tablet and checks it against the changelog.

@@ -10,10 +10,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use ufer_shard::{Clock, LogConfig, LogTablet, SystemClock};
 use ufer_tests::rng::Rng;
@@ -57,45 +53,9 @@ fn every_batch_reported_durable_survives_sigkill() {
 
 /// Starts the child, kills it after a random time, and returns what it reported durable.
 fn run_and_kill(dir: &std::path::Path, child_seed: u64, rng: &mut Rng) -> Vec<(u64, Durable)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ufer_crash_appender"))
-        .arg(dir)
-        .arg(child_seed.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let ready = Arc::new(Mutex::new(None::<Instant>));
-    let reader = {
-        let stdout = child.stdout.take().unwrap();
-        let (lines, ready) = (lines.clone(), ready.clone());
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with("READY") {
-                    *ready.lock().unwrap() = Some(Instant::now());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        })
-    };
-    // Half the kills land at any time (start-up and recovery included), half while appending.
-    let delay = Duration::from_millis(rng.in_range(1..60));
-    let after_ready = rng.in_range(0..2) == 0;
-    let started = Instant::now();
-    loop {
-        let since = if after_ready { *ready.lock().unwrap() } else { Some(started) };
-        if since.is_some_and(|since| since.elapsed() >= delay)
-            || started.elapsed() > Duration::from_secs(20)
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    reader.join().unwrap();
-    let lines = lines.lock().unwrap();
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_ufer_crash_appender"));
+    let args = [dir.display().to_string(), child_seed.to_string()];
+    let lines = ufer_tests::child::run_and_kill(program, &args, 60, rng);
     lines
         .iter()
         .filter_map(|line| {

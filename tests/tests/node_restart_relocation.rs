@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,24 +21,6 @@ use ufer_wire::protocol::messages::{Acks, TableDefinition, TablePath};
 
 const BUCKETS: u32 = 6;
 const ROWS_PER_ROUND: i64 = 600;
-
-/// A base port with `count` free UDP ports from it (checked by binding them).
-fn free_ports(count: u16) -> u16 {
-    for _ in 0..200 {
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let base = probe.local_addr().unwrap().port();
-        drop(probe);
-        if base.checked_add(count).is_none() {
-            continue;
-        }
-        let held: Vec<_> =
-            (0..count).filter_map(|k| UdpSocket::bind(("127.0.0.1", base + k)).ok()).collect();
-        if held.len() == count as usize {
-            return base;
-        }
-    }
-    panic!("no {count} consecutive free UDP ports");
-}
 
 fn config(dir: &std::path::Path, base_port: u16, shards: usize) -> NodeConfig {
     let mut config = NodeConfig::test_min(dir.to_path_buf());
@@ -81,7 +63,7 @@ async fn read(scanner: &mut LogScanner, want: usize, seen: &mut BTreeMap<u32, Ve
 #[test]
 fn a_writer_and_a_scanner_follow_their_buckets_across_a_restart_with_fewer_shards() {
     let dir = tempfile::tempdir().unwrap();
-    let base_port = free_ports(3);
+    let base_port = ufer_tests::free_ports(3);
     let node = start(config(dir.path(), base_port, 3)).unwrap();
     let bootstrap: SocketAddr = format!("127.0.0.1:{base_port}").parse().unwrap();
     let runtime =

@@ -13,11 +13,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch};
 use ufer_shard::{Clock, SystemClock};
@@ -77,36 +74,11 @@ fn every_acknowledged_upsert_survives_sigkill_once() {
     assert!(acked_values.len() as u64 > kills, "the child made progress: {}", acked_values.len());
 }
 
-/// Starts the child, kills it after a random time, and returns its output lines.
+/// Runs the upserter, kills it, and returns its output lines.
 fn run_and_kill(dir: &std::path::Path, child_seed: u64, rng: &mut Rng) -> Vec<String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ufer_crash_upserter"))
-        .arg(dir)
-        .arg(child_seed.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let reader = {
-        let lines = lines.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        })
-    };
-    // Kill during start-up and recovery sometimes, mostly while writing.
-    let delay = Duration::from_millis(rng.in_range(0..400));
-    let deadline = Instant::now() + delay;
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    reader.join().unwrap();
-    let lines = lines.lock().unwrap().clone();
-    lines
+    let program = std::path::Path::new(env!("CARGO_BIN_EXE_ufer_crash_upserter"));
+    let args = [dir.display().to_string(), child_seed.to_string()];
+    ufer_tests::child::run_and_kill(program, &args, 400, rng)
 }
 
 async fn check(

@@ -15,14 +15,13 @@ use std::time::{Duration, Instant};
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::SchemaRef;
 use hdrhistogram::Histogram;
-use ufer_wire::client::{Admin, Connection, Lookuper, UpsertOptions, UpsertWriter};
+use ufer_wire::client::{Connection, Lookuper, UpsertOptions, UpsertWriter};
 use ufer_wire::protocol::messages::{TableDefinition, TablePath};
 
 use crate::error::BenchError;
 use crate::keys::{Distribution, KeyGenerator};
 use crate::raw_quic::merge;
 use crate::report::{latency_histogram, record, Throughput, Window};
-use crate::workload::DATABASE;
 
 /// Bytes of Arrow data per row.
 pub const KV_ROW_SIZE_BYTES: usize = 100;
@@ -59,17 +58,13 @@ pub async fn create_table(
     name: &str,
     buckets: u32,
 ) -> Result<TablePath, BenchError> {
-    let path = TablePath::new(DATABASE, name);
-    let admin = Admin::new(connection.clone());
-    admin.drop_table(&path, true).await?;
     let definition = TableDefinition {
         schema: SCHEMA_TEXT.into(),
         bucket_count: buckets,
         primary_key: vec!["id".into()],
         ..TableDefinition::default()
     };
-    admin.create_table(&path, definition, false).await?;
-    Ok(path)
+    crate::workload::create_table_as(connection, name, definition).await
 }
 
 /// Rows with the ids `ids` and value `value`.
@@ -163,24 +158,21 @@ pub async fn run_lookup(
             while Instant::now() < window.end {
                 let ids: Vec<i64> =
                     (0..params.batch_rows).map(|_| keys.next_key() as i64).collect();
-                let batch =
-                    RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(ids))])
-                        .map_err(|error| BenchError::Other(error.to_string()))?;
+                let batch = RecordBatch::try_new(
+                    schema.clone(),
+                    vec![Arc::new(Int64Array::from_iter_values(ids.iter().copied()))],
+                )
+                .map_err(|error| BenchError::Other(error.to_string()))?;
                 let started = Instant::now();
                 let found = lookuper.lookup(&batch).await?;
                 let finished = Instant::now();
-                if found.rows.num_rows() != batch.num_rows() {
-                    let distinct: std::collections::BTreeSet<i64> = batch
-                        .column(0)
-                        .as_any()
-                        .downcast_ref::<Int64Array>()
-                        .map(|ids| ids.values().iter().copied().collect())
-                        .unwrap_or_default();
-                    if found.rows.num_rows() != distinct.len() {
+                // Every key was loaded: one row per distinct key.
+                if found.rows.num_rows() != ids.len() {
+                    let distinct = ids.iter().collect::<std::collections::BTreeSet<_>>().len();
+                    if found.rows.num_rows() != distinct {
                         return Err(BenchError::Other(format!(
-                            "lookup found {} of {} loaded keys",
-                            found.rows.num_rows(),
-                            distinct.len()
+                            "lookup found {} of {distinct} loaded keys",
+                            found.rows.num_rows()
                         )));
                     }
                 }

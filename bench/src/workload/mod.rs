@@ -25,14 +25,23 @@ pub async fn create_table(
     name: &str,
     buckets: u32,
 ) -> Result<TablePath, BenchError> {
-    let path = TablePath::new(DATABASE, name);
-    let admin = Admin::new(connection.clone());
-    admin.drop_table(&path, true).await?;
     let definition = TableDefinition {
         schema: schema_text(),
         bucket_count: buckets,
         ..TableDefinition::default()
     };
+    create_table_as(connection, name, definition).await
+}
+
+/// Creates table `name` as `definition` says, replacing one left from an earlier run.
+pub async fn create_table_as(
+    connection: &Connection,
+    name: &str,
+    definition: TableDefinition,
+) -> Result<TablePath, BenchError> {
+    let path = TablePath::new(DATABASE, name);
+    let admin = Admin::new(connection.clone());
+    admin.drop_table(&path, true).await?;
     admin.create_table(&path, definition, false).await?;
     Ok(path)
 }

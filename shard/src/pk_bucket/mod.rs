@@ -53,9 +53,6 @@ pub const REPLAY_READ_SIZE_BYTES: usize = 4 * 1024 * 1024;
 /// Most rows one prefix lookup answers with (it says so when it stops early).
 pub const PREFIX_LOOKUP_ROW_COUNT_MAX: usize = 10_000;
 
-/// How often a closing bucket looks whether its background work finished.
-const MAINTENANCE_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
-
 /// Most keys one lookup request may carry.
 pub const LOOKUP_KEY_COUNT_MAX: usize = 10_000;
 
@@ -136,6 +133,8 @@ pub struct PkBucket {
     pub(crate) scans: RefCell<SnapshotScans>,
     background: Option<TaskQueueHandle>,
     maintenance_running: Cell<bool>,
+    /// Notified when background work finishes.
+    maintenance_done: ufer_io::Notifier,
     /// The first failure of background flushing or compaction, reported by the next call.
     maintenance_error: RefCell<Option<String>>,
     /// A read found a KV file corrupt: closing the bucket discards its KV files, so the
@@ -213,6 +212,7 @@ impl PkBucket {
             scans: RefCell::new(SnapshotScans::default()),
             background: env.background,
             maintenance_running: Cell::new(false),
+            maintenance_done: ufer_io::Notifier::default(),
             maintenance_error: RefCell::new(None),
             kv_corrupt: Cell::new(false),
             kv_path: kv_path.to_path_buf(),
@@ -539,6 +539,7 @@ impl PkBucket {
                 bucket.maintenance_error.borrow_mut().get_or_insert(error.to_string());
             }
             bucket.maintenance_running.set(false);
+            bucket.maintenance_done.notify_all();
         };
         let spawned = match self.background {
             Some(queue) => glommio::spawn_local_into(task, queue),
@@ -557,8 +558,12 @@ impl PkBucket {
 
     /// Waits until no background flush or compaction runs.
     pub async fn wait_maintenance(&self) {
-        while self.maintenance_running.get() {
-            glommio::timer::sleep(MAINTENANCE_POLL_INTERVAL).await;
+        loop {
+            let seen = self.maintenance_done.epoch();
+            if !self.maintenance_running.get() {
+                return;
+            }
+            self.maintenance_done.changed(seen).await;
         }
     }
 

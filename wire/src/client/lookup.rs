@@ -89,22 +89,7 @@ impl Lookuper {
                 })
             })
             .collect::<Result<Vec<usize>, ClientError>>()?;
-        let projection = match projection {
-            None => None,
-            Some(names) => {
-                let mut columns = names
-                    .iter()
-                    .map(|name| {
-                        table.schema.arrow().index_of(name).map(|index| index as u32).map_err(
-                            |_| ClientError::Invalid(format!("column {name:?} is not in {path}")),
-                        )
-                    })
-                    .collect::<Result<Vec<u32>, ClientError>>()?;
-                columns.sort_unstable();
-                columns.dedup();
-                Some(columns)
-            }
-        };
+        let projection = projection.map(|names| table.column_set(names)).transpose()?;
         let result_schema = match &projection {
             None => table.schema.clone(),
             Some(columns) => {

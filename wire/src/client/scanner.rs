@@ -119,13 +119,7 @@ impl LogScanner {
         let (projection, output_order, decoder) = match &options.columns {
             None => (None, None, BatchDecoder::new(table.schema.clone())),
             Some(names) => {
-                let mut indexes = Vec::with_capacity(names.len());
-                for name in names {
-                    let index = table.schema.arrow().index_of(name).map_err(|_| {
-                        ClientError::Invalid(format!("table {path} has no column {name:?}"))
-                    })?;
-                    indexes.push(index);
-                }
+                let indexes = table.column_indexes(names)?;
                 let projection = Projection::new(table.schema.clone(), &indexes)
                     .map_err(|error| ClientError::Invalid(error.to_string()))?;
                 let order = indexes

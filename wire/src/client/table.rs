@@ -78,14 +78,29 @@ impl Table {
     }
 
     fn columns(&self, names: &[String]) -> Result<Vec<usize>, ClientError> {
+        self.column_indexes(names)
+    }
+
+    /// The schema index of each column in `names`, in that order.
+    pub fn column_indexes(&self, names: &[impl AsRef<str>]) -> Result<Vec<usize>, ClientError> {
         names
             .iter()
             .map(|name| {
+                let name = name.as_ref();
                 self.schema.arrow().index_of(name).map_err(|_| {
-                    ClientError::Invalid(format!("key column {name:?} is not in the schema"))
+                    ClientError::Invalid(format!("table {} has no column {name:?}", self.info.path))
                 })
             })
             .collect()
+    }
+
+    /// The columns `names` as a protocol column set: ascending schema indexes, each once.
+    pub fn column_set(&self, names: &[impl AsRef<str>]) -> Result<Vec<u32>, ClientError> {
+        let mut columns: Vec<u32> =
+            self.column_indexes(names)?.into_iter().map(|index| index as u32).collect();
+        columns.sort_unstable();
+        columns.dedup();
+        Ok(columns)
     }
 }
 

@@ -110,22 +110,8 @@ impl UpsertWriter {
                 "table {path} has no primary key: append to it with an AppendWriter"
             )));
         }
-        let target_columns = match &options.target_columns {
-            None => None,
-            Some(names) => {
-                let mut columns = names
-                    .iter()
-                    .map(|name| {
-                        table.schema.arrow().index_of(name).map(|index| index as u32).map_err(
-                            |_| ClientError::Invalid(format!("column {name:?} is not in {path}")),
-                        )
-                    })
-                    .collect::<Result<Vec<u32>, ClientError>>()?;
-                columns.sort_unstable();
-                columns.dedup();
-                Some(columns)
-            }
-        };
+        let target_columns =
+            options.target_columns.as_deref().map(|names| table.column_set(names)).transpose()?;
         let writer_id = if options.idempotent { init_writer(connection).await? } else { -1 };
         let buckets = (0..table.bucket_count())
             .map(|_| Mutex::new(BucketState { sequence: 0, builder: None }))
