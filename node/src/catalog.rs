@@ -30,9 +30,32 @@ pub const DEFAULT_DATABASE: &str = "default";
 const CATALOG_MAGIC: &[u8; 4] = b"UFCT";
 const CATALOG_VERSION: u16 = 1;
 
-/// Table properties a table may set, each overriding the node's log default.
-pub const TABLE_PROPERTIES: [&str; 4] =
-    ["retention.bytes", "retention.ms", "segment.bytes", "segment.ms"];
+/// Table properties a table may set: the first four override the node's log default, the
+/// rest make it a lake table (Apache Fluss's names are accepted too:
+/// `table.datalake.enabled`, `table.datalake.freshness` with a unit, e.g. `30s`).
+pub const TABLE_PROPERTIES: [&str; 6] = [
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.ms",
+    "lake.enabled",
+    "lake.freshness.ms",
+];
+
+/// How long a lake table's records wait at most to be tiered, unless the table says
+/// otherwise (Apache Fluss's `table.datalake.freshness` default).
+pub const LAKE_FRESHNESS_DEFAULT: Duration = Duration::from_secs(3 * 60);
+
+/// Shortest freshness a table may ask for: each round is an Iceberg commit.
+pub const LAKE_FRESHNESS_MIN: Duration = Duration::from_millis(100);
+
+/// How a lake-enabled table is tiered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LakeTableOptions {
+    /// A tiering round starts at most this long after the previous one started, and takes
+    /// every record durable when it starts.
+    pub freshness: Duration,
+}
 
 /// Databases and tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +77,8 @@ pub struct ResolvedTable {
     pub log: LogConfig,
     /// For a primary-key table: its key, bucket key, merge engine and changelog options.
     pub primary_key: Option<PkTableOptions>,
+    /// For a lake-enabled table: how it is tiered.
+    pub lake: Option<LakeTableOptions>,
 }
 
 impl ResolvedTable {
@@ -139,6 +164,8 @@ pub fn resolve(info: &TableInfo, base: &LogConfig) -> Result<ResolvedTable, Erro
         }
     }
     let mut log = base.clone();
+    let mut lake_enabled = false;
+    let mut freshness = LAKE_FRESHNESS_DEFAULT;
     for (key, value) in &definition.properties {
         if primary_key.is_some() && is_pk_property(key) {
             continue;
@@ -153,6 +180,25 @@ pub fn resolve(info: &TableInfo, base: &LogConfig) -> Result<ResolvedTable, Erro
             "retention.ms" => log.retention_age_max = Some(Duration::from_millis(number()?)),
             "segment.bytes" => log.segment_size_max_bytes = number()?,
             "segment.ms" => log.segment_age_max = Duration::from_millis(number()?),
+            "lake.enabled" | "table.datalake.enabled" => {
+                lake_enabled = match value.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(invalid(format!(
+                            "property {key} is true or false, not {value:?}"
+                        )))
+                    }
+                }
+            }
+            "lake.freshness.ms" => freshness = Duration::from_millis(number()?),
+            "table.datalake.freshness" => {
+                freshness = parse_duration(value).ok_or_else(|| {
+                    invalid(format!(
+                        "property {key} needs a duration such as 30s or 3min, not {value:?}"
+                    ))
+                })?
+            }
             other => {
                 return Err(invalid(format!(
                     "unknown property {other:?}; known: {}",
@@ -162,7 +208,38 @@ pub fn resolve(info: &TableInfo, base: &LogConfig) -> Result<ResolvedTable, Erro
         }
     }
     log.validate().map_err(|reason| invalid(format!("properties: {reason}")))?;
-    Ok(ResolvedTable { info: info.clone(), schema, log, primary_key })
+    let lake = if lake_enabled {
+        if freshness < LAKE_FRESHNESS_MIN {
+            return Err(invalid(format!(
+                "lake freshness must be at least {} ms",
+                LAKE_FRESHNESS_MIN.as_millis()
+            )));
+        }
+        // Every column must have an Iceberg type.
+        crate::lake::LakeSchema::new(schema.arrow(), primary_key.is_some())
+            .map_err(|error| invalid(format!("lake table: {error}")))?;
+        Some(LakeTableOptions { freshness })
+    } else {
+        None
+    };
+    Ok(ResolvedTable { info: info.clone(), schema, log, primary_key, lake })
+}
+
+/// `30s`, `3min`, `500ms`, `1h`, `2d` (Apache Fluss's duration text); a bare number is ms.
+fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let unit_ms: u64 = match unit.trim() {
+        "" | "ms" => 1,
+        "s" | "sec" => 1_000,
+        "min" | "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(number.checked_mul(unit_ms)?))
 }
 
 impl Default for Catalog {
@@ -457,5 +534,54 @@ mod tests {
         let mut damaged = catalog.encode();
         damaged[6] ^= 1;
         assert!(Catalog::decode(&damaged).is_err());
+    }
+
+    #[test]
+    fn lake_properties_resolve_and_are_checked() {
+        let base = LogConfig::test_min();
+        let with = |properties: &[(&str, &str)]| {
+            let info = TableInfo {
+                definition: TableDefinition {
+                    properties: properties
+                        .iter()
+                        .map(|(key, value)| (key.to_string(), value.to_string()))
+                        .collect(),
+                    ..definition("id BIGINT NOT NULL, at TIMESTAMP(9)")
+                },
+                ..TableInfo::default()
+            };
+            resolve(&info, &base)
+        };
+        assert_eq!(with(&[]).unwrap().lake, None);
+        assert_eq!(
+            with(&[("lake.enabled", "true")]).unwrap().lake,
+            Some(LakeTableOptions { freshness: LAKE_FRESHNESS_DEFAULT })
+        );
+        let fluss =
+            with(&[("table.datalake.enabled", "true"), ("table.datalake.freshness", "30s")]);
+        assert_eq!(fluss.unwrap().lake.unwrap().freshness, Duration::from_secs(30));
+        let ms = with(&[("lake.enabled", "true"), ("lake.freshness.ms", "500")]);
+        assert_eq!(ms.unwrap().lake.unwrap().freshness, Duration::from_millis(500));
+        assert_eq!(with(&[("lake.enabled", "false")]).unwrap().lake, None);
+        for (properties, expected) in [
+            (vec![("lake.enabled", "yes")], "true or false"),
+            (vec![("lake.enabled", "true"), ("lake.freshness.ms", "5")], "at least"),
+            (vec![("table.datalake.freshness", "soon")], "duration"),
+        ] {
+            let error = with(&properties).unwrap_err();
+            assert_eq!(error.code, ErrorCode::InvalidTableDefinition);
+            assert!(error.message.contains(expected), "{}", error.message);
+        }
+        let reserved = TableInfo {
+            definition: TableDefinition {
+                properties: vec![("lake.enabled".into(), "true".into())],
+                ..definition("__offset BIGINT")
+            },
+            ..TableInfo::default()
+        };
+        assert!(resolve(&reserved, &base).unwrap_err().message.contains("reserved"));
+        assert_eq!(parse_duration("3min"), Some(Duration::from_secs(180)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2x"), None);
     }
 }

@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use ufer_shard::{KvConfig, LogConfig};
 
+use crate::lake::LakeConfig;
+
 /// Default first UDP port; shard `k` listens on `base_port + k`.
 pub const BASE_PORT_DEFAULT: u16 = 7070;
 
@@ -60,6 +62,10 @@ pub struct NodeConfig {
     pub udp_buffer_size_bytes: usize,
     /// Where the Prometheus metrics endpoint (`GET /metrics`) listens; `None`: no endpoint.
     pub metrics_listen: Option<String>,
+    /// The lake lake-enabled tables are tiered to.
+    pub lake: LakeConfig,
+    /// How often each shard applies retention (and snapshots stale KVs).
+    pub retention_check_interval: Duration,
 }
 
 impl NodeConfig {
@@ -80,6 +86,8 @@ impl NodeConfig {
             inflight_request_bytes_max: 256 * 1024 * 1024,
             udp_buffer_size_bytes: UDP_BUFFER_SIZE_DEFAULT_BYTES,
             metrics_listen: Some(format!("127.0.0.1:{METRICS_PORT_DEFAULT}")),
+            lake: LakeConfig::default(),
+            retention_check_interval: Duration::from_secs(60),
         }
     }
 
@@ -114,6 +122,16 @@ impl NodeConfig {
                 "ports {}.. for {} shards run past 65535",
                 self.base_port, self.shard_count
             ));
+        }
+        if self.lake.catalog_name.trim().is_empty() {
+            return Err("the lake catalog name must not be empty".into());
+        }
+        if let Some(warehouse) = &self.lake.warehouse {
+            if !(warehouse.starts_with("file:/") || warehouse.starts_with('/')) {
+                return Err(format!(
+                    "lake warehouse {warehouse:?}: only a local directory (an absolute path or file:///...) is built in"
+                ));
+            }
         }
         if self.inflight_request_bytes_max < crate::limits::request_body_size_max() {
             return Err("inflight_request_bytes_max must hold at least one largest request".into());
@@ -164,6 +182,18 @@ impl NodeConfig {
         if let Some(value) = file.retention_age_max_s {
             self.log.retention_age_max = Some(Duration::from_secs(value));
         }
+        if let Some(value) = file.lake_catalog_uri {
+            self.lake.catalog_uri = Some(value);
+        }
+        if let Some(value) = file.lake_warehouse {
+            self.lake.warehouse = Some(value);
+        }
+        if let Some(value) = file.lake_catalog_name {
+            self.lake.catalog_name = value;
+        }
+        if let Some(value) = file.lake_core {
+            self.lake.core = Some(value);
+        }
         Ok(())
     }
 }
@@ -185,6 +215,10 @@ struct FileConfig {
     segment_size_max_bytes: Option<u64>,
     retention_size_max_bytes: Option<u64>,
     retention_age_max_s: Option<u64>,
+    lake_catalog_uri: Option<String>,
+    lake_warehouse: Option<String>,
+    lake_catalog_name: Option<String>,
+    lake_core: Option<usize>,
 }
 
 #[cfg(test)]
@@ -203,6 +237,17 @@ mod tests {
         assert_eq!((config.base_port, config.shard_count), (9000, 3));
         assert_eq!(config.log.retention_age_max, Some(Duration::from_secs(60)));
         config.validate().unwrap();
+        config
+            .apply_file(
+                "lake_warehouse = \"/srv/lake\"\nlake_core = 1\nlake_catalog_name = \"prod\"\n",
+            )
+            .unwrap();
+        assert_eq!(config.lake.warehouse.as_deref(), Some("/srv/lake"));
+        assert_eq!((config.lake.core, config.lake.catalog_name.as_str()), (Some(1), "prod"));
+        config.validate().unwrap();
+        config.lake.warehouse = Some("s3://bucket/lake".into());
+        assert!(config.validate().unwrap_err().contains("local directory"));
+        config.lake.warehouse = None;
         assert!(config.apply_file("shards = 3").is_err());
         config.shard_count = 0;
         assert!(config.validate().is_err());

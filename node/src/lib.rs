@@ -2,7 +2,7 @@
 //!
 //! One glommio executor per shard, each with its own QUIC endpoint (its own UDP port), its
 //! buckets' log tablets, and channels to the other shards; shard 0 also owns the table
-//! catalog. The CLI (`main.rs`) starts a node (`ufer serve`) or talks to one through the
+//! catalog; a tiering thread copies lake-enabled tables into Apache Iceberg. The CLI (`main.rs`) starts a node (`ufer serve`) or talks to one through the
 //! client SDK.
 
 pub mod catalog;
@@ -11,6 +11,7 @@ pub mod config;
 pub mod disk_check;
 pub mod error;
 pub mod handlers;
+pub mod lake;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;

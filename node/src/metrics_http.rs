@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ufer_shard::{Clock, SystemClock};
+
 use crate::error::NodeError;
+use crate::lake::LakeMetrics;
 use crate::metrics::{render_prometheus, ShardMetrics};
 
 /// Longest request head read.
@@ -32,7 +35,11 @@ pub struct MetricsServer {
 
 impl MetricsServer {
     /// Listens on `listen` and serves the counters of `shards`.
-    pub fn start(listen: &str, shards: Vec<Arc<ShardMetrics>>) -> Result<Self, NodeError> {
+    pub fn start(
+        listen: &str,
+        shards: Vec<Arc<ShardMetrics>>,
+        lake: Option<Arc<LakeMetrics>>,
+    ) -> Result<Self, NodeError> {
         let listener = TcpListener::bind(listen).map_err(|error| {
             NodeError::Startup(format!("metrics endpoint on {listen}: {error}"))
         })?;
@@ -49,7 +56,7 @@ impl MetricsServer {
                         return;
                     }
                     if let Ok(stream) = stream {
-                        let _ = answer(stream, &shards);
+                        let _ = answer(stream, &shards, lake.as_deref());
                     }
                 }
             })
@@ -83,7 +90,11 @@ impl Drop for MetricsServer {
     }
 }
 
-fn answer(mut stream: TcpStream, shards: &[Arc<ShardMetrics>]) -> std::io::Result<()> {
+fn answer(
+    mut stream: TcpStream,
+    shards: &[Arc<ShardMetrics>],
+    lake: Option<&LakeMetrics>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(REQUEST_READ_TIMEOUT))?;
     stream.set_write_timeout(Some(REQUEST_READ_TIMEOUT))?;
     let mut head = Vec::with_capacity(1024);
@@ -101,7 +112,11 @@ fn answer(mut stream: TcpStream, shards: &[Arc<ShardMetrics>]) -> std::io::Resul
     let (status, content_type, body) = if method == b"GET" && (path == b"/metrics" || path == b"/")
     {
         let snapshots: Vec<_> = shards.iter().map(|shard| shard.snapshot()).collect();
-        ("200 OK", "text/plain; version=0.0.4; charset=utf-8", render_prometheus(&snapshots))
+        let mut body = render_prometheus(&snapshots);
+        if let Some(lake) = lake {
+            lake.render_prometheus(&mut body, SystemClock.now_ms());
+        }
+        ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body)
     } else {
         ("404 Not Found", "text/plain; charset=utf-8", "try GET /metrics\n".to_string())
     };
@@ -129,7 +144,7 @@ mod tests {
     fn serves_every_shards_counters_and_404_elsewhere() {
         let shards = vec![Arc::new(ShardMetrics::default()), Arc::new(ShardMetrics::default())];
         ShardMetrics::add(&shards[1].produced_batches, 7);
-        let server = MetricsServer::start("127.0.0.1:0", shards.clone()).unwrap();
+        let server = MetricsServer::start("127.0.0.1:0", shards.clone(), None).unwrap();
         let answer = get(server.address(), "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
         assert!(answer.contains("ufer_produced_batches_total{shard=\"1\"} 7"), "{answer}");

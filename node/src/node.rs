@@ -20,6 +20,9 @@ use crate::catalog::Catalog;
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::handlers::handle_message;
+use crate::lake::{
+    serve_tier_requests, tier_channel, LakeMetrics, LakeService, SharedCatalog, TierRequest,
+};
 use crate::limits::SHARD_CHANNEL_CAPACITY;
 use crate::metrics::{ShardMetrics, ShardMetricsSnapshot};
 use crate::metrics_http::MetricsServer;
@@ -42,9 +45,6 @@ const SHARD_START_MAX: Duration = Duration::from_secs(60);
 /// What a shard reports once: serving, or why it could not start.
 type Readiness = (usize, Result<(), String>);
 
-/// Retention runs on every open tablet this often.
-const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
-
 struct ShardThread {
     join: glommio::ExecutorJoinHandle<Result<(), String>>,
     shutdown: oneshot::Sender<()>,
@@ -54,6 +54,7 @@ struct ShardThread {
 /// A running node.
 pub struct NodeHandle {
     shards: Vec<ShardThread>,
+    lake: Option<LakeService>,
     metrics_server: Option<MetricsServer>,
     host: String,
     ports: Vec<u16>,
@@ -97,10 +98,19 @@ impl NodeHandle {
         self.shards.iter().map(|shard| shard.metrics.snapshot()).collect()
     }
 
+    /// The tiering thread's counters.
+    pub fn lake_metrics(&self) -> Option<Arc<LakeMetrics>> {
+        self.lake.as_ref().map(LakeService::metrics)
+    }
+
     /// Stops the node gracefully and waits for it.
     pub fn shutdown(self) -> Result<(), NodeError> {
         if let Some(server) = self.metrics_server {
             server.stop();
+        }
+        // Tiering first: it reads through the shards.
+        if let Some(lake) = self.lake {
+            lake.stop();
         }
         let mut joins = Vec::new();
         for shard in self.shards {
@@ -172,6 +182,9 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
         shard_ports: ports.clone(),
     };
     let mesh = MeshBuilder::<ShardMessage, _>::full(config.shard_count, SHARD_CHANNEL_CAPACITY);
+    let shared_catalog = SharedCatalog::new(catalog.clone());
+    let (tier_senders, mut tier_receivers): (Vec<_>, Vec<_>) =
+        (0..config.shard_count).map(|_| tier_channel()).unzip();
 
     let (ready_sender, ready_receiver) = std::sync::mpsc::channel::<Readiness>();
     let mut shards = Vec::with_capacity(config.shard_count);
@@ -194,6 +207,8 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
             catalog: catalog.clone(),
             catalog_exists,
             server_config: server_config.clone(),
+            tier_requests: tier_receivers.remove(0),
+            lake_catalog: (index == 0).then(|| shared_catalog.clone()),
         };
         let mesh = mesh.clone();
         let ready = ready_sender.clone();
@@ -228,6 +243,7 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
         };
         let node = NodeHandle {
             shards,
+            lake: None,
             metrics_server: None,
             host: config.advertised_host,
             ports,
@@ -236,14 +252,30 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
         let _ = node.shutdown();
         return Err(failure);
     }
+    let lake = match LakeService::start(&config, shared_catalog, tier_senders) {
+        Ok(lake) => lake,
+        Err(error) => {
+            let node = NodeHandle {
+                shards,
+                lake: None,
+                metrics_server: None,
+                host: config.advertised_host,
+                ports,
+                data_dir: config.data_dir,
+            };
+            let _ = node.shutdown();
+            return Err(error);
+        }
+    };
     let metrics_server = match &config.metrics_listen {
         Some(listen) => {
             let counters = shards.iter().map(|shard| shard.metrics.clone()).collect();
-            match MetricsServer::start(listen, counters) {
+            match MetricsServer::start(listen, counters, Some(lake.metrics())) {
                 Ok(server) => Some(server),
                 Err(error) => {
                     let node = NodeHandle {
                         shards,
+                        lake: Some(lake),
                         metrics_server: None,
                         host: config.advertised_host,
                         ports,
@@ -258,6 +290,7 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
     };
     Ok(NodeHandle {
         shards,
+        lake: Some(lake),
         metrics_server,
         host: config.advertised_host,
         ports,
@@ -273,6 +306,8 @@ struct ShardContext {
     catalog: Arc<Catalog>,
     catalog_exists: bool,
     server_config: quinn::ServerConfig,
+    tier_requests: futures_channel::mpsc::UnboundedReceiver<TierRequest>,
+    lake_catalog: Option<SharedCatalog>,
 }
 
 async fn shard_main(
@@ -312,6 +347,7 @@ async fn shard_main(
         "kv-background",
     );
     shard.background_queue = Some(background);
+    shard.lake_catalog = context.lake_catalog;
     let shard = Rc::new(shard);
     if context.index == 0 {
         prepare_data_dir(&shard, &context.catalog, context.catalog_exists).await?;
@@ -335,6 +371,7 @@ async fn shard_main(
     .map_err(|error| format!("QUIC endpoint: {error}"))?;
     glommio::spawn_local(serve(shard.clone(), endpoint.clone())).detach();
     let retention = glommio::spawn_local(retention_loop(shard.clone()));
+    glommio::spawn_local(serve_tier_requests(shard.clone(), context.tier_requests)).detach();
     let _ = ready.send((context.index, Ok(())));
 
     let _ = shutdown.await;
@@ -413,7 +450,7 @@ async fn prepare_data_dir(
 
 async fn retention_loop(shard: Rc<Shard>) {
     loop {
-        glommio::timer::sleep(RETENTION_INTERVAL).await;
+        glommio::timer::sleep(shard.config.retention_check_interval).await;
         shard.snapshot_stale_kvs().await;
         shard.apply_retention().await;
     }

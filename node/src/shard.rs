@@ -25,6 +25,7 @@ use ufer_wire::protocol::messages::{BucketStatus, NodeInfo};
 use crate::catalog::{resolve, Catalog, ResolvedTable};
 use crate::config::NodeConfig;
 use crate::error::{open_error, pk_error};
+use crate::lake::SharedCatalog;
 use crate::metrics::ShardMetrics;
 use crate::routing::shard_of;
 
@@ -104,6 +105,11 @@ pub struct Shard {
     /// Notified when draining starts: long polls answer at once instead of holding up
     /// the shutdown.
     pub drain_started: Notifier,
+    /// Per bucket of a lake-enabled table: records below this offset are in the lake (as
+    /// the tiering thread last said).
+    tiered: RefCell<HashMap<(u64, u32), u64>>,
+    /// Shard 0: where the tiering thread reads the catalog.
+    pub lake_catalog: Option<SharedCatalog>,
 }
 
 impl Shard {
@@ -144,6 +150,8 @@ impl Shard {
             active_requests: Cell::new(0),
             request_finished: Notifier::default(),
             drain_started: Notifier::default(),
+            tiered: RefCell::new(HashMap::new()),
+            lake_catalog: None,
         };
         shard.install_catalog(catalog);
         shard
@@ -174,7 +182,25 @@ impl Shard {
             }
         }
         *self.tables.borrow_mut() = tables;
+        if let Some(shared) = &self.lake_catalog {
+            shared.set(catalog.clone());
+        }
         *self.catalog.borrow_mut() = catalog;
+    }
+
+    /// Notes that the lake holds the records of a bucket below `offset`: retention may now
+    /// delete the segments entirely below it.
+    pub fn note_tiered(&self, table_id: u64, bucket: u32, offset: u64) {
+        self.tiered.borrow_mut().insert((table_id, bucket), offset);
+        if let Some(tablet) = self.tablets.borrow().get(&(table_id, bucket)) {
+            tablet.set_lake_floor(offset);
+        }
+    }
+
+    /// Records of a bucket below this offset are in the lake; `None` if the table is not
+    /// lake-enabled or the tiering thread has not said yet.
+    pub fn tiered_offset(&self, table_id: u64, bucket: u32) -> Option<u64> {
+        self.tiered.borrow().get(&(table_id, bucket)).copied()
     }
 
     /// The table with `table_id`.
@@ -240,6 +266,10 @@ impl Shard {
                 log
             }
         };
+        if table.lake.is_some() {
+            // Until the tiering thread says what the lake holds, retention keeps everything.
+            tablet.set_lake_floor(self.tiered_offset(table_id, bucket).unwrap_or(0));
+        }
         self.tablets.borrow_mut().insert((table_id, bucket), tablet.clone());
         Ok(tablet)
     }
@@ -356,6 +386,9 @@ impl Shard {
                     status.log_end_offset = tablet.log_end_offset();
                     status.size_bytes = tablet.size_bytes();
                     status.segment_count = tablet.segment_count() as u32;
+                    if table.lake.is_some() {
+                        status.tiered_offset = self.tiered_offset(table_id, bucket);
+                    }
                 }
             }
             statuses.push(status);

@@ -82,3 +82,37 @@ fn age_retention_deletes_segments_whose_newest_batch_is_too_old() {
         assert_eq!(tablet.segment_count(), 1, "all sealed segments aged out, the active one stays");
     });
 }
+
+#[test]
+fn the_lake_floor_keeps_segments_not_yet_tiered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        let clock = ManualClock::new(1_000);
+        let mut config = LogConfig::test_min();
+        config.retention_size_max_bytes = Some(0);
+        let tablet = support::open(&path, config, &clock).await;
+        let schema = support::schema();
+        for index in 0..60 {
+            let mut batch = support::batch(index * 4, 4);
+            tablet.append_durable(&mut batch, &schema).await.unwrap();
+        }
+        let segments = support::segment_files(&path);
+        assert!(segments.len() > 3);
+        // Nothing tiered yet: nothing may go.
+        tablet.set_lake_floor(0);
+        assert_eq!(tablet.apply_retention().await.unwrap().deleted_segments, 0);
+        // Tiered up to the middle of the third segment: the first two may go, no more.
+        let floor = segments[2].0 + 1;
+        tablet.set_lake_floor(floor);
+        assert_eq!(tablet.apply_retention().await.unwrap().deleted_segments, 2);
+        assert_eq!(tablet.log_start_offset(), segments[2].0);
+        // The lower of the two floors wins.
+        tablet.set_retention_floor(segments[2].0);
+        tablet.set_lake_floor(u64::MAX);
+        assert_eq!(tablet.apply_retention().await.unwrap().deleted_segments, 0);
+        tablet.set_retention_floor(u64::MAX);
+        tablet.apply_retention().await.unwrap();
+        assert_eq!(tablet.segment_count(), 1);
+    });
+}

@@ -11,6 +11,7 @@
 
 pub mod child;
 pub mod kv_changelog;
+pub mod lake;
 pub mod loop_mount;
 pub mod pk;
 pub mod rng;

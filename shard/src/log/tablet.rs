@@ -222,6 +222,9 @@ pub struct LogTablet {
     /// Retention keeps every segment holding offsets at or past this one (a primary-key
     /// bucket's changelog after its last KV snapshot). `u64::MAX`: no floor.
     retention_floor: std::cell::Cell<u64>,
+    /// Retention keeps every segment holding offsets at or past this one: a lake-enabled
+    /// table's records not yet tiered. `u64::MAX`: no floor.
+    lake_floor: std::cell::Cell<u64>,
 }
 
 impl std::fmt::Debug for LogTablet {
@@ -284,6 +287,7 @@ impl LogTablet {
             fatal: RefCell::new(None),
             tail: RefCell::new(TailCache::new(tail_cache_bytes)),
             retention_floor: std::cell::Cell::new(u64::MAX),
+            lake_floor: std::cell::Cell::new(u64::MAX),
         })
     }
 
@@ -291,6 +295,12 @@ impl LogTablet {
     /// primary-key bucket's KV snapshot still needs to be rebuilt.
     pub fn set_retention_floor(&self, offset: u64) {
         self.retention_floor.set(offset);
+    }
+
+    /// Keeps every segment with offsets at or past `offset` from retention: the records of a
+    /// lake-enabled table that are not in the lake yet.
+    pub fn set_lake_floor(&self, offset: u64) {
+        self.lake_floor.set(offset);
     }
 
     /// What an append of batch `sequence` from idempotent writer `writer_id` would do now.
@@ -912,7 +922,8 @@ impl LogTablet {
                 let total: u64 = state.sealed.iter().map(|segment| segment.size).sum::<u64>()
                     + state.active.segment.size;
                 let Some(oldest) = state.sealed.first() else { break };
-                if oldest.end_offset > self.retention_floor.get() {
+                let floor = self.retention_floor.get().min(self.lake_floor.get());
+                if oldest.end_offset > floor {
                     break;
                 }
                 let over_size = self.config.retention_size_max_bytes.is_some_and(|max| total > max);

@@ -483,6 +483,9 @@ pub struct BucketStatus {
     pub size_bytes: u64,
     /// Segments.
     pub segment_count: u32,
+    /// For a lake-enabled table: records below this offset are in the lake (`None` before
+    /// the first tiering round has been noted, and for other tables).
+    pub tiered_offset: Option<u64>,
 }
 
 impl BucketStatus {
@@ -493,6 +496,7 @@ impl BucketStatus {
         encoder.u64(self.log_end_offset);
         encoder.u64(self.size_bytes);
         encoder.u32(self.segment_count);
+        encoder.option(self.tiered_offset.as_ref(), |encoder, offset| encoder.u64(*offset));
     }
 
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
@@ -503,6 +507,8 @@ impl BucketStatus {
             log_end_offset: decoder.u64("log_end_offset")?,
             size_bytes: decoder.u64("size_bytes")?,
             segment_count: decoder.u32("segment_count")?,
+            tiered_offset: decoder
+                .option("tiered_offset", |decoder| decoder.u64("tiered_offset"))?,
         })
     }
 }

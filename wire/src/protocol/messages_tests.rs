@@ -216,6 +216,7 @@ fn bucket_status(bucket: u32) -> BucketStatus {
         log_end_offset: (1 << 40) + 3,
         size_bytes: u64::MAX - 1,
         segment_count: 0xA0B0_C0D0,
+        tiered_offset: (bucket % 2 == 1).then_some(7 + u64::from(bucket)),
     }
 }
 
