@@ -100,7 +100,7 @@ impl KeyGenerator {
                 let rank = self.zipf_rank();
                 // Scatter ranks over the key space: multiplying by a prime that does not
                 // divide the key count permutes 0..key_count, so no two ranks share a key.
-                if self.key_count % SCATTER_PRIME == 0 {
+                if self.key_count.is_multiple_of(SCATTER_PRIME) {
                     return rank;
                 }
                 (u128::from(rank) * u128::from(SCATTER_PRIME) % u128::from(self.key_count)) as u64

@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod keys;
+pub mod lake;
 pub mod machine;
 pub mod plot;
 pub mod raw_quic;

@@ -83,6 +83,9 @@ enum Command {
     Upsert(KvArgs),
     /// Point lookups on a loaded primary-key table, uniform or zipfian keys.
     Lookup(KvArgs),
+    /// The lake: tiering throughput, freshness, and union-read query times (a node in this
+    /// process, restarted on the same data directory; --target is ignored).
+    Lake(LakeArgs),
     /// produce, consume, e2e, mixed and limits with their defaults (consume's fill lasts --seconds;
     /// round trips: 1 000 per second of --seconds, 200 to 5 000).
     All,
@@ -91,6 +94,28 @@ enum Command {
     /// (internal) The node side of an embedded run.
     #[command(hide = true)]
     Server(ServerArgs),
+}
+
+#[derive(Debug, Args)]
+struct LakeArgs {
+    /// MB of 1 KiB rows tiered for the throughput figure.
+    #[arg(long, default_value_t = 512)]
+    backlog_mb: u64,
+    /// lake.freshness.ms of the freshness figure's table (the default is 180000).
+    #[arg(long, default_value_t = 1_000)]
+    freshness_ms: u64,
+    /// Seconds the freshness figure produces.
+    #[arg(long, default_value_t = 10.0)]
+    freshness_seconds: f64,
+    /// Rows of the union-read table (90 % tiered, 10 % live).
+    #[arg(long, default_value_t = 10_000_000)]
+    union_rows: u64,
+    /// Buckets of each table.
+    #[arg(long, default_value_t = 4)]
+    buckets: u32,
+    /// Only these parts (comma-separated: tiering, freshness, union; default all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -242,6 +267,30 @@ fn main() {
 fn run(cli: &Cli) -> Result<(), BenchError> {
     if let Command::Plot(args) = &cli.command {
         return plot(args);
+    }
+    if let Command::Lake(args) = &cli.command {
+        let params = ufer_bench::lake::LakeParams {
+            backlog_mb: args.backlog_mb,
+            freshness_ms: args.freshness_ms,
+            freshness_run: Duration::from_secs_f64(args.freshness_seconds),
+            union_rows: args.union_rows,
+            buckets: args.buckets,
+            shards: cli.shards.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            }),
+            reps: cli.reps,
+            parts: args.only.clone(),
+        };
+        let dir = cli.dir.clone().unwrap_or_else(std::env::temp_dir);
+        let figures = ufer_bench::lake::run(&params, &dir)?;
+        if let Some(path) = &cli.json {
+            let machine = Machine::read(Some(&dir));
+            std::fs::write(
+                path,
+                serde_json::to_vec_pretty(&json!({ "machine": machine, "lake": figures }))?,
+            )?;
+        }
+        return Ok(());
     }
     if let Command::Server(args) = &cli.command {
         return server::run(&ServerOptions {

@@ -49,9 +49,11 @@ impl WriterOptions {
     }
 }
 
+const _: () = assert!(WriterOptions::production()
+    .buffer_size_bytes
+    .is_multiple_of(BLOCK_SIZE_BYTES as usize));
 const _: () =
-    assert!(WriterOptions::production().buffer_size_bytes % BLOCK_SIZE_BYTES as usize == 0);
-const _: () = assert!(WriterOptions::test_min().buffer_size_bytes % BLOCK_SIZE_BYTES as usize == 0);
+    assert!(WriterOptions::test_min().buffer_size_bytes.is_multiple_of(BLOCK_SIZE_BYTES as usize));
 
 /// Where an append ended, to wait for its durability with [`SegmentWriter::sync_to`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +138,7 @@ impl SegmentWriter {
         size: u64,
         options: WriterOptions,
     ) -> Result<Self, IoError> {
-        assert!(options.buffer_size_bytes % BLOCK_SIZE_BYTES as usize == 0);
+        assert!(options.buffer_size_bytes.is_multiple_of(BLOCK_SIZE_BYTES as usize));
         assert!(options.buffer_size_bytes > 0 && options.queued_buffer_count_max > 0);
         let file_size = file
             .file_size()

@@ -20,6 +20,8 @@ pub mod pk_handlers;
 pub mod routing;
 pub mod server;
 pub mod shard;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod tls;
 
 pub use config::NodeConfig;

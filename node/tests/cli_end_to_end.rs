@@ -236,3 +236,62 @@ fn the_cli_upserts_looks_up_and_scans_primary_key_tables() {
     send_signal(node.id(), "-TERM");
     assert!(node.wait().unwrap().success());
 }
+
+#[test]
+fn the_cli_tiers_a_lake_table_and_queries_it_with_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let Served { child: mut node, address: server, .. } = serve(dir.path());
+    let run = |args: &[&str], stdin: Option<&str>| ufer(dir.path(), &server, args, stdin);
+    ok(&run(
+        &[
+            "table",
+            "create",
+            "clicks",
+            "--schema",
+            "id BIGINT NOT NULL, v INT",
+            "--buckets",
+            "2",
+            "--property",
+            "lake.enabled=true",
+            "--property",
+            "lake.freshness.ms=200",
+        ],
+        None,
+    ));
+    let jsonl: String = (0..300).map(|id| format!("{{\"id\":{id},\"v\":{}}}\n", id % 7)).collect();
+    ok(&run(&["produce", "clicks"], Some(&jsonl)));
+    // `describe` shows the tiered offset and the lag per bucket; wait for lag 0.
+    let started = std::time::Instant::now();
+    loop {
+        let described = ok(&run(&["table", "describe", "clicks"], None));
+        assert!(described.contains("tiered offset"), "{described}");
+        let lags: Vec<String> = described
+            .lines()
+            .filter(|line| line.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit()))
+            .map(|line| line.split_whitespace().last().unwrap().to_string())
+            .collect();
+        if lags.len() == 2 && lags.iter().all(|lag| lag == "0") {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "not tiered: {described}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let total: i64 = (0..300).map(|id| id % 7).sum();
+    let counted = ok(&run(
+        &["sql", "SELECT count(*) AS n, sum(v) AS total FROM clicks", "--format", "csv"],
+        None,
+    ));
+    assert_eq!(counted, format!("n,total\n300,{total}\n"));
+    let rows = ok(&run(
+        &["sql", "SELECT id FROM default.clicks WHERE id < 3 ORDER BY id", "--format", "jsonl"],
+        None,
+    ));
+    assert_eq!(rows, "{\"id\":0}\n{\"id\":1}\n{\"id\":2}\n");
+    let table = ok(&run(&["sql", "SELECT id, v FROM clicks WHERE id > 1000"], None));
+    assert!(table.contains("| id | v |"), "headers even without rows: {table}");
+    let bad = run(&["sql", "SELECT nope FROM clicks"], None);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("nope"));
+    send_signal(node.id(), "-TERM");
+    assert!(node.wait().unwrap().success());
+}

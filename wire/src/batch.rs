@@ -99,7 +99,7 @@ pub fn check_header(bytes: &[u8]) -> Result<(&BatchHeader, BatchLayout), BatchEr
     if batch_length > BATCH_SIZE_MAX_BYTES {
         return Err(length_error("over the batch size limit"));
     }
-    if batch_length as usize % BATCH_ALIGNMENT_BYTES != 0 {
+    if !(batch_length as usize).is_multiple_of(BATCH_ALIGNMENT_BYTES) {
         return Err(length_error("not a multiple of the batch alignment"));
     }
     let change_type_count = if attributes.has_change_types() { record_count as usize } else { 0 };

@@ -148,7 +148,10 @@ impl LogBatchBuilder {
         writer: WriterStamp,
         out: &mut Vec<u8>,
     ) -> Result<(), BuildError> {
-        assert!(out.len() % BATCH_ALIGNMENT_BYTES == 0, "batches must be laid out aligned");
+        assert!(
+            out.len().is_multiple_of(BATCH_ALIGNMENT_BYTES),
+            "batches must be laid out aligned"
+        );
         self.check_schema(&batch.schema())?;
         let records = batch.num_rows();
         if records > BATCH_RECORD_COUNT_MAX as usize {
@@ -201,7 +204,7 @@ impl LogBatchBuilder {
         if size > BATCH_SIZE_MAX_BYTES as usize {
             return Err(BuildError::TooLarge { size, max: BATCH_SIZE_MAX_BYTES });
         }
-        assert!(size % BATCH_ALIGNMENT_BYTES == 0, "Arrow pads messages to the alignment");
+        assert!(size.is_multiple_of(BATCH_ALIGNMENT_BYTES), "Arrow pads messages to the alignment");
         let records = batch.num_rows() as u32;
         let header = BatchHeader {
             base_offset: 0.into(),

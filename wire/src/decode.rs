@@ -102,7 +102,7 @@ impl BatchDecoder {
         let change_range = batch.change_type_range();
         let compression = batch.attributes().compression().unwrap_or_default();
 
-        let aligned = if bytes.as_ptr() as usize % BATCH_ALIGNMENT_BYTES == 0 {
+        let aligned = if (bytes.as_ptr() as usize).is_multiple_of(BATCH_ALIGNMENT_BYTES) {
             bytes.slice_with_length(0, batch_length)
         } else {
             aligned_copy(&bytes.as_slice()[..batch_length])

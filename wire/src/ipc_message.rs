@@ -89,7 +89,7 @@ pub fn encapsulated_metadata_size(flatbuffer: &[u8]) -> usize {
 /// Appends the encapsulation prefix, the flatbuffer and zero padding to `out`, which must
 /// end aligned; afterwards the body may follow, aligned.
 pub fn write_metadata(flatbuffer: &[u8], out: &mut Vec<u8>) {
-    assert!(out.len() % BATCH_ALIGNMENT_BYTES == 0);
+    assert!(out.len().is_multiple_of(BATCH_ALIGNMENT_BYTES));
     let metadata_size = encapsulated_metadata_size(flatbuffer);
     let end = out.len() + metadata_size;
     out.extend_from_slice(&CONTINUATION_MARKER);
@@ -186,7 +186,7 @@ impl<'a> IpcMessage<'a> {
             )));
         }
         let metadata_size = MESSAGE_PREFIX_SIZE_BYTES + flatbuffer_size as usize;
-        if metadata_size % BATCH_ALIGNMENT_BYTES != 0 {
+        if !metadata_size.is_multiple_of(BATCH_ALIGNMENT_BYTES) {
             return Err(BatchError::BadMessage(format!(
                 "metadata ends at {metadata_size}, not at a multiple of {BATCH_ALIGNMENT_BYTES}"
             )));
@@ -374,7 +374,7 @@ impl<'a> IpcMessage<'a> {
                 self.body_size
             )));
         }
-        if offset as u64 % BATCH_ALIGNMENT_BYTES as u64 != 0 {
+        if !(offset as u64).is_multiple_of(BATCH_ALIGNMENT_BYTES as u64) {
             return Err(BatchError::BadMessage(format!(
                 "buffer at {offset} is not aligned to {BATCH_ALIGNMENT_BYTES} bytes"
             )));

@@ -76,6 +76,14 @@ pub enum Command {
     /// Example: ufer scan users --format table
     #[command(verbatim_doc_comment)]
     Scan(ScanArgs),
+    /// Run a SQL query (DataFusion) over the node's tables: a lake-enabled log table is read
+    /// from its Iceberg table up to the tiered offsets and from the live log after them, so
+    /// every row is seen once; a primary-key table is its current rows.
+    ///
+    /// Example: ufer sql "SELECT name, count(*) FROM events GROUP BY name" --format table
+    #[cfg(feature = "sql")]
+    #[command(verbatim_doc_comment)]
+    Sql(SqlArgs),
     /// A guided tour on a throw-away node: create a table, write, read with and without
     /// projection.
     Demo,
@@ -169,8 +177,9 @@ pub struct CreateTableArgs {
     #[arg(long)]
     pub partition_by: Option<String>,
     /// A table property, KEY=VALUE (retention.bytes, retention.ms, segment.bytes, segment.ms;
-    /// for primary-key tables also table.merge-engine, table.delete.behavior,
-    /// table.changelog.image, fields.COLUMN.agg, ...).
+    /// lake.enabled=true and lake.freshness.ms to tier it to the lake; for primary-key
+    /// tables also table.merge-engine, table.delete.behavior, table.changelog.image,
+    /// fields.COLUMN.agg, ...).
     #[arg(long = "property")]
     pub properties: Vec<String>,
     /// Succeed if it exists.
@@ -297,6 +306,26 @@ pub struct LookupArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Jsonl)]
     pub format: Format,
+}
+
+/// `ufer sql`.
+#[cfg(feature = "sql")]
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query.
+    pub query: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// The node's lake catalog URI (default: the sqlite file in the data directory).
+    #[arg(long, env = "UFER_LAKE_CATALOG_URI")]
+    pub lake_catalog_uri: Option<String>,
+    /// The node's lake warehouse (default: the data directory's lake/warehouse).
+    #[arg(long, env = "UFER_LAKE_WAREHOUSE")]
+    pub lake_warehouse: Option<String>,
+    /// The node's lake catalog name.
+    #[arg(long, env = "UFER_LAKE_CATALOG_NAME", default_value = crate::lake::CATALOG_NAME_DEFAULT)]
+    pub lake_catalog_name: String,
 }
 
 /// `ufer scan`.

@@ -7,6 +7,8 @@ mod demo;
 mod pk;
 mod produce;
 mod serve;
+#[cfg(feature = "sql")]
+mod sql;
 mod table;
 
 use std::path::PathBuf;
@@ -47,6 +49,8 @@ async fn run_client(cli: &Cli) -> Result<(), String> {
         Command::Upsert(upsert) => pk::upsert(&connection, upsert).await,
         Command::Lookup(lookup) => pk::lookup(&connection, lookup).await,
         Command::Scan(scan) => pk::scan(&connection, scan).await,
+        #[cfg(feature = "sql")]
+        Command::Sql(sql) => sql::run(cli, &connection, sql).await,
         Command::Serve(_) | Command::Demo => Ok(()),
     };
     connection.close().await;

@@ -54,12 +54,20 @@ pub async fn run(connection: &Connection, command: &TableCommand) -> Result<(), 
             for (key, value) in &info.definition.properties {
                 println!("property  {key}={value}");
             }
-            println!(
+            let lake = description.buckets.iter().any(|bucket| bucket.tiered_offset.is_some())
+                || info.definition.properties.iter().any(|(key, value)| {
+                    (key == "lake.enabled" || key == "table.datalake.enabled") && value == "true"
+                });
+            print!(
                 "{:>6} {:>14} {:>14} {:>14} {:>12} {:>8}",
                 "bucket", "start offset", "high watermark", "end offset", "bytes", "segments"
             );
+            if lake {
+                print!(" {:>14} {:>10}", "tiered offset", "lake lag");
+            }
+            println!();
             for bucket in &description.buckets {
-                println!(
+                print!(
                     "{:>6} {:>14} {:>14} {:>14} {:>12} {:>8}",
                     bucket.bucket,
                     bucket.log_start_offset,
@@ -68,6 +76,18 @@ pub async fn run(connection: &Connection, command: &TableCommand) -> Result<(), 
                     bucket.size_bytes,
                     bucket.segment_count
                 );
+                if lake {
+                    // Lag: records in the log end that are not in the lake yet.
+                    match bucket.tiered_offset {
+                        Some(tiered) => print!(
+                            " {:>14} {:>10}",
+                            tiered,
+                            bucket.log_end_offset.saturating_sub(tiered)
+                        ),
+                        None => print!(" {:>14} {:>10}", "-", "-"),
+                    }
+                }
+                println!();
             }
         }
         TableCommand::Drop { name, if_exists } => {

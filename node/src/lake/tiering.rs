@@ -189,19 +189,24 @@ async fn run(context: Context) {
     let mut tables: HashMap<u64, LakeTable> = HashMap::new();
     let mut retry_at: HashMap<u64, Instant> = HashMap::new();
     let mut catalog_retry_at = Instant::now();
+    let mut seen_catalog = None;
+    let mut lake_tables: Vec<Rc<ResolvedTable>> = Vec::new();
     while !context.stopping.load(Ordering::SeqCst) {
-        let lake_tables: Vec<Rc<ResolvedTable>> = context
-            .catalog
-            .get()
-            .all_tables()
-            .filter_map(|info| resolve(info, &context.log).ok())
-            .filter(|table| table.lake.is_some())
-            .map(Rc::new)
-            .collect();
-        tables.retain(|id, _| lake_tables.iter().any(|table| table.info.table_id == *id));
-        context.metrics.retain_tables(
-            &lake_tables.iter().map(|table| table.info.path.to_string()).collect::<Vec<_>>(),
-        );
+        let current = context.catalog.get();
+        if seen_catalog.as_ref().is_none_or(|seen| !Arc::ptr_eq(seen, &current)) {
+            // The catalog changed: which tables are lake tables now.
+            lake_tables = current
+                .all_tables()
+                .filter_map(|info| resolve(info, &context.log).ok())
+                .filter(|table| table.lake.is_some())
+                .map(Rc::new)
+                .collect();
+            tables.retain(|id, _| lake_tables.iter().any(|table| table.info.table_id == *id));
+            context.metrics.retain_tables(
+                &lake_tables.iter().map(|table| table.info.path.to_string()).collect::<Vec<_>>(),
+            );
+            seen_catalog = Some(current);
+        }
         if lake_tables.is_empty() {
             glommio::timer::sleep(POLL_INTERVAL).await;
             continue;
@@ -219,7 +224,7 @@ async fn run(context: Context) {
             glommio::timer::sleep(POLL_INTERVAL).await;
             continue;
         };
-        for resolved in lake_tables {
+        for resolved in lake_tables.clone() {
             if context.stopping.load(Ordering::SeqCst) {
                 break;
             }

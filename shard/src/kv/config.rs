@@ -77,7 +77,7 @@ impl KvConfig {
             return Err("level_file_count_max must be in 2..=64".into());
         }
         let buffer = self.writer.buffer_size_bytes;
-        if buffer == 0 || buffer % ufer_io::BLOCK_SIZE_BYTES as usize != 0 {
+        if buffer == 0 || !buffer.is_multiple_of(ufer_io::BLOCK_SIZE_BYTES as usize) {
             return Err("writer.buffer_size_bytes must be a positive multiple of 4096".into());
         }
         if self.writer.queued_buffer_count_max == 0 {

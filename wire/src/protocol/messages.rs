@@ -116,7 +116,7 @@ pub fn decode_body<B: Body>(body: &[u8]) -> Result<(B, &[u8]), ProtocolError> {
         }
         let records = decoder.rest();
         let records_at = FRAME_HEADER_SIZE_BYTES + body.len() - records.len();
-        if records_at % RECORDS_ALIGNMENT_BYTES != 0 {
+        if !records_at.is_multiple_of(RECORDS_ALIGNMENT_BYTES) {
             return Err(invalid(format!(
                 "{padding} bytes leave the records at frame offset {records_at}, not a multiple \
                  of {RECORDS_ALIGNMENT_BYTES}"

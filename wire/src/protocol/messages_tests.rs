@@ -130,7 +130,8 @@ fn every_codec() -> Vec<Codec> {
 fn aligning_padding(fields_length: usize) -> usize {
     (0..RECORDS_ALIGNMENT_BYTES)
         .find(|padding| {
-            (FRAME_HEADER_SIZE_BYTES + fields_length + 1 + padding) % RECORDS_ALIGNMENT_BYTES == 0
+            (FRAME_HEADER_SIZE_BYTES + fields_length + 1 + padding)
+                .is_multiple_of(RECORDS_ALIGNMENT_BYTES)
         })
         .unwrap()
 }
