@@ -114,7 +114,8 @@ fn tiering_cpu_seconds() -> f64 {
     let ticks_per_second = 100.0; // USER_HZ on Linux.
     for task in tasks.flatten() {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim() != "ufer-lake" {
+        // glommio names an executor's thread `<name>-<id>`.
+        if !comm.trim().starts_with("ufer-lake") {
             continue;
         }
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();

@@ -303,18 +303,21 @@ impl UnionTable {
                     batches.push(conform(&scanned.rows.slice(0, keep), &target)?);
                     *rows_read.entry(scanned.bucket).or_default() += keep as u64;
                 }
-                if scanner.positions().get(&scanned.bucket).is_some_and(|position| *position >= end)
-                {
-                    open.remove(&scanned.bucket);
-                }
             }
+            // Only after the whole answer: one poll returns several parts of a bucket, and
+            // the scanner's position is already past all of them.
+            let positions = scanner.positions();
+            open.retain(|bucket, end| positions.get(bucket).is_none_or(|position| position < end));
         }
         // Offsets are dense: anything else means retention moved a bucket past the snapshot
         // while it was read (the scanner then goes on from the earliest record kept).
         for (bucket, end) in remaining {
             let from = self.offsets.get(&bucket).copied().unwrap_or(0);
-            if rows_read.get(&bucket).copied().unwrap_or(0) != end - from {
-                return Err(DataFusionError::Execution(format!("{MOVED_PAST} in bucket {bucket}")));
+            let read = rows_read.get(&bucket).copied().unwrap_or(0);
+            if read != end - from {
+                return Err(DataFusionError::Execution(format!(
+                    "{MOVED_PAST} in bucket {bucket} (read {read} live rows of offsets {from}..{end})"
+                )));
             }
         }
         Ok(batches)

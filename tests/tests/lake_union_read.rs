@@ -48,8 +48,10 @@ async fn produce(connection: &Connection, path: &TablePath, first: i64, count: i
         )
         .unwrap();
         writer.append(batch).await.unwrap();
+        // A batch per append: one fetch of the live tail then returns several batches of a
+        // bucket at once.
+        writer.flush().await.unwrap();
     }
-    writer.flush().await.unwrap();
     writer.close().await.unwrap();
 }
 
