@@ -82,11 +82,28 @@ fn connect(node: &NodeHandle) -> Result<Connection, BenchError> {
     Ok(Connection::new(ClientConfig::local(node.shard_addresses()[0], node.data_dir()))?)
 }
 
-fn lake_properties(freshness_ms: u64) -> Vec<(String, String)> {
-    vec![
-        ("lake.enabled".into(), "true".into()),
-        ("lake.freshness.ms".into(), freshness_ms.to_string()),
-    ]
+/// A freshness that keeps a table out of the lake for the run (its first round, when the
+/// table appears, finds it empty): the backlog is tiered by the round at the next start.
+const HOUR_MS: u64 = 3_600_000;
+
+/// Creates lake table `name` (replacing one from an earlier run).
+async fn create_lake_table(
+    connection: &Connection,
+    name: &str,
+    schema: &str,
+    buckets: u32,
+    freshness_ms: u64,
+) -> Result<TablePath, BenchError> {
+    let definition = TableDefinition {
+        schema: schema.into(),
+        bucket_count: buckets,
+        properties: vec![
+            ("lake.enabled".into(), "true".into()),
+            ("lake.freshness.ms".into(), freshness_ms.to_string()),
+        ],
+        ..TableDefinition::default()
+    };
+    create_table_as(connection, name, definition).await
 }
 
 /// Waits until every bucket of `path` has its durable records in the lake.
@@ -140,13 +157,14 @@ fn tiering_throughput(
     let rows_total = params.backlog_mb * 1_000_000 / rows::ROW_SIZE_BYTES as u64;
     let path = runtime.block_on(async {
         let connection = connect(&node)?;
-        let definition = TableDefinition {
-            schema: rows::schema_text(),
-            bucket_count: params.buckets,
-            properties: lake_properties(3_600_000),
-            ..TableDefinition::default()
-        };
-        let path = create_table_as(&connection, "lake_backlog", definition).await?;
+        let path = create_lake_table(
+            &connection,
+            "lake_backlog",
+            &rows::schema_text(),
+            params.buckets,
+            HOUR_MS,
+        )
+        .await?;
         let writer = AppendWriter::new(connection.clone(), &path, AppendOptions::default()).await?;
         let batch_rows = 1_000u64;
         let mut sent = 0;
@@ -214,13 +232,14 @@ fn freshness(
     let node = ufer_node::start(config.clone())?;
     let delays = runtime.block_on(async {
         let connection = connect(&node)?;
-        let definition = TableDefinition {
-            schema: rows::schema_text(),
-            bucket_count: params.buckets,
-            properties: lake_properties(params.freshness_ms),
-            ..TableDefinition::default()
-        };
-        let path = create_table_as(&connection, "lake_fresh", definition).await?;
+        let path = create_lake_table(
+            &connection,
+            "lake_fresh",
+            &rows::schema_text(),
+            params.buckets,
+            params.freshness_ms,
+        )
+        .await?;
         let admin = Admin::new(connection.clone());
         let writer = AppendWriter::new(connection.clone(), &path, AppendOptions::default()).await?;
         // (bucket, last offset, acknowledged at) of every batch not yet seen tiered.
@@ -312,16 +331,11 @@ fn union_read(
 ) -> Result<Value, BenchError> {
     let tiered_rows = params.union_rows * 9 / 10;
     let node = ufer_node::start(config.clone())?;
-    let definition = TableDefinition {
-        schema: "id BIGINT NOT NULL, kind STRING, amount DOUBLE, ts TIMESTAMP(3), note STRING"
-            .into(),
-        bucket_count: params.buckets,
-        properties: lake_properties(3_600_000),
-        ..TableDefinition::default()
-    };
     let path = runtime.block_on(async {
         let connection = connect(&node)?;
-        let path = create_table_as(&connection, "lake_union", definition).await?;
+        let schema = "id BIGINT NOT NULL, kind STRING, amount DOUBLE, ts TIMESTAMP(3), note STRING";
+        let path =
+            create_lake_table(&connection, "lake_union", schema, params.buckets, HOUR_MS).await?;
         fill(&connection, &path, 0, tiered_rows).await?;
         connection.close().await;
         Ok::<_, BenchError>(path)

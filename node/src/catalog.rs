@@ -42,6 +42,16 @@ pub const TABLE_PROPERTIES: [&str; 6] = [
     "lake.freshness.ms",
 ];
 
+/// The properties that turn tiering on (ours, and Apache Fluss's name).
+pub const LAKE_ENABLED_PROPERTIES: [&str; 2] = ["lake.enabled", "table.datalake.enabled"];
+
+/// Whether a table's properties (as stored: already validated) make it a lake table.
+pub fn is_lake_table(properties: &[(String, String)]) -> bool {
+    properties
+        .iter()
+        .any(|(key, value)| LAKE_ENABLED_PROPERTIES.contains(&key.as_str()) && value == "true")
+}
+
 /// How long a lake table's records wait at most to be tiered, unless the table says
 /// otherwise (Apache Fluss's `table.datalake.freshness` default).
 pub const LAKE_FRESHNESS_DEFAULT: Duration = Duration::from_secs(3 * 60);

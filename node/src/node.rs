@@ -224,10 +224,18 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
         shards.push(ShardThread { join, shutdown, metrics });
     }
     drop(ready_sender);
+    let mut node = NodeHandle {
+        shards,
+        lake: None,
+        metrics_server: None,
+        host: config.advertised_host.clone(),
+        ports,
+        data_dir: config.data_dir.clone(),
+    };
     // Serving only once every shard is: a shard that failed to start (its data directory,
     // the catalog) fails the start, instead of leaving its buckets unanswered.
     let mut serving = 0;
-    while serving < shards.len() {
+    while serving < node.shards.len() {
         let failure = match ready_receiver.recv_timeout(SHARD_START_MAX) {
             Ok((_, Ok(()))) => {
                 serving += 1;
@@ -237,65 +245,30 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
             Err(_) => NodeError::Startup(format!(
                 "{} of {} shards serving after {} s",
                 serving,
-                shards.len(),
+                node.shards.len(),
                 SHARD_START_MAX.as_secs()
             )),
         };
-        let node = NodeHandle {
-            shards,
-            lake: None,
-            metrics_server: None,
-            host: config.advertised_host,
-            ports,
-            data_dir: config.data_dir,
-        };
-        let _ = node.shutdown();
-        return Err(failure);
+        return stopped_with(node, failure);
     }
-    let lake = match LakeService::start(&config, shared_catalog, tier_senders) {
-        Ok(lake) => lake,
-        Err(error) => {
-            let node = NodeHandle {
-                shards,
-                lake: None,
-                metrics_server: None,
-                host: config.advertised_host,
-                ports,
-                data_dir: config.data_dir,
-            };
-            let _ = node.shutdown();
-            return Err(error);
+    match LakeService::start(&config, shared_catalog, tier_senders) {
+        Ok(lake) => node.lake = Some(lake),
+        Err(error) => return stopped_with(node, error),
+    }
+    if let Some(listen) = &config.metrics_listen {
+        let counters = node.shards.iter().map(|shard| shard.metrics.clone()).collect();
+        match MetricsServer::start(listen, counters, node.lake_metrics()) {
+            Ok(server) => node.metrics_server = Some(server),
+            Err(error) => return stopped_with(node, error),
         }
-    };
-    let metrics_server = match &config.metrics_listen {
-        Some(listen) => {
-            let counters = shards.iter().map(|shard| shard.metrics.clone()).collect();
-            match MetricsServer::start(listen, counters, Some(lake.metrics())) {
-                Ok(server) => Some(server),
-                Err(error) => {
-                    let node = NodeHandle {
-                        shards,
-                        lake: Some(lake),
-                        metrics_server: None,
-                        host: config.advertised_host,
-                        ports,
-                        data_dir: config.data_dir,
-                    };
-                    let _ = node.shutdown();
-                    return Err(error);
-                }
-            }
-        }
-        None => None,
-    };
-    Ok(NodeHandle {
-        shards,
-        lake: Some(lake),
-        metrics_server,
-        host: config.advertised_host,
-        ports,
-        data_dir: config.data_dir,
-    })
+    }
+    Ok(node)
+}
+
+/// Stops what of a starting node already runs and fails the start with `error`.
+fn stopped_with(node: NodeHandle, error: NodeError) -> Result<NodeHandle, NodeError> {
+    let _ = node.shutdown();
+    Err(error)
 }
 
 struct ShardContext {

@@ -169,66 +169,58 @@ impl SqlEngine {
         }
         let lake_schema = LakeSchema::new(table.schema.arrow(), false)?;
         let columns: Vec<usize> = (0..lake_schema.table_column_count()).collect();
-        let mut schema: SchemaRef = Arc::new(lake_schema.arrow.project(&columns)?);
+        let mut union = UnionTable {
+            connection: self.connection.clone(),
+            path: path.clone(),
+            schema: Arc::new(lake_schema.arrow.project(&columns)?),
+            lake: None,
+            offsets: BTreeMap::new(),
+        };
+        if !crate::catalog::is_lake_table(&table.info.definition.properties) {
+            return Ok(Arc::new(union));
+        }
+        let catalog = match catalog {
+            Some(catalog) => catalog,
+            None => catalog.insert(self.open_catalog().await?),
+        };
         let ident = TableIdent::new(
             iceberg::NamespaceIdent::new(path.database.clone()),
             path.table.clone(),
         );
-        let mut lake = None;
-        let mut offsets = BTreeMap::new();
-        let lake_enabled = table.info.definition.properties.iter().any(|(key, value)| {
-            (key == "lake.enabled" || key == "table.datalake.enabled") && value == "true"
-        });
-        if lake_enabled && catalog.is_none() {
-            *catalog = Some(self.open_catalog().await?);
+        if !catalog.table_exists(&ident).await? {
+            // Nothing tiered yet: the whole table is in the log.
+            return Ok(Arc::new(union));
         }
-        let lake_catalog = catalog.as_ref().filter(|_| lake_enabled);
-        if let Some(catalog) = lake_catalog {
-            if !catalog.table_exists(&ident).await? {
-                // Nothing tiered yet: the whole table is in the log.
-                return Ok(Arc::new(UnionTable {
-                    connection: self.connection.clone(),
-                    path: path.clone(),
-                    schema,
-                    lake: None,
-                    offsets,
-                    bucket_count: table.bucket_count(),
-                }));
-            }
-            let iceberg_table = catalog.load_table(&ident).await?;
-            let owner = iceberg_table.metadata().properties().get(crate::lake::TABLE_ID_PROPERTY);
-            let snapshot = iceberg_table.metadata().current_snapshot().cloned();
-            if let (Some(snapshot), true) =
-                (snapshot, owner == Some(&table.info.table_id.to_string()))
-            {
-                if let Some(text) = snapshot.summary().additional_properties.get(OFFSETS_PROPERTY) {
-                    offsets = decode_offsets(text).ok_or_else(|| {
-                        DataFusionError::Execution(format!("bad {OFFSETS_PROPERTY}: {text:?}"))
-                    })?;
-                }
-                let provider = IcebergStaticTableProvider::try_new_from_table_snapshot(
-                    iceberg_table,
-                    snapshot.snapshot_id(),
-                )
-                .await?;
-                let full = provider.schema();
-                let indexes: Vec<usize> = schema
-                    .fields()
-                    .iter()
-                    .map(|field| full.index_of(field.name()))
-                    .collect::<Result<_, _>>()?;
-                schema = Arc::new(full.project(&indexes)?);
-                lake = Some((provider, indexes));
-            }
+        let iceberg_table = catalog.load_table(&ident).await?;
+        let owner = iceberg_table.metadata().properties().get(crate::lake::TABLE_ID_PROPERTY);
+        let Some(snapshot) = iceberg_table.metadata().current_snapshot().cloned() else {
+            return Ok(Arc::new(union));
+        };
+        if owner != Some(&table.info.table_id.to_string()) {
+            // A dropped table's lake table, not yet replaced by this one's.
+            return Ok(Arc::new(union));
         }
-        Ok(Arc::new(UnionTable {
-            connection: self.connection.clone(),
-            path: path.clone(),
-            schema,
-            lake,
-            offsets,
-            bucket_count: table.bucket_count(),
-        }))
+        if let Some(text) = snapshot.summary().additional_properties.get(OFFSETS_PROPERTY) {
+            union.offsets = decode_offsets(text).ok_or_else(|| {
+                DataFusionError::Execution(format!("bad {OFFSETS_PROPERTY}: {text:?}"))
+            })?;
+        }
+        let provider = IcebergStaticTableProvider::try_new_from_table_snapshot(
+            iceberg_table,
+            snapshot.snapshot_id(),
+        )
+        .await?;
+        // The snapshot's Arrow schema (field ids included) on both sides of the union.
+        let full = provider.schema();
+        let indexes: Vec<usize> = union
+            .schema
+            .fields()
+            .iter()
+            .map(|field| full.index_of(field.name()))
+            .collect::<Result<_, _>>()?;
+        union.schema = Arc::new(full.project(&indexes)?);
+        union.lake = Some((provider, indexes));
+        Ok(Arc::new(union))
     }
 }
 
@@ -253,7 +245,6 @@ struct UnionTable {
     lake: Option<(IcebergStaticTableProvider, Vec<usize>)>,
     /// Per bucket: the snapshot holds the records below it.
     offsets: BTreeMap<u32, u64>,
-    bucket_count: u32,
 }
 
 impl UnionTable {
@@ -290,7 +281,6 @@ impl UnionTable {
                 remaining.insert(bucket.bucket, bucket.high_watermark);
             }
         }
-        debug_assert!(remaining.keys().all(|bucket| *bucket < self.bucket_count));
         let mut batches = Vec::new();
         let mut rows_read: BTreeMap<u32, u64> = BTreeMap::new();
         let mut open = remaining.clone();

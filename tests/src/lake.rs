@@ -8,13 +8,14 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_array::StringArray;
 use arrow_array::{Array, Int32Array, Int64Array, RecordBatch};
 use futures_util::TryStreamExt;
 use iceberg::io::LocalFsStorageFactory;
 use iceberg::{Catalog, CatalogBuilder, TableIdent};
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 use ufer_node::lake::{decode_offsets, LakeConfig, OFFSETS_PROPERTY};
-use ufer_wire::client::Admin;
+use ufer_wire::client::{Admin, Connection, UpsertOptions, UpsertWriter};
 use ufer_wire::protocol::messages::{BucketStatus, TablePath};
 
 /// Where the test suite keeps its pyiceberg virtual environment (made on first use).
@@ -60,19 +61,6 @@ impl LakeRead {
     /// Rows.
     pub fn row_count(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
-    }
-
-    /// `(bucket, offset)` of every row, from the system columns.
-    pub fn positions(&self) -> Vec<(u32, u64)> {
-        let mut positions = Vec::with_capacity(self.row_count());
-        for batch in &self.batches {
-            let buckets = column::<Int32Array>(batch, "__bucket");
-            let offsets = column::<Int64Array>(batch, "__offset");
-            for row in 0..batch.num_rows() {
-                positions.push((buckets.value(row) as u32, offsets.value(row) as u64));
-            }
-        }
-        positions
     }
 
     /// Each row's `id` (BIGINT) with its bucket and offset; panics on an id seen twice.
@@ -182,4 +170,25 @@ pub fn pyiceberg_python() -> PathBuf {
     let status = Command::new("bash").arg(&setup).arg(&venv).status().unwrap();
     assert!(status.success(), "{} {} failed", setup.display(), venv.display());
     python
+}
+
+/// Writes to a primary-key table `id BIGINT NOT NULL, name STRING` the history the lake
+/// tests check: inserts 1 ann, 2 bob, 3 cy; updates 2 to bobby; deletes 3. Its changelog is
+/// `+I +I +I -U +U -D` (offsets 0..5); its rows after it are 1 ann and 2 bobby.
+pub async fn write_user_history(connection: &Connection, path: &TablePath) {
+    let writer = UpsertWriter::new(connection, path, UpsertOptions::default()).await.unwrap();
+    let schema = writer.table().schema.arrow().clone();
+    let users = |rows: &[(i64, &str)]| {
+        RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(rows.iter().map(|row| row.0).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(rows.iter().map(|row| row.1).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap()
+    };
+    writer.upsert(&users(&[(1, "ann"), (2, "bob"), (3, "cy")])).await.unwrap();
+    writer.upsert(&users(&[(2, "bobby")])).await.unwrap();
+    writer.delete(&users(&[(3, "")])).await.unwrap();
 }

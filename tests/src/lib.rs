@@ -31,6 +31,11 @@ where
     ufer_io::executor::run_on_new_thread(body).unwrap_or_else(|error| panic!("{error}"))
 }
 
+/// The client side of a whole-system test: a tokio runtime with two workers.
+pub fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
 /// Scales a default iteration count by `UFER_TEST_MULTIPLIER` (for long runs).
 pub fn iterations(default: u64) -> u64 {
     let multiplier = std::env::var("UFER_TEST_MULTIPLIER")

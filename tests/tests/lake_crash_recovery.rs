@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
+use ufer_tests::client_runtime;
 use ufer_tests::lake::{parquet_files_on_disk, read_lake, wait_until_tiered, LakeRead};
 use ufer_tests::rng::Rng;
 use ufer_tests::scan::read_ids;
@@ -31,10 +32,6 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn client_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 /// A node child, killed when dropped (also when a test fails).

@@ -16,10 +16,11 @@ use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, UInt32A
 use arrow_schema::SchemaRef;
 use ufer_node::lake::LakeConfig;
 use ufer_node::{start, NodeConfig};
-use ufer_tests::lake::{column, pyiceberg_python, read_lake, wait_until_tiered};
-use ufer_wire::client::{
-    Admin, AppendOptions, AppendWriter, ClientConfig, Connection, UpsertOptions, UpsertWriter,
+use ufer_tests::client_runtime;
+use ufer_tests::lake::{
+    column, pyiceberg_python, read_lake, wait_until_tiered, write_user_history,
 };
+use ufer_wire::client::{Admin, AppendOptions, AppendWriter, ClientConfig, Connection};
 use ufer_wire::protocol::messages::{TableDefinition, TablePath};
 
 /// Every column type a table may have.
@@ -51,10 +52,6 @@ const EXPECTED_ICEBERG_SCHEMA: [&str; 20] = [
     "__offset: required long",
     "__timestamp: required timestamptz",
 ];
-
-fn client_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
 
 /// Rows `first..first + count` of [`ALL_TYPES`], with nulls, from JSON lines.
 fn all_types_rows(schema: &SchemaRef, first: i64, count: i64) -> RecordBatch {
@@ -273,21 +270,7 @@ fn a_primary_key_tables_changelog_is_tiered_with_its_change_types() {
             ..TableDefinition::default()
         };
         admin.create_table(&path, definition, false).await.unwrap();
-        let writer = UpsertWriter::new(&connection, &path, UpsertOptions::default()).await.unwrap();
-        let schema = writer.table().schema.arrow().clone();
-        let users = |rows: &[(i64, &str)]| {
-            RecordBatch::try_new(
-                schema.clone(),
-                vec![
-                    Arc::new(Int64Array::from(rows.iter().map(|row| row.0).collect::<Vec<_>>())),
-                    Arc::new(StringArray::from(rows.iter().map(|row| row.1).collect::<Vec<_>>())),
-                ],
-            )
-            .unwrap()
-        };
-        writer.upsert(&users(&[(1, "ann"), (2, "bob"), (3, "cy")])).await.unwrap();
-        writer.upsert(&users(&[(2, "bobby")])).await.unwrap();
-        writer.delete(&users(&[(3, "")])).await.unwrap();
+        write_user_history(&connection, &path).await;
         wait_until_tiered(&admin, &path, 6, Duration::from_secs(60)).await;
         let lake = read_lake(node.data_dir(), "default", "users").await.unwrap();
         let mut rows = Vec::new();

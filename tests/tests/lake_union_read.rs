@@ -14,16 +14,13 @@ use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
 use ufer_node::lake::LakeConfig;
 use ufer_node::sql::{LakeLocation, SqlEngine};
 use ufer_node::{start, NodeConfig};
-use ufer_tests::lake::{column, read_lake, wait_until_tiered};
+use ufer_tests::client_runtime;
+use ufer_tests::lake::{column, read_lake, wait_until_tiered, write_user_history};
 use ufer_wire::client::{
     Admin, AppendOptions, AppendWriter, ClientConfig, Connection, LogScanner, ScanOptions,
-    StartFrom, UpsertOptions, UpsertWriter,
+    StartFrom,
 };
 use ufer_wire::protocol::messages::{TableDefinition, TablePath};
-
-fn client_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
 
 /// Rows `first..first + count`: `id`, `kind` (one of 5), `amount` (SMALLINT, widened in
 /// the lake), `note` (null every 4th).
@@ -228,21 +225,7 @@ fn sql_on_a_primary_key_table_sees_its_current_rows() {
             ..TableDefinition::default()
         };
         Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
-        let writer = UpsertWriter::new(&connection, &path, UpsertOptions::default()).await.unwrap();
-        let schema = writer.table().schema.arrow().clone();
-        let users = |rows: &[(i64, &str)]| {
-            RecordBatch::try_new(
-                schema.clone(),
-                vec![
-                    Arc::new(Int64Array::from(rows.iter().map(|row| row.0).collect::<Vec<_>>())),
-                    Arc::new(StringArray::from(rows.iter().map(|row| row.1).collect::<Vec<_>>())),
-                ],
-            )
-            .unwrap()
-        };
-        writer.upsert(&users(&[(1, "ann"), (2, "bob"), (3, "cy")])).await.unwrap();
-        writer.upsert(&users(&[(2, "bobby")])).await.unwrap();
-        writer.delete(&users(&[(3, "")])).await.unwrap();
+        write_user_history(&connection, &path).await;
         let engine = SqlEngine::new(
             connection.clone(),
             LakeLocation::of_node(&LakeConfig::default(), node.data_dir()),

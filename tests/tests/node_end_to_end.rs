@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use ufer_node::{start, NodeConfig};
+use ufer_tests::client_runtime;
 use ufer_tests::scan::read_ids;
 use ufer_wire::client::{
     Admin, AppendOptions, AppendWriter, ClientConfig, Connection, LogScanner, ScanOptions,
@@ -38,11 +39,6 @@ fn rows(schema: &arrow_schema::SchemaRef, first_id: i64) -> RecordBatch {
         ],
     )
     .unwrap()
-}
-
-/// The client side of a test: a tokio runtime with two workers.
-fn client_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
 /// Creates `default.NAME` (id, name, ts) with `buckets` buckets and no bucket key.

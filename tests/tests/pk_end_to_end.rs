@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
 use ufer_node::{start, NodeConfig};
+use ufer_tests::client_runtime;
 use ufer_wire::client::{
     Admin, ClientConfig, ClientError, Connection, LogScanner, Lookuper, RowKind, ScanOptions,
     SnapshotScanner, StartFrom, UpsertOptions, UpsertWriter,
@@ -26,10 +27,6 @@ use ufer_wire::{BatchOptions, ChangeType, LogBatchBuilder, WriterStamp};
 
 /// The table's rows as the test models them: id → (name, score).
 type Model = BTreeMap<i64, (String, i64)>;
-
-fn client_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
-}
 
 fn users(schema: &arrow_schema::SchemaRef, rows: &[(i64, &str, i64)]) -> RecordBatch {
     RecordBatch::try_new(

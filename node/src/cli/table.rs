@@ -54,10 +54,7 @@ pub async fn run(connection: &Connection, command: &TableCommand) -> Result<(), 
             for (key, value) in &info.definition.properties {
                 println!("property  {key}={value}");
             }
-            let lake = description.buckets.iter().any(|bucket| bucket.tiered_offset.is_some())
-                || info.definition.properties.iter().any(|(key, value)| {
-                    (key == "lake.enabled" || key == "table.datalake.enabled") && value == "true"
-                });
+            let lake = crate::catalog::is_lake_table(&info.definition.properties);
             print!(
                 "{:>6} {:>14} {:>14} {:>14} {:>12} {:>8}",
                 "bucket", "start offset", "high watermark", "end offset", "bytes", "segments"
