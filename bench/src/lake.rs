@@ -21,7 +21,7 @@ use arrow_array::{
     ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
 };
 use serde_json::{json, Value};
-use ufer_node::lake::LakeConfig;
+use ufer_node::config::LakeConfig;
 use ufer_node::sql::{LakeLocation, SqlEngine};
 use ufer_node::{NodeConfig, NodeHandle};
 use ufer_wire::client::{Admin, AppendOptions, AppendWriter, ClientConfig, Connection};

@@ -5,13 +5,11 @@
 //! one shard per available core on consecutive UDP ports from 7070, a self-signed
 //! certificate generated on first start and kept in the data directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use ufer_shard::{KvConfig, LogConfig};
-
-use crate::lake::LakeConfig;
 
 /// Default first UDP port; shard `k` listens on `base_port + k`.
 pub const BASE_PORT_DEFAULT: u16 = 7070;
@@ -25,6 +23,50 @@ pub const UDP_BUFFER_SIZE_DEFAULT_BYTES: usize =
 
 /// Most shards a node runs.
 pub const SHARD_COUNT_MAX: usize = 256;
+
+/// Default catalog name (pyiceberg and other readers must use the same one).
+pub const CATALOG_NAME_DEFAULT: &str = "ufer";
+
+/// How the node reaches its lake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LakeConfig {
+    /// Iceberg SQL catalog URI (`sqlite:…`); `None`: `<data_dir>/lake/catalog.db`.
+    pub catalog_uri: Option<String>,
+    /// Warehouse location (a local directory, `file:///…` or a path); `None`:
+    /// `<data_dir>/lake/warehouse`.
+    pub warehouse: Option<String>,
+    /// The catalog's name (readers must use the same).
+    pub catalog_name: String,
+    /// Pin the tiering thread to this CPU; `None`: unpinned, so it never holds a shard's core.
+    pub core: Option<usize>,
+}
+
+impl Default for LakeConfig {
+    fn default() -> Self {
+        Self {
+            catalog_uri: None,
+            warehouse: None,
+            catalog_name: CATALOG_NAME_DEFAULT.into(),
+            core: None,
+        }
+    }
+}
+
+impl LakeConfig {
+    /// The catalog URI for a node with data in `data_dir`.
+    pub fn catalog_uri(&self, data_dir: &Path) -> String {
+        self.catalog_uri.clone().unwrap_or_else(|| {
+            format!("sqlite:{}?mode=rwc", data_dir.join("lake").join("catalog.db").display())
+        })
+    }
+
+    /// The warehouse location for a node with data in `data_dir`.
+    pub fn warehouse(&self, data_dir: &Path) -> String {
+        self.warehouse.clone().unwrap_or_else(|| {
+            format!("file://{}", data_dir.join("lake").join("warehouse").display())
+        })
+    }
+}
 
 /// How a node runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,5 +294,13 @@ mod tests {
         config.shard_count = 0;
         assert!(config.validate().is_err());
         NodeConfig::test_min(PathBuf::from("x")).validate().unwrap();
+    }
+
+    #[test]
+    fn the_embedded_default_lives_in_the_data_dir() {
+        let config = LakeConfig::default();
+        let dir = Path::new("/data");
+        assert_eq!(config.catalog_uri(dir), "sqlite:/data/lake/catalog.db?mode=rwc");
+        assert_eq!(config.warehouse(dir), "file:///data/lake/warehouse");
     }
 }

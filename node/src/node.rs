@@ -16,21 +16,16 @@ use ufer_io::DataDir;
 use ufer_shard::{Clock, SystemClock};
 use ufer_wire::protocol::messages::NodeInfo;
 
-use crate::catalog::Catalog;
+use crate::api::handle_message;
+use crate::catalog::{file, Catalog, SharedCatalog};
 use crate::config::NodeConfig;
 use crate::error::NodeError;
-use crate::handlers::handle_message;
-use crate::lake::{
-    serve_tier_requests, tier_channel, LakeMetrics, LakeService, SharedCatalog, TierRequest,
-};
+use crate::lake::{serve_tier_requests, tier_channel, LakeMetrics, LakeService, TierRequest};
 use crate::limits::SHARD_CHANNEL_CAPACITY;
 use crate::metrics::{ShardMetrics, ShardMetricsSnapshot};
 use crate::metrics_http::MetricsServer;
 use crate::server::serve;
 use crate::shard::{Shard, ShardMessage};
-
-/// Name of the catalog file in `<data_dir>/catalog/`.
-pub const CATALOG_FILE_NAME: &str = "catalog";
 
 /// I/O memory glommio reserves per shard executor.
 const SHARD_IO_MEMORY_BYTES: usize = 8 * 1024 * 1024;
@@ -134,19 +129,6 @@ impl NodeHandle {
     }
 }
 
-fn load_catalog(data_dir: &Path) -> Result<(Catalog, bool), NodeError> {
-    let path = data_dir.join("catalog").join(CATALOG_FILE_NAME);
-    match std::fs::read(&path) {
-        Ok(bytes) => Catalog::decode(&bytes)
-            .map(|catalog| (catalog, true))
-            .map_err(|error| NodeError::Startup(format!("{}: {error}", path.display()))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            Ok((Catalog::new(SystemClock.now_ms()), false))
-        }
-        Err(error) => Err(NodeError::Startup(format!("reading {}: {error}", path.display()))),
-    }
-}
-
 /// Starts a node.
 pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
     config.validate().map_err(NodeError::Startup)?;
@@ -158,7 +140,10 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
     })?;
     let identity = crate::tls::load_or_create(&config.data_dir, &config.advertised_host)?;
     let server_config = crate::tls::server_config(&identity)?;
-    let (catalog, catalog_exists) = load_catalog(&config.data_dir)?;
+    let (catalog, catalog_exists) = match file::load(&config.data_dir)? {
+        Some(catalog) => (catalog, true),
+        None => (Catalog::new(SystemClock.now_ms()), false),
+    };
     let catalog = Arc::new(catalog);
 
     let mut sockets = Vec::with_capacity(config.shard_count);
@@ -295,7 +280,7 @@ async fn shard_main(
     let config = Rc::new(context.config);
     let catalog_dir = if context.index == 0 {
         Some(
-            DataDir::open(config.data_dir.join("catalog"))
+            DataDir::open(file::catalog_dir(&config.data_dir))
                 .await
                 .map_err(|error| error.to_string())?,
         )
@@ -400,9 +385,7 @@ async fn prepare_data_dir(
 ) -> Result<(), String> {
     if !catalog_exists {
         if let Some(dir) = &shard.catalog_dir {
-            dir.replace_file(CATALOG_FILE_NAME, &catalog.encode())
-                .await
-                .map_err(|error| error.to_string())?;
+            file::persist(dir, catalog).await.map_err(|error| error.to_string())?;
         }
     }
     let tables_dir = shard.config.data_dir.join("tables");

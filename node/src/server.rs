@@ -11,7 +11,7 @@ use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::frame::{request_body_size_max, FrameHeader, FRAME_HEADER_SIZE_BYTES};
 use ufer_wire::protocol::messages::encode_error_frame;
 
-use crate::handlers::{handle, Response};
+use crate::api::{handle, Response};
 use crate::limits::REQUEST_READ_TIMEOUT;
 use crate::metrics::ShardMetrics;
 use crate::shard::Shard;

@@ -22,12 +22,12 @@ use ufer_shard::{Clock, LogTablet};
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::messages::{BucketStatus, NodeInfo};
 
-use crate::catalog::{resolve, Catalog, ResolvedTable};
+use crate::catalog::{Catalog, SharedCatalog};
 use crate::config::NodeConfig;
 use crate::error::{open_error, pk_error};
-use crate::lake::SharedCatalog;
 use crate::metrics::ShardMetrics;
 use crate::routing::shard_of;
+use crate::table::{resolve, ResolvedTable};
 
 /// Longest a primary-key bucket's changes stay out of a KV snapshot (Fluss's
 /// `kv.snapshot.interval` default): bounds the changelog its next open replays.

@@ -43,7 +43,9 @@ use ufer_wire::client::{
 };
 use ufer_wire::protocol::messages::TablePath;
 
-use crate::lake::{decode_offsets, LakeConfig, LakeSchema, OFFSETS_PROPERTY};
+use crate::config::LakeConfig;
+use crate::lake::{decode_offsets, OFFSETS_PROPERTY};
+use crate::table::LakeSchema;
 
 /// The DataFusion catalog ufer's databases are schemas of.
 pub const SQL_CATALOG: &str = "ufer";
@@ -62,7 +64,7 @@ pub enum SqlError {
     Lake(#[from] iceberg::Error),
     /// A table's definition has no lake schema.
     #[error("{0}")]
-    Schema(#[from] crate::lake::schema::LakeSchemaError),
+    Schema(#[from] crate::table::LakeSchemaError),
     /// Schemas did not line up.
     #[error("{0}")]
     Arrow(#[from] arrow_schema::ArrowError),
@@ -176,7 +178,7 @@ impl SqlEngine {
             lake: None,
             offsets: BTreeMap::new(),
         };
-        if !crate::catalog::is_lake_table(&table.info.definition.properties) {
+        if !crate::table::is_lake_table(&table.info.definition.properties) {
             return Ok(Arc::new(union));
         }
         let catalog = match catalog {

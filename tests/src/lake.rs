@@ -14,7 +14,8 @@ use futures_util::TryStreamExt;
 use iceberg::io::LocalFsStorageFactory;
 use iceberg::{Catalog, CatalogBuilder, TableIdent};
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
-use ufer_node::lake::{decode_offsets, LakeConfig, OFFSETS_PROPERTY};
+use ufer_node::config::LakeConfig;
+use ufer_node::lake::{decode_offsets, OFFSETS_PROPERTY};
 use ufer_wire::client::{Admin, Connection, UpsertOptions, UpsertWriter};
 use ufer_wire::protocol::messages::{BucketStatus, TablePath};
 

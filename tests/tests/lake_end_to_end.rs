@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use arrow_array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, UInt32Array};
 use arrow_schema::SchemaRef;
-use ufer_node::lake::LakeConfig;
+use ufer_node::config::LakeConfig;
 use ufer_node::{start, NodeConfig};
 use ufer_tests::client_runtime;
 use ufer_tests::lake::{

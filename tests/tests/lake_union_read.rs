@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
-use ufer_node::lake::LakeConfig;
+use ufer_node::config::LakeConfig;
 use ufer_node::sql::{LakeLocation, SqlEngine};
 use ufer_node::{start, NodeConfig};
 use ufer_tests::client_runtime;

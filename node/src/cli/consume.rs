@@ -8,7 +8,7 @@ use ufer_wire::client::{Connection, LogScanner, ScanOptions, StartFrom};
 use ufer_wire::ChangeType;
 
 use crate::cli::args::{ConsumeArgs, Format};
-use crate::cli::table_path;
+use crate::cli::client::table_path;
 
 fn start_from(text: &str) -> Result<StartFrom, String> {
     match text {

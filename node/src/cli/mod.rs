@@ -2,6 +2,7 @@
 //! the client SDK.
 
 pub mod args;
+pub mod client;
 pub(crate) mod consume;
 mod demo;
 mod pk;
@@ -11,17 +12,8 @@ mod serve;
 mod sql;
 mod table;
 
-use std::path::PathBuf;
-use std::time::Duration;
-
-use ufer_wire::client::{ClientConfig, Connection, Trust};
-use ufer_wire::protocol::messages::TablePath;
-
-use crate::catalog::DEFAULT_DATABASE;
 use args::{Cli, Command};
-
-/// The default data directory of a local node.
-pub const DATA_DIR_DEFAULT: &str = "ufer-data";
+use client::connect;
 
 /// Runs a parsed command line; the error is printed by `main`.
 pub fn run(cli: Cli) -> Result<(), String> {
@@ -55,29 +47,4 @@ async fn run_client(cli: &Cli) -> Result<(), String> {
     };
     connection.close().await;
     result
-}
-
-/// A client connection as the flags describe it.
-pub fn connect(cli: &Cli) -> Result<Connection, String> {
-    let trust = match &cli.ca_file {
-        Some(file) => Trust::CaFile(file.clone()),
-        None => {
-            Trust::DataDir(cli.data_dir.clone().unwrap_or_else(|| PathBuf::from(DATA_DIR_DEFAULT)))
-        }
-    };
-    let config = ClientConfig {
-        bootstrap: cli.server,
-        server_name: cli.server_name.clone(),
-        trust,
-        request_timeout: Duration::from_secs(30),
-    };
-    Connection::new(config).map_err(|error| error.to_string())
-}
-
-/// `TABLE` (in the default database) or `DATABASE.TABLE`.
-pub fn table_path(name: &str) -> TablePath {
-    match name.split_once('.') {
-        Some((database, table)) => TablePath::new(database, table),
-        None => TablePath::new(DEFAULT_DATABASE, name),
-    }
 }

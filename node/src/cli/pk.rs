@@ -12,8 +12,8 @@ use ufer_wire::client::{
 use ufer_wire::protocol::messages::Acks;
 
 use crate::cli::args::{AcksArg, Format, LookupArgs, ScanArgs, UpsertArgs};
+use crate::cli::client::table_path;
 use crate::cli::consume::Printer;
-use crate::cli::table_path;
 
 /// The field of an input row that says what it does.
 const OP_FIELD: &str = "_op";

@@ -8,7 +8,7 @@ use ufer_wire::client::{AppendOptions, AppendWriter, Connection};
 use ufer_wire::protocol::messages::Acks;
 
 use crate::cli::args::{AcksArg, Format, ProduceArgs};
-use crate::cli::table_path;
+use crate::cli::client::table_path;
 
 /// Batches read ahead of the writer.
 const READ_AHEAD_BATCH_COUNT: usize = 4;

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use ufer_wire::client::Connection;
 
 use super::args::{Cli, Format, SqlArgs};
+use super::client::DATA_DIR_DEFAULT;
 use super::consume::Printer;
-use super::DATA_DIR_DEFAULT;
-use crate::lake::LakeConfig;
+use crate::config::LakeConfig;
 use crate::sql::{format_table, LakeLocation, SqlEngine};
 
 /// Runs the query and prints its rows.

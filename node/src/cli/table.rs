@@ -4,7 +4,7 @@ use ufer_wire::client::{Admin, Connection};
 use ufer_wire::protocol::messages::TableDefinition;
 
 use crate::cli::args::{DatabaseCommand, TableCommand};
-use crate::cli::table_path;
+use crate::cli::client::table_path;
 
 pub async fn run(connection: &Connection, command: &TableCommand) -> Result<(), String> {
     let admin = Admin::new(connection.clone());
@@ -54,7 +54,7 @@ pub async fn run(connection: &Connection, command: &TableCommand) -> Result<(), 
             for (key, value) in &info.definition.properties {
                 println!("property  {key}={value}");
             }
-            let lake = crate::catalog::is_lake_table(&info.definition.properties);
+            let lake = crate::table::is_lake_table(&info.definition.properties);
             print!(
                 "{:>6} {:>14} {:>14} {:>14} {:>12} {:>8}",
                 "bucket", "start offset", "high watermark", "end offset", "bytes", "segments"

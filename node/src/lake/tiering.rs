@@ -43,15 +43,15 @@ use ufer_wire::{BatchDecoder, ChangeType, LogBatch};
 
 use super::link::{TierRead, TierRequest};
 use super::metrics::{LakeMetrics, TableLag};
-use super::schema::LakeSchema;
 use super::{
-    decode_offsets, encode_offsets, LakeConfig, SharedCatalog, DATA_FILE_SIZE_MAX_BYTES,
-    OFFSETS_PROPERTY, READ_SIZE_MAX_BYTES, ROUND_BUCKET_BYTES_MAX, TABLE_ID_PROPERTY,
+    decode_offsets, encode_offsets, DATA_FILE_SIZE_MAX_BYTES, OFFSETS_PROPERTY,
+    READ_SIZE_MAX_BYTES, ROUND_BUCKET_BYTES_MAX, TABLE_ID_PROPERTY,
 };
-use crate::catalog::{resolve, ResolvedTable};
-use crate::config::NodeConfig;
+use crate::catalog::SharedCatalog;
+use crate::config::{LakeConfig, NodeConfig};
 use crate::error::NodeError;
 use crate::routing::shard_of;
+use crate::table::{resolve, LakeSchema, ResolvedTable};
 
 /// How often the thread looks for tables that are due (and for a stop).
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -94,7 +94,7 @@ enum TieringError {
     #[error("Iceberg: {0}")]
     Iceberg(#[from] iceberg::Error),
     #[error("{0}")]
-    Schema(#[from] super::schema::LakeSchemaError),
+    Schema(#[from] crate::table::LakeSchemaError),
     #[error("reading bucket {bucket}: {message}")]
     Read { bucket: u32, message: String },
     #[error("the lake table's snapshot property {OFFSETS_PROPERTY} is not well formed: {0:?}")]

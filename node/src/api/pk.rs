@@ -7,15 +7,16 @@ use std::rc::Rc;
 use arrow_array::RecordBatch;
 use ufer_shard::pk_bucket::PkBucket;
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
-use ufer_wire::protocol::frame::{ApiKey, FrameFlags, FRAME_HEADER_SIZE_BYTES};
+use ufer_wire::protocol::frame::{ApiKey, FRAME_HEADER_SIZE_BYTES};
 use ufer_wire::protocol::messages::*;
-use ufer_wire::{BatchOptions, BatchSchema, LogBatch, LogBatchBuilder, WriterStamp};
+use ufer_wire::{BatchOptions, BatchSchema, LogBatchBuilder, WriterStamp};
 
-use crate::catalog::ResolvedTable;
+use crate::api::records::one_batch;
+use crate::api::response::{malformed, reply, Response};
 use crate::error::pk_error;
-use crate::handlers::{malformed, Response};
 use crate::metrics::ShardMetrics;
 use crate::shard::Shard;
+use crate::table::ResolvedTable;
 
 /// The table and the bucket of a request, or the owner's answer when another shard owns it.
 enum Target {
@@ -43,29 +44,6 @@ async fn target(
     }
     let pk_bucket = shard.pk_bucket(&table, bucket).await?;
     Ok(Target::Here(table, pk_bucket))
-}
-
-/// Checks that `records` is exactly one batch.
-fn one_batch(records: &[u8], what: &str) -> Result<(), ErrorBody> {
-    if records.is_empty() {
-        return Err(ErrorBody::new(
-            ErrorCode::InvalidRequest,
-            format!("{what} must carry a batch"),
-        ));
-    }
-    let length = LogBatch::parse(records)
-        .map_err(|error| ErrorBody::new(ErrorCode::InvalidBatch, error.to_string()))?
-        .len();
-    if length != records.len() {
-        return Err(ErrorBody::new(
-            ErrorCode::InvalidRequest,
-            format!(
-                "{what} carries exactly one batch: {} bytes follow the {length}-byte batch",
-                records.len() - length
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Checks a list of column indexes (projection or partial-update targets).
@@ -126,13 +104,7 @@ pub async fn upsert(
         high_watermark: bucket.log().high_watermark(),
         duplicate: outcome.duplicate,
     };
-    Ok(Response::Frame(encode_frame(
-        ApiKey::Upsert,
-        FrameFlags::response(),
-        request_id,
-        &response,
-        &[],
-    )))
+    Ok(reply(ApiKey::Upsert, request_id, &response, &[]))
 }
 
 /// `rows` as one batch for a records section (empty for none).
@@ -170,13 +142,7 @@ pub async fn lookup(
         log_offset: found.log_offset,
         truncated: found.truncated,
     };
-    Ok(Response::Frame(encode_frame(
-        ApiKey::Lookup,
-        FrameFlags::response(),
-        request_id,
-        &response,
-        &section,
-    )))
+    Ok(reply(ApiKey::Lookup, request_id, &response, &section))
 }
 
 /// Handles a part of a snapshot scan.
@@ -202,11 +168,5 @@ pub async fn snapshot_scan(
         log_offset: part.log_offset,
         more: part.more,
     };
-    Ok(Response::Frame(encode_frame(
-        ApiKey::SnapshotScan,
-        FrameFlags::response(),
-        request_id,
-        &response,
-        &section,
-    )))
+    Ok(reply(ApiKey::SnapshotScan, request_id, &response, &section))
 }

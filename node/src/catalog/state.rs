@@ -1,71 +1,28 @@
-//! The table catalog: databases and tables, persisted crash-safely in the data directory
-//! and loaded at start.
+//! [`Catalog`]: the databases and tables, the next table id and the writer ids reserved so
+//! far; its changes (each one validated, tables by [`resolve`]) and its file encoding.
 //!
-//! Shard 0 owns the catalog and is the only one to change it (DDL requests are forwarded
-//! there); after each change it writes the file (`catalog`, replaced atomically) and sends
-//! a copy to every other shard, which keep it for routing and validating requests. Table ids
-//! are never reused. Writer ids are reserved in blocks, so a restart never hands out an id
-//! twice.
+//! Table ids are never reused. Writer ids are reserved in blocks, so a restart never hands
+//! out an id twice.
 //!
 //! File: `UFCT`, `u16` version 1, the databases (`list<(string name, i64 created_at_ms)>`),
 //! the tables (`list<TableInfo>` as in the protocol), `u64` next table id, `i64` writer ids
 //! reserved up to, then a CRC-32C of everything before it.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use ufer_shard::LogConfig;
-use ufer_shard::{is_pk_property, PkTableOptions};
 use ufer_wire::protocol::codec::{Decoder, Encoder, ProtocolError};
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::messages::{TableDefinition, TableInfo, TablePath};
-use ufer_wire::schema_text::parse_schema;
-use ufer_wire::BatchSchema;
 
-use crate::limits::{BUCKET_COUNT_MAX, NAME_SIZE_MAX_BYTES};
+use crate::limits::NAME_SIZE_MAX_BYTES;
+use crate::table::resolve;
 
 /// The database every node starts with.
 pub const DEFAULT_DATABASE: &str = "default";
 
 const CATALOG_MAGIC: &[u8; 4] = b"UFCT";
 const CATALOG_VERSION: u16 = 1;
-
-/// Table properties a table may set: the first four override the node's log default, the
-/// rest make it a lake table (Apache Fluss's names are accepted too:
-/// `table.datalake.enabled`, `table.datalake.freshness` with a unit, e.g. `30s`).
-pub const TABLE_PROPERTIES: [&str; 6] = [
-    "retention.bytes",
-    "retention.ms",
-    "segment.bytes",
-    "segment.ms",
-    "lake.enabled",
-    "lake.freshness.ms",
-];
-
-/// The properties that turn tiering on (ours, and Apache Fluss's name).
-pub const LAKE_ENABLED_PROPERTIES: [&str; 2] = ["lake.enabled", "table.datalake.enabled"];
-
-/// Whether a table's properties (as stored: already validated) make it a lake table.
-pub fn is_lake_table(properties: &[(String, String)]) -> bool {
-    properties
-        .iter()
-        .any(|(key, value)| LAKE_ENABLED_PROPERTIES.contains(&key.as_str()) && value == "true")
-}
-
-/// How long a lake table's records wait at most to be tiered, unless the table says
-/// otherwise (Apache Fluss's `table.datalake.freshness` default).
-pub const LAKE_FRESHNESS_DEFAULT: Duration = Duration::from_secs(3 * 60);
-
-/// Shortest freshness a table may ask for: each round is an Iceberg commit.
-pub const LAKE_FRESHNESS_MIN: Duration = Duration::from_millis(100);
-
-/// How a lake-enabled table is tiered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LakeTableOptions {
-    /// A tiering round starts at most this long after the previous one started, and takes
-    /// every record durable when it starts.
-    pub freshness: Duration,
-}
 
 /// Databases and tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,39 +31,6 @@ pub struct Catalog {
     tables: BTreeMap<TablePath, TableInfo>,
     next_table_id: u64,
     writer_ids_reserved_to: i64,
-}
-
-/// A table ready to serve: its catalog entry, batch schema and log limits.
-#[derive(Clone, Debug)]
-pub struct ResolvedTable {
-    /// The catalog entry.
-    pub info: TableInfo,
-    /// The schema batches are checked against.
-    pub schema: BatchSchema,
-    /// The node's log limits with the table's properties applied.
-    pub log: LogConfig,
-    /// For a primary-key table: its key, bucket key, merge engine and changelog options.
-    pub primary_key: Option<PkTableOptions>,
-    /// For a lake-enabled table: how it is tiered.
-    pub lake: Option<LakeTableOptions>,
-}
-
-impl ResolvedTable {
-    /// Fails with `BUCKET_NOT_FOUND` unless the table has `bucket`.
-    pub fn check_bucket(&self, bucket: u32) -> Result<(), ErrorBody> {
-        let count = self.info.definition.bucket_count;
-        if bucket < count {
-            return Ok(());
-        }
-        Err(ErrorBody::new(
-            ErrorCode::BucketNotFound,
-            format!("table {} has {count} buckets, not bucket {bucket}", self.info.path),
-        ))
-    }
-}
-
-fn invalid(message: impl Into<String>) -> ErrorBody {
-    ErrorBody::new(ErrorCode::InvalidTableDefinition, message)
 }
 
 /// Checks a database or table name: 1 to 255 bytes of letters, digits, `_` and `-`.
@@ -122,134 +46,6 @@ pub fn check_name(kind: &str, name: &str) -> Result<(), ErrorBody> {
             format!("{kind} name {name:?} must have 1 to {NAME_SIZE_MAX_BYTES} letters, digits, '_' or '-'"),
         ))
     }
-}
-
-/// Resolves a table definition against the node's log defaults; every mistake is an
-/// `INVALID_TABLE_DEFINITION` naming it.
-pub fn resolve(info: &TableInfo, base: &LogConfig) -> Result<ResolvedTable, ErrorBody> {
-    let definition = &info.definition;
-    let arrow =
-        parse_schema(&definition.schema).map_err(|error| invalid(format!("schema: {error}")))?;
-    let schema = BatchSchema::new(info.schema_id, std::sync::Arc::new(arrow))
-        .map_err(|error| invalid(format!("schema: {error}")))?;
-    if definition.bucket_count == 0 || definition.bucket_count > BUCKET_COUNT_MAX {
-        return Err(invalid(format!(
-            "bucket count must be 1 to {BUCKET_COUNT_MAX}, not {}",
-            definition.bucket_count
-        )));
-    }
-    let primary_key = if definition.primary_key.is_empty() {
-        if let Some((key, _)) = definition.properties.iter().find(|(key, _)| is_pk_property(key)) {
-            return Err(invalid(format!(
-                "property {key} is for primary-key tables; this table has no primary key"
-            )));
-        }
-        None
-    } else {
-        let pk_properties: Vec<(String, String)> =
-            definition.properties.iter().filter(|(key, _)| is_pk_property(key)).cloned().collect();
-        Some(
-            PkTableOptions::from_definition(
-                schema.arrow(),
-                &definition.primary_key,
-                &definition.bucket_key,
-                &pk_properties,
-            )
-            .map_err(|reason| invalid(format!("primary key: {reason}")))?,
-        )
-    };
-    if definition.partition_by.is_some() {
-        return Err(invalid("partitioned tables are not supported yet"));
-    }
-    for column in &definition.bucket_key {
-        let Some(field) = schema.arrow().fields().iter().find(|field| field.name() == column)
-        else {
-            return Err(invalid(format!("bucket key column {column:?} is not in the schema")));
-        };
-        if !ufer_wire::bucketing::is_hashable(field.data_type()) {
-            return Err(invalid(format!(
-                "bucket key column {column:?} has type {}, which cannot be hashed to a bucket",
-                field.data_type()
-            )));
-        }
-    }
-    let mut log = base.clone();
-    let mut lake_enabled = false;
-    let mut freshness = LAKE_FRESHNESS_DEFAULT;
-    for (key, value) in &definition.properties {
-        if primary_key.is_some() && is_pk_property(key) {
-            continue;
-        }
-        let number = || {
-            value
-                .parse::<u64>()
-                .map_err(|_| invalid(format!("property {key} needs a whole number, not {value:?}")))
-        };
-        match key.as_str() {
-            "retention.bytes" => log.retention_size_max_bytes = Some(number()?),
-            "retention.ms" => log.retention_age_max = Some(Duration::from_millis(number()?)),
-            "segment.bytes" => log.segment_size_max_bytes = number()?,
-            "segment.ms" => log.segment_age_max = Duration::from_millis(number()?),
-            "lake.enabled" | "table.datalake.enabled" => {
-                lake_enabled = match value.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => {
-                        return Err(invalid(format!(
-                            "property {key} is true or false, not {value:?}"
-                        )))
-                    }
-                }
-            }
-            "lake.freshness.ms" => freshness = Duration::from_millis(number()?),
-            "table.datalake.freshness" => {
-                freshness = parse_duration(value).ok_or_else(|| {
-                    invalid(format!(
-                        "property {key} needs a duration such as 30s or 3min, not {value:?}"
-                    ))
-                })?
-            }
-            other => {
-                return Err(invalid(format!(
-                    "unknown property {other:?}; known: {}",
-                    TABLE_PROPERTIES.join(", ")
-                )))
-            }
-        }
-    }
-    log.validate().map_err(|reason| invalid(format!("properties: {reason}")))?;
-    let lake = if lake_enabled {
-        if freshness < LAKE_FRESHNESS_MIN {
-            return Err(invalid(format!(
-                "lake freshness must be at least {} ms",
-                LAKE_FRESHNESS_MIN.as_millis()
-            )));
-        }
-        // Every column must have an Iceberg type.
-        crate::lake::LakeSchema::new(schema.arrow(), primary_key.is_some())
-            .map_err(|error| invalid(format!("lake table: {error}")))?;
-        Some(LakeTableOptions { freshness })
-    } else {
-        None
-    };
-    Ok(ResolvedTable { info: info.clone(), schema, log, primary_key, lake })
-}
-
-/// `30s`, `3min`, `500ms`, `1h`, `2d` (Apache Fluss's duration text); a bare number is ms.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let unit_ms: u64 = match unit.trim() {
-        "" | "ms" => 1,
-        "s" | "sec" => 1_000,
-        "min" | "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    Some(Duration::from_millis(number.checked_mul(unit_ms)?))
 }
 
 impl Default for Catalog {
@@ -544,54 +340,5 @@ mod tests {
         let mut damaged = catalog.encode();
         damaged[6] ^= 1;
         assert!(Catalog::decode(&damaged).is_err());
-    }
-
-    #[test]
-    fn lake_properties_resolve_and_are_checked() {
-        let base = LogConfig::test_min();
-        let with = |properties: &[(&str, &str)]| {
-            let info = TableInfo {
-                definition: TableDefinition {
-                    properties: properties
-                        .iter()
-                        .map(|(key, value)| (key.to_string(), value.to_string()))
-                        .collect(),
-                    ..definition("id BIGINT NOT NULL, at TIMESTAMP(9)")
-                },
-                ..TableInfo::default()
-            };
-            resolve(&info, &base)
-        };
-        assert_eq!(with(&[]).unwrap().lake, None);
-        assert_eq!(
-            with(&[("lake.enabled", "true")]).unwrap().lake,
-            Some(LakeTableOptions { freshness: LAKE_FRESHNESS_DEFAULT })
-        );
-        let fluss =
-            with(&[("table.datalake.enabled", "true"), ("table.datalake.freshness", "30s")]);
-        assert_eq!(fluss.unwrap().lake.unwrap().freshness, Duration::from_secs(30));
-        let ms = with(&[("lake.enabled", "true"), ("lake.freshness.ms", "500")]);
-        assert_eq!(ms.unwrap().lake.unwrap().freshness, Duration::from_millis(500));
-        assert_eq!(with(&[("lake.enabled", "false")]).unwrap().lake, None);
-        for (properties, expected) in [
-            (vec![("lake.enabled", "yes")], "true or false"),
-            (vec![("lake.enabled", "true"), ("lake.freshness.ms", "5")], "at least"),
-            (vec![("table.datalake.freshness", "soon")], "duration"),
-        ] {
-            let error = with(&properties).unwrap_err();
-            assert_eq!(error.code, ErrorCode::InvalidTableDefinition);
-            assert!(error.message.contains(expected), "{}", error.message);
-        }
-        let reserved = TableInfo {
-            definition: TableDefinition {
-                properties: vec![("lake.enabled".into(), "true".into())],
-                ..definition("__offset BIGINT")
-            },
-            ..TableInfo::default()
-        };
-        assert!(resolve(&reserved, &base).unwrap_err().message.contains("reserved"));
-        assert_eq!(parse_duration("3min"), Some(Duration::from_secs(180)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2x"), None);
     }
 }
