@@ -237,6 +237,8 @@ fn the_cli_upserts_looks_up_and_scans_primary_key_tables() {
     assert!(node.wait().unwrap().success());
 }
 
+// `ufer sql` needs the SQL engine (feature `sql`, which `cargo test --workspace` turns on).
+#[cfg(feature = "sql")]
 #[test]
 fn the_cli_tiers_a_lake_table_and_queries_it_with_sql() {
     let dir = tempfile::tempdir().unwrap();

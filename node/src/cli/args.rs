@@ -78,10 +78,10 @@ pub enum Command {
     Scan(ScanArgs),
     /// Run a SQL query (DataFusion) over the node's tables: a lake-enabled log table is read
     /// from its Iceberg table up to the tiered offsets and from the live log after them, so
-    /// every row is seen once; a primary-key table is its current rows.
+    /// every row is seen once; a primary-key table is its current rows. Needs a `ufer`
+    /// built with the SQL engine (`cargo build --release -p ufer-node --features sql`).
     ///
     /// Example: ufer sql "SELECT name, count(*) FROM events GROUP BY name" --format table
-    #[cfg(feature = "sql")]
     #[command(verbatim_doc_comment)]
     Sql(SqlArgs),
     /// A guided tour on a throw-away node: create a table, write, read with and without
@@ -309,7 +309,6 @@ pub struct LookupArgs {
 }
 
 /// `ufer sql`.
-#[cfg(feature = "sql")]
 #[derive(Debug, Args)]
 pub struct SqlArgs {
     /// The query.
@@ -324,7 +323,7 @@ pub struct SqlArgs {
     #[arg(long, env = "UFER_LAKE_WAREHOUSE")]
     pub lake_warehouse: Option<String>,
     /// The node's lake catalog name.
-    #[arg(long, env = "UFER_LAKE_CATALOG_NAME", default_value = crate::lake::CATALOG_NAME_DEFAULT)]
+    #[arg(long, env = "UFER_LAKE_CATALOG_NAME", default_value = crate::config::CATALOG_NAME_DEFAULT)]
     pub lake_catalog_name: String,
 }
 

@@ -15,6 +15,12 @@ mod table;
 use args::{Cli, Command};
 use client::connect;
 
+/// What `ufer sql` says when this binary has no SQL engine.
+#[cfg(not(feature = "sql"))]
+const SQL_NOT_BUILT: &str = "this ufer was built without the SQL engine (DataFusion, cargo \
+     feature `sql`): run `cargo run --release -p ufer-node --features sql -- sql QUERY`, or \
+     build it with `cargo build --release -p ufer-node --features sql`";
+
 /// Runs a parsed command line; the error is printed by `main`.
 pub fn run(cli: Cli) -> Result<(), String> {
     match &cli.command {
@@ -43,6 +49,8 @@ async fn run_client(cli: &Cli) -> Result<(), String> {
         Command::Scan(scan) => pk::scan(&connection, scan).await,
         #[cfg(feature = "sql")]
         Command::Sql(sql) => sql::run(cli, &connection, sql).await,
+        #[cfg(not(feature = "sql"))]
+        Command::Sql(_) => Err(SQL_NOT_BUILT.to_string()),
         Command::Serve(_) | Command::Demo => Ok(()),
     };
     connection.close().await;
