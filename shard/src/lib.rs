@@ -9,8 +9,6 @@
 //! encodings, merge engines and changelog generation; `pk_bucket` joins the two with the log
 //! into the write, lookup and snapshot paths of one bucket.
 
-#![forbid(unsafe_code)]
-
 pub mod clock;
 pub mod kv;
 pub mod log;

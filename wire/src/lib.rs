@@ -11,8 +11,6 @@
 //! the `client` feature) is the one part that does I/O. Invariant: every function that
 //! reads bytes from outside returns a typed error for any input and never panics.
 
-#![forbid(unsafe_code)]
-
 pub mod batch;
 pub mod batch_schema;
 pub mod bucketing;
