@@ -68,10 +68,16 @@ fn start_node(dir: &Path, port: u16, crash_point: Option<&str>) -> NodeChild {
     }
 }
 
+/// How long a request waits for the node. The node aborts while rows are being produced:
+/// with the SDK's default of 30 s, each of a writer's six attempts (and each lookup of the
+/// buckets between them) waited that long for the dead node, minutes per crash.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A connection to the node with data in `data` (whose certificate it trusts).
 fn connect(data: &Path, port: u16) -> Connection {
-    Connection::new(ClientConfig::local(format!("127.0.0.1:{port}").parse().unwrap(), data))
-        .unwrap()
+    let mut config = ClientConfig::local(format!("127.0.0.1:{port}").parse().unwrap(), data);
+    config.request_timeout = REQUEST_TIMEOUT;
+    Connection::new(config).unwrap()
 }
 
 async fn create_table(connection: &Connection, path: &TablePath) {
