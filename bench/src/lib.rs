@@ -6,14 +6,15 @@
 //! Modules: [`rows`] (the 20-column, 1 KiB-row table), [`server`] (the child: node plus raw
 //! QUIC endpoints), [`target`] (starting and reaching it), [`raw_quic`] (the transport's
 //! limits), [`workload`] (produce, consume, e2e), [`schedule`] (open-loop send times and
-//! latency from them), [`report`] (windows, percentiles, medians), [`machine`] (what the
-//! figures were measured on).
+//! latency from them), [`report`] (windows, percentiles, medians and their report lines),
+//! [`progress`] (repetitions on a terminal), [`machine`] (what the figures were measured on).
 
 pub mod error;
 pub mod keys;
 pub mod lake;
 pub mod machine;
 pub mod plot;
+pub mod progress;
 pub mod raw_quic;
 pub mod report;
 pub mod rows;

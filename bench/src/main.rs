@@ -5,18 +5,20 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 use ufer_bench::keys;
 use ufer_bench::machine::Machine;
+use ufer_bench::progress;
 use ufer_bench::raw_quic::RawClient;
-use ufer_bench::report::{human_us, latency_histogram, ratio, Percentiles, Spread};
+use ufer_bench::report::{
+    histogram_of, human_us, latency_histogram, merge_into, ratio, Percentiles, Spread,
+};
 use ufer_bench::rows::{self, ROW_SIZE_BYTES};
 use ufer_bench::server::{self, ServerOptions};
 use ufer_bench::target::{Embedded, Target};
-use ufer_bench::workload::{self, consume, e2e, produce};
+use ufer_bench::workload::{self, consume, e2e, produce, round_trip};
 use ufer_bench::BenchError;
-use ufer_wire::client::{AppendOptions, AppendWriter, Connection, Trust};
+use ufer_wire::client::{Connection, Trust};
 use ufer_wire::protocol::messages::Acks;
 use ufer_wire::Compression;
 
@@ -525,27 +527,6 @@ fn durations(cli: &Cli) -> (Duration, Duration) {
     )
 }
 
-fn merge_into(total: &mut Histogram<u64>, part: &Histogram<u64>) -> Result<(), BenchError> {
-    total.add(part).map_err(|error| BenchError::Other(error.to_string()))
-}
-
-fn percentiles_line(percentiles: &Percentiles) -> String {
-    format!(
-        "p50 {} / p90 {} / p99 {} / p99.9 {} / p99.99 {} / max {}",
-        human_us(percentiles.p50_us),
-        human_us(percentiles.p90_us),
-        human_us(percentiles.p99_us),
-        human_us(percentiles.p999_us),
-        // Fewer than 10 000 samples put p99.99 on the largest one or two.
-        if percentiles.samples >= 10_000 { human_us(percentiles.p9999_us) } else { "—".into() },
-        human_us(percentiles.max_us)
-    )
-}
-
-fn spread_line(spread: &Spread, unit: &str) -> String {
-    format!("{:.0} {unit} ({:.0}–{:.0})", spread.median, spread.min, spread.max)
-}
-
 async fn run_produce(
     cli: &Cli,
     connection: &Connection,
@@ -600,8 +581,7 @@ async fn run_produce(
         let durable = params.acks == Acks::All;
         let mut latency = latency_histogram();
         let mut raw_latency = latency_histogram();
-        for rep in 0..cli.reps.max(1) {
-            progress(&format!("produce, {writers} writer(s)"), rep, cli.reps.max(1));
+        for _ in progress::repetitions(format!("produce, {writers} writer(s)"), cli.reps) {
             // Interleaved: raw, then produce, each repetition.
             let raw_rate = match raw {
                 Some(raw) => {
@@ -645,8 +625,8 @@ async fn run_produce(
         let (latency, raw_latency) = (Percentiles::of(&latency), Percentiles::of(&raw_latency));
         println!(
             "  {writers} writer(s): produce {} | raw QUIC, same size and {concurrency} in flight, {} | ratio {:.2} ({:.2}–{:.2}) | {} rows/s",
-            spread_line(&produced, "MB/s"),
-            spread_line(&raw_rates, "MB/s"),
+            produced.line("MB/s"),
+            raw_rates.line("MB/s"),
             ratios.median,
             ratios.min,
             ratios.max,
@@ -655,12 +635,12 @@ async fn run_produce(
         if durable {
             println!(
                 "    disk: O_DIRECT write + fdatasync of the same size, one at a time, {} | produce {:.2}× of it",
-                spread_line(&disk_rates, "MB/s"),
+                disk_rates.line("MB/s"),
                 disk_ratios.median
             );
         }
-        println!("    batch latency {}", percentiles_line(&latency));
-        println!("    raw latency   {}", percentiles_line(&raw_latency));
+        println!("    batch latency {}", latency.line());
+        println!("    raw latency   {}", raw_latency.line());
         out.push(json!({
             "disk_durable_writes_mb_per_s": disk_rates,
             "ratio_to_disk": disk_ratios,
@@ -729,8 +709,7 @@ async fn run_mixed(
     };
     let (mut produced, mut consumed, mut per_reader) = (Vec::new(), Vec::new(), Vec::new());
     let mut latency = latency_histogram();
-    for rep in 0..cli.reps.max(1) {
-        progress("mixed", rep, cli.reps.max(1));
+    for _ in progress::repetitions("mixed", cli.reps) {
         let path = workload::create_table(connection, "bench_mixed", args.buckets).await?;
         let result = workload::mixed::run(connection, &path, &params, batch_size).await?;
         workload::drop_table(connection, &path).await?;
@@ -744,11 +723,11 @@ async fn run_mixed(
     let latency = Percentiles::of(&latency);
     println!(
         "  produce {} | rows reaching all readers {} of table data (each reader got {:.2}× the rows written in the window)",
-        spread_line(&produced, "MB/s"),
-        spread_line(&consumed, "MB/s"),
+        produced.line("MB/s"),
+        consumed.line("MB/s"),
         per_reader.median / args.readers.max(1) as f64
     );
-    println!("    batch latency {}", percentiles_line(&latency));
+    println!("    batch latency {}", latency.line());
     Ok(json!({
         "writers": args.writers,
         "readers": args.readers,
@@ -794,8 +773,7 @@ async fn run_kv(
             duration,
         };
         let (mut rates, mut latency) = (Vec::new(), latency_histogram());
-        for rep in 0..cli.reps.max(1) {
-            progress(name, rep, cli.reps.max(1));
+        for rep in progress::repetitions(name, cli.reps) {
             let path = workload::kv::create_table(connection, "bench_kv", args.buckets).await?;
             let (done, histogram) = if lookup {
                 let loading = Instant::now();
@@ -817,8 +795,8 @@ async fn run_kv(
         }
         let rates = Spread::of(rates);
         let latency = Percentiles::of(&latency);
-        println!("  {:<8} {}", distribution.name(), spread_line(&rates, "rows/s"));
-        println!("    request latency {}", percentiles_line(&latency));
+        println!("  {:<8} {}", distribution.name(), rates.line("rows/s"));
+        println!("    request latency {}", latency.line());
         figures.insert(
             distribution.name().into(),
             json!({ "rows_per_s": rates, "request_latency": latency }),
@@ -868,8 +846,7 @@ async fn run_consume(
     let mut projected_wire = Vec::new();
     let mut all_table = Vec::new();
     let mut projected_table = Vec::new();
-    for rep in 0..cli.reps.max(1) {
-        progress("consume", rep, cli.reps.max(1));
+    for _ in progress::repetitions("consume", cli.reps) {
         let all = consume::run(connection, &path, None).await?;
         all_rows.push(all.table.rows_per_s());
         all_table.push(all.table.mb_per_s());
@@ -888,15 +865,15 @@ async fn run_consume(
         summary(projected_rows, projected_table, projected_wire);
     println!(
         "  all 20 columns: {} | table data {} | received {}",
-        spread_line(&all_rows, "rows/s"),
-        spread_line(&all_table, "MB/s"),
-        spread_line(&all_wire, "MB/s")
+        all_rows.line("rows/s"),
+        all_table.line("MB/s"),
+        all_wire.line("MB/s")
     );
     println!(
         "  2 of 20 (id, sent_us): {} | table data {} | received {} | {:.1}x the rows/s of all columns",
-        spread_line(&projected_rows, "rows/s"),
-        spread_line(&projected_table, "MB/s"),
-        spread_line(&projected_wire, "MB/s"),
+        projected_rows.line("rows/s"),
+        projected_table.line("MB/s"),
+        projected_wire.line("MB/s"),
         ratio(projected_rows.median, all_rows.median)
     );
     Ok(json!({
@@ -938,8 +915,7 @@ async fn run_e2e(
         let mut latency = latency_histogram();
         let mut acked = latency_histogram();
         let (mut p50s, mut p99s, mut p999s) = (Vec::new(), Vec::new(), Vec::new());
-        for rep in 0..cli.reps.max(1) {
-            progress(&format!("e2e, {rate} rows/s"), rep, cli.reps.max(1));
+        for _ in progress::repetitions(format!("e2e, {rate} rows/s"), cli.reps) {
             let path = workload::create_table(connection, "bench_e2e", args.buckets).await?;
             let result = e2e::run(connection, &path, &params).await?;
             workload::drop_table(connection, &path).await?;
@@ -966,10 +942,10 @@ async fn run_e2e(
         println!(
             "  {rate} rows/s = {:.2} MB/s: {} ({} rows)",
             rate as f64 * ROW_SIZE_BYTES as f64 / 1e6,
-            percentiles_line(&merged),
+            merged.line(),
             merged.samples
         );
-        println!("    writer acknowledged: {}", percentiles_line(&acked));
+        println!("    writer acknowledged: {}", acked.line());
         println!(
             "    floor: durable write of {} KiB p50 {} + QUIC round trip p50 {} = {} | e2e p50 {:.1}× of it",
             batch_size / 1024,
@@ -1006,94 +982,6 @@ async fn run_e2e(
     Ok(Value::Array(out))
 }
 
-/// `samples` Metadata requests to the bootstrap shard, one at a time (a tenth more first,
-/// to warm up).
-async fn node_round_trips(
-    connection: &Connection,
-    samples: usize,
-) -> Result<Histogram<u64>, BenchError> {
-    let address = connection.config().bootstrap;
-    let request = ufer_wire::protocol::messages::MetadataRequest { tables: Vec::new() };
-    let mut latency = latency_histogram();
-    for sample in 0..samples + samples / 10 {
-        let started = std::time::Instant::now();
-        connection.call(address, &request, &[], Duration::ZERO).await?;
-        if sample >= samples / 10 {
-            ufer_bench::report::record(&mut latency, started.elapsed().as_micros() as u64);
-        }
-    }
-    Ok(latency)
-}
-
-/// `samples` produce requests of one `rows`-row batch to bucket 0's shard, one at a time,
-/// straight through `Connection::call` (no AppendWriter): the node's produce round trip.
-async fn produce_round_trips(
-    connection: &Connection,
-    rows_per_batch: usize,
-    acks: Acks,
-    samples: usize,
-) -> Result<Histogram<u64>, BenchError> {
-    let path = workload::create_table(connection, "bench_round_trip", 1).await?;
-    let table = connection.table_metadata(&path).await?;
-    let location = &table.buckets[0];
-    let address = connection.shard_address(location.node_id, location.shard).await?;
-    let schema = rows::arrow_schema()?;
-    let schema = ufer_wire::BatchSchema::new(table.info.schema_id, schema)
-        .map_err(|error| BenchError::Other(error.to_string()))?;
-    let rows = rows::batch(schema.arrow(), 0, rows_per_batch, 0)?;
-    let batch = ufer_wire::LogBatchBuilder::new(schema, ufer_wire::BatchOptions::default())
-        .and_then(|mut builder| builder.build(&rows, None, ufer_wire::WriterStamp::NONE))
-        .map_err(|error| BenchError::Other(error.to_string()))?;
-    let request = ufer_wire::protocol::messages::ProduceRequest {
-        table_id: table.info.table_id,
-        bucket: 0,
-        acks,
-        timeout_ms: 30_000,
-    };
-    let mut latency = latency_histogram();
-    for sample in 0..samples + samples / 10 {
-        let started = std::time::Instant::now();
-        connection.call(address, &request, &batch, Duration::ZERO).await?;
-        if sample >= samples / 10 {
-            ufer_bench::report::record(&mut latency, started.elapsed().as_micros() as u64);
-        }
-    }
-    workload::drop_table(connection, &path).await?;
-    Ok(latency)
-}
-
-/// `samples` appends of one `rows`-row batch through an [`AppendWriter`] (sent at once: a
-/// batch size of one byte), each awaited before the next: the SDK's own cost on top of the
-/// produce round trip measured by [`produce_round_trips`].
-async fn appender_round_trips(
-    connection: &Connection,
-    rows_per_batch: usize,
-    acks: Acks,
-    samples: usize,
-) -> Result<Histogram<u64>, BenchError> {
-    let path = workload::create_table(connection, "bench_round_trip", 1).await?;
-    let options = AppendOptions {
-        batch_size_bytes: 1,
-        linger: Duration::from_millis(1),
-        acks,
-        ..AppendOptions::default()
-    };
-    let writer = AppendWriter::new(connection.clone(), &path, options).await?;
-    let schema = writer.table().schema.arrow().clone();
-    let mut latency = latency_histogram();
-    for sample in 0..samples + samples / 10 {
-        let rows = rows::batch(&schema, (sample * rows_per_batch) as i64, rows_per_batch, 0)?;
-        let started = std::time::Instant::now();
-        writer.append(rows).await?.wait().await?;
-        if sample >= samples / 10 {
-            ufer_bench::report::record(&mut latency, started.elapsed().as_micros() as u64);
-        }
-    }
-    writer.close().await?;
-    workload::drop_table(connection, &path).await?;
-    Ok(latency)
-}
-
 async fn run_limits(
     cli: &Cli,
     connection: &Connection,
@@ -1111,8 +999,7 @@ async fn run_limits(
     let mut append_all = latency_histogram();
     let (mut disk_large, mut disk_large_latency, mut disk_small_latency) =
         (Vec::new(), latency_histogram(), latency_histogram());
-    for rep in 0..cli.reps.max(1) {
-        progress("limits", rep, cli.reps.max(1));
+    for _ in progress::repetitions("limits", cli.reps) {
         let large = disk.measure(1 << 20, duration).await?;
         disk_large.push(ratio(large.bytes as f64 / 1e6, large.elapsed.as_secs_f64()));
         merge_into(&mut disk_large_latency, &histogram_of(&large.latencies))?;
@@ -1121,23 +1008,23 @@ async fn run_limits(
         let samples = args.ping_samples / 2;
         merge_into(
             &mut produce_leader,
-            &produce_round_trips(connection, 10, Acks::Leader, samples).await?,
+            &round_trip::produce(connection, 10, Acks::Leader, samples).await?,
         )?;
         merge_into(
             &mut produce_all,
-            &produce_round_trips(connection, 10, Acks::All, samples).await?,
+            &round_trip::produce(connection, 10, Acks::All, samples).await?,
         )?;
         merge_into(
             &mut append_leader,
-            &appender_round_trips(connection, 10, Acks::Leader, samples).await?,
+            &round_trip::append(connection, 10, Acks::Leader, samples).await?,
         )?;
         merge_into(
             &mut append_all,
-            &appender_round_trips(connection, 10, Acks::All, samples).await?,
+            &round_trip::append(connection, 10, Acks::All, samples).await?,
         )?;
         streams.push(raw.stream(warmup, duration).await?.mb_per_s());
         merge_into(&mut pings, &raw.ping_pong(64, args.ping_samples).await?)?;
-        merge_into(&mut node_pings, &node_round_trips(connection, args.ping_samples).await?)?;
+        merge_into(&mut node_pings, &round_trip::metadata(connection, args.ping_samples).await?)?;
     }
     let streams = Spread::of(streams);
     let pings = Percentiles::of(&pings);
@@ -1152,34 +1039,28 @@ async fn run_limits(
         (Percentiles::of(&disk_large_latency), Percentiles::of(&disk_small_latency));
     println!(
         "  disk, O_DIRECT write + fdatasync of 1 MiB, one at a time: {}; each {}",
-        spread_line(&disk_large, "MB/s"),
-        percentiles_line(&disk_large_latency)
+        disk_large.line("MB/s"),
+        disk_large_latency.line()
     );
     println!(
         "  disk, O_DIRECT write + fdatasync of 10 KiB, one at a time: {}",
-        percentiles_line(&disk_small_latency)
+        disk_small_latency.line()
     );
-    println!("  one stream flat out: {}", spread_line(&streams, "MB/s"));
-    println!("  64-byte round trips, one at a time: {}", percentiles_line(&pings));
+    println!("  one stream flat out: {}", streams.line("MB/s"));
+    println!("  64-byte round trips, one at a time: {}", pings.line());
     println!(
         "  the node's own round trip (a Metadata request, one at a time): {}",
-        percentiles_line(&node_pings)
+        node_pings.line()
     );
-    println!(
-        "  produce of 10 rows (10 KiB), one at a time, acks=1: {}",
-        percentiles_line(&produce_leader)
-    );
-    println!(
-        "  produce of 10 rows (10 KiB), one at a time, acks=all: {}",
-        percentiles_line(&produce_all)
-    );
+    println!("  produce of 10 rows (10 KiB), one at a time, acks=1: {}", produce_leader.line());
+    println!("  produce of 10 rows (10 KiB), one at a time, acks=all: {}", produce_all.line());
     println!(
         "  the same through an AppendWriter (append, await the ack), acks=1: {}",
-        percentiles_line(&append_leader)
+        append_leader.line()
     );
     println!(
         "  the same through an AppendWriter (append, await the ack), acks=all: {}",
-        percentiles_line(&append_all)
+        append_all.line()
     );
     Ok(json!({
         "disk_durable_1mib_mb_per_s": disk_large,
@@ -1227,15 +1108,6 @@ impl DiskProbe {
     }
 }
 
-/// A latency histogram (µs) of `latencies`.
-fn histogram_of(latencies: &[Duration]) -> Histogram<u64> {
-    let mut histogram = latency_histogram();
-    for latency in latencies {
-        ufer_bench::report::record(&mut histogram, latency.as_micros() as u64);
-    }
-    histogram
-}
-
 /// `ufer-bench plot`: one line per run and rate (e2e) or writer count (produce).
 fn plot(args: &PlotArgs) -> Result<(), BenchError> {
     use ufer_bench::plot::{svg, Point, Series};
@@ -1280,15 +1152,4 @@ fn plot(args: &PlotArgs) -> Result<(), BenchError> {
     std::fs::write(&args.output, svg(&title, &series))?;
     println!("{} line(s) plotted to {}", series.len(), args.output.display());
     Ok(())
-}
-
-/// A progress line on a terminal's standard error (overwritten in place; nothing when
-/// standard error is not a terminal, so logs and JSON stay clean).
-fn progress(what: &str, rep: usize, reps: usize) {
-    use std::io::{IsTerminal, Write};
-    let mut stderr = std::io::stderr();
-    if stderr.is_terminal() {
-        let _ = write!(stderr, "\r\x1b[2K  … {what}: repetition {} of {reps}\r", rep + 1);
-        let _ = stderr.flush();
-    }
 }
