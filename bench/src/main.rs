@@ -79,7 +79,7 @@ fn run(cli: Cli) -> Result<(), BenchError> {
         Command::Mixed(args) => Measurement::Mixed(args),
         Command::Upsert(args) => Measurement::Upsert(args),
         Command::Lookup(args) => Measurement::Lookup(args),
-        Command::All => return session::run(options, &all::measurements(options)),
+        Command::All => return session::run(options, &all::measurements(options)?),
         Command::Lake(args) => return command::lake::run(options, &args),
         Command::Plot(args) => return command::plot::run(&args),
         Command::Server(args) => return command::server::run(&args),

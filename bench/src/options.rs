@@ -79,6 +79,16 @@ pub fn acks(text: &str) -> Result<Acks, BenchError> {
     }
 }
 
+/// `T` as a command line without any of its flags gives it: every option at its default,
+/// read from the one place the defaults are written (the `#[arg]` attributes).
+pub fn defaults<T: Args + clap::FromArgMatches>() -> Result<T, BenchError> {
+    let invalid = |error: clap::Error| BenchError::Other(format!("defaults: {error}"));
+    let matches = T::augment_args(clap::Command::new("defaults"))
+        .try_get_matches_from(["defaults"])
+        .map_err(invalid)?;
+    T::from_arg_matches(&matches).map_err(invalid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
