@@ -17,7 +17,7 @@ use ufer_wire::client::connection::{bind_udp, quic_client_config};
 use ufer_wire::client::Trust;
 
 use crate::error::BenchError;
-use crate::report::{latency_histogram, record, Throughput, Window};
+use crate::report::{latency_histogram, merge_into, record, Throughput, Window};
 use crate::server::{RAW_ECHO, RAW_SINK};
 
 /// Bytes written per call when streaming.
@@ -179,7 +179,7 @@ pub async fn merge(
         let (done, histogram) =
             task.await.map_err(|error| BenchError::Other(format!("a task failed: {error}")))??;
         total.merge(&done);
-        latency.add(&histogram).map_err(|error| BenchError::Other(error.to_string()))?;
+        merge_into(&mut latency, &histogram)?;
     }
     Ok((total, latency))
 }

@@ -1,11 +1,14 @@
 //! What a run measured and how it is summarized: throughput over a measurement window that
 //! leaves out the warm-up, latency percentiles from histograms merged across every actor
-//! (never averaged percentiles), and medians of repeated runs with their spread.
+//! (never averaged percentiles), medians of repeated runs with their spread, and the text of
+//! the report lines that show them.
 
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+
+use crate::error::BenchError;
 
 /// Largest latency recorded, in microseconds (longer samples are clamped to it).
 pub const LATENCY_MAX_US: u64 = 60_000_000;
@@ -23,6 +26,20 @@ pub fn latency_histogram() -> Histogram<u64> {
 /// Records `value_us`, clamped into the histogram's range.
 pub fn record(histogram: &mut Histogram<u64>, value_us: u64) {
     histogram.saturating_record(value_us.clamp(1, LATENCY_MAX_US));
+}
+
+/// A latency histogram (µs) of `latencies`.
+pub fn histogram_of(latencies: &[Duration]) -> Histogram<u64> {
+    let mut histogram = latency_histogram();
+    for latency in latencies {
+        record(&mut histogram, latency.as_micros() as u64);
+    }
+    histogram
+}
+
+/// Adds the samples of `part` (one repetition, one actor) to `total`.
+pub fn merge_into(total: &mut Histogram<u64>, part: &Histogram<u64>) -> Result<(), BenchError> {
+    total.add(part).map_err(|error| BenchError::Other(error.to_string()))
 }
 
 /// The part of a run that is measured: from the end of the warm-up for `duration`.
@@ -141,6 +158,20 @@ impl Percentiles {
             max_us: histogram.max(),
         }
     }
+
+    /// As a report line shows them: `p50 1.36 ms / p90 … / max …`.
+    pub fn line(&self) -> String {
+        format!(
+            "p50 {} / p90 {} / p99 {} / p99.9 {} / p99.99 {} / max {}",
+            human_us(self.p50_us),
+            human_us(self.p90_us),
+            human_us(self.p99_us),
+            human_us(self.p999_us),
+            // Fewer than 10 000 samples put p99.99 on the largest one or two.
+            if self.samples >= 10_000 { human_us(self.p9999_us) } else { "—".into() },
+            human_us(self.max_us)
+        )
+    }
 }
 
 /// The median and range of repeated measurements.
@@ -163,6 +194,11 @@ impl Spread {
         }
         values.sort_by(f64::total_cmp);
         Self { median: values[values.len() / 2], min: values[0], max: values[values.len() - 1] }
+    }
+
+    /// As a report line shows it: `259 MB/s (231–301)`, the median and the range in `unit`.
+    pub fn line(&self, unit: &str) -> String {
+        format!("{:.0} {unit} ({:.0}–{:.0})", self.median, self.min, self.max)
     }
 }
 
@@ -238,5 +274,17 @@ mod tests {
         assert_eq!(window.duration(), Duration::from_secs(1));
         assert_eq!(ratio(1.0, 0.0), 0.0);
         assert_eq!(human_us(1_360), "1.36 ms");
+    }
+
+    #[test]
+    fn report_lines_show_medians_ranges_and_no_p9999_from_few_samples() {
+        assert_eq!(Spread::of([231.0, 259.4, 301.0]).line("MB/s"), "259 MB/s (231–301)");
+        let mut histogram = histogram_of(&[Duration::from_micros(850), Duration::from_secs(2)]);
+        assert_eq!(
+            Percentiles::of(&histogram).line(),
+            "p50 850 µs / p90 2.0 s / p99 2.0 s / p99.9 2.0 s / p99.99 — / max 2.0 s"
+        );
+        merge_into(&mut histogram, &histogram_of(&[Duration::from_millis(1); 10_000])).unwrap();
+        assert!(!Percentiles::of(&histogram).line().contains("p99.99 —"));
     }
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ufer_wire::client::{ClientConfig, Trust};
 
 use crate::error::BenchError;
+use crate::options::GlobalOptions;
 use crate::server::{ServerAnnouncement, ServerOptions};
 
 /// Longest a stopping child may take before it is killed.
@@ -111,6 +112,21 @@ pub enum Target {
 }
 
 impl Target {
+    /// The node `--target` names: an embedded node started now (and announced on standard
+    /// output), or the running node at HOST:PORT, trusted through `--trust-dir`.
+    pub fn start(options: &GlobalOptions) -> Result<Self, BenchError> {
+        if options.target == "embedded" {
+            return Ok(Target::Embedded(start_embedded(options)?));
+        }
+        let bootstrap: SocketAddr = options.target.parse()?;
+        let Some(dir) = &options.trust_dir else {
+            return Err(BenchError::Other(
+                "--target HOST:PORT needs --trust-dir (the node's data directory)".into(),
+            ));
+        };
+        Ok(Target::Remote { bootstrap, trust: Trust::DataDir(dir.clone()) })
+    }
+
     /// How the SDK reaches the node.
     pub fn client_config(&self) -> ClientConfig {
         let (bootstrap, trust) = match self {
@@ -156,6 +172,27 @@ impl Target {
                 .sum(),
         )
     }
+}
+
+fn start_embedded(options: &GlobalOptions) -> Result<Embedded, BenchError> {
+    let shards = options.shard_count();
+    let server = ServerOptions {
+        data_dir: PathBuf::new(),
+        shards,
+        pin: !options.no_pin,
+        spin_before_park: Duration::from_micros(options.spin_before_park_us),
+        udp_buffer_size_bytes: options.udp_buffer_bytes,
+    };
+    let embedded = Embedded::start(&options.parent_dir(), &server)?;
+    println!(
+        "embedded node: {shards} shard(s){}, spin before park {} µs, UDP buffers {} KiB, \
+         data in {}",
+        if options.no_pin { "" } else { " pinned" },
+        options.spin_before_park_us,
+        options.udp_buffer_bytes / 1024,
+        embedded.data_dir().display()
+    );
+    Ok(embedded)
 }
 
 fn scrape(address: SocketAddr) -> std::io::Result<String> {

@@ -1,13 +1,15 @@
 //! The workloads, each over the client SDK and real QUIC: `produce` (closed loop, as fast as
 //! acknowledgements come), `consume` (a table from its start, with or without projection)
-//! `e2e` (open loop at a fixed rate, produce-to-consume latency) and `mixed` (writers and
-//! tailing readers at once).
+//! `e2e` (open loop at a fixed rate, produce-to-consume latency), `mixed` (writers and
+//! tailing readers at once), `kv` (upserts and lookups on a primary-key table) and
+//! `round_trip` (single requests, one at a time).
 
 pub mod consume;
 pub mod e2e;
 pub mod kv;
 pub mod mixed;
 pub mod produce;
+pub mod round_trip;
 
 use ufer_wire::client::{Admin, Connection};
 use ufer_wire::protocol::messages::{TableDefinition, TablePath};
