@@ -134,6 +134,24 @@ impl KeyEncoder {
         Ok(())
     }
 
+    /// Appends the key of a row held as one value per table column (as the changelog
+    /// generator holds rows) to `out`; `row` only names the row in errors.
+    pub(crate) fn encode_values(
+        &self,
+        values: &[Value],
+        row: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), PkError> {
+        for (position, &column) in self.columns.iter().enumerate() {
+            let value = values.get(column).ok_or_else(|| {
+                let count = values.len();
+                PkError::SchemaMismatch(format!("a row of {count} values has no column {column}"))
+            })?;
+            self.encode_column(position, value, row, out)?;
+        }
+        Ok(())
+    }
+
     fn encode_column(
         &self,
         position: usize,
