@@ -94,6 +94,7 @@ impl DataDir {
         name: &str,
         options: WriterOptions,
     ) -> Result<SegmentWriter, IoError> {
+        assert_own_name(name);
         let path = self.file_path(name);
         let file = OpenOptions::new()
             .read(true)
@@ -167,6 +168,7 @@ impl DataDir {
     /// Replaces `name` with `contents` so that after a crash the file holds either the old
     /// or the new contents, never a mix: temporary file, fdatasync, rename, fsync directory.
     pub async fn replace_file(&self, name: &str, contents: &[u8]) -> Result<(), IoError> {
+        assert_own_name(name);
         let path = self.file_path(name);
         let temporary = self.file_path(&format!("{name}{TEMPORARY_SUFFIX}"));
         let file = BufferedFile::create(&temporary)
@@ -217,4 +219,13 @@ impl DataDir {
         file.close().await.map_err(|error| IoError::from_glommio("closing", &path, error))?;
         Ok(Some(contents))
     }
+}
+
+/// Names given to `create_writer` and `replace_file` come from our code: one file directly
+/// in this directory, neither the probe sentinel nor a temporary name, which `open` would
+/// delete after a crash.
+fn assert_own_name(name: &str) {
+    assert!(!name.is_empty() && !name.contains('/'), "a file name, not a path: {name:?}");
+    assert!(!name.ends_with(TEMPORARY_SUFFIX), "{name:?} would be removed as a leftover");
+    assert_ne!(name, DMA_PROBE_FILE_NAME, "the probe sentinel is never written");
 }

@@ -26,9 +26,15 @@ impl FileKind {
     }
 }
 
+/// Digits of a name's offset: enough for every `u64`, so zero-padded names sort by offset.
+const OFFSET_DIGIT_COUNT: usize = 20;
+const _: () = assert!(u64::MAX.ilog10() as usize + 1 == OFFSET_DIGIT_COUNT);
+
 /// The name of the `kind` file of the segment starting at `base_offset`.
 pub fn file_name(base_offset: u64, kind: FileKind) -> String {
-    format!("{base_offset:020}.{}", kind.extension())
+    let name = format!("{base_offset:0OFFSET_DIGIT_COUNT$}.{}", kind.extension());
+    assert_eq!(name.len(), OFFSET_DIGIT_COUNT + 1 + kind.extension().len(), "fixed-width names");
+    name
 }
 
 /// The base offset and kind of a file name made by [`file_name`], or `None` for any other
@@ -39,7 +45,7 @@ pub fn parse_file_name(name: &str) -> Option<(u64, FileKind)> {
         [FileKind::Segment, FileKind::OffsetIndex, FileKind::TimeIndex, FileKind::WriterSnapshot]
             .into_iter()
             .find(|kind| kind.extension() == extension)?;
-    if stem.len() != 20 || !stem.bytes().all(|byte| byte.is_ascii_digit()) {
+    if stem.len() != OFFSET_DIGIT_COUNT || !stem.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
     Some((stem.parse().ok()?, kind))

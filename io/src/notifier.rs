@@ -29,6 +29,8 @@ impl Notifier {
 
     /// Resolves once `notify_all` was called after `seen` was read.
     pub async fn changed(&self, seen: u64) {
+        // An epoch not yet reached would resolve at once and never mean "changed".
+        assert!(seen <= self.epoch.get(), "waiting on epoch {seen}, which was never read");
         std::future::poll_fn(|context| {
             if self.epoch.get() != seen {
                 return Poll::Ready(());

@@ -89,7 +89,7 @@ struct SyncLeader<'a>(&'a SegmentWriter);
 
 impl<'a> SyncLeader<'a> {
     fn elect(writer: &'a SegmentWriter) -> Self {
-        assert!(!writer.sync_leader.get());
+        assert!(!writer.sync_leader.get(), "one sync leader at a time");
         writer.sync_leader.set(true);
         Self(writer)
     }
@@ -97,6 +97,7 @@ impl<'a> SyncLeader<'a> {
 
 impl Drop for SyncLeader<'_> {
     fn drop(&mut self) {
+        assert!(self.0.sync_leader.get(), "only the elected leader hands over");
         self.0.sync_leader.set(false);
         self.0.sync_round.notify_all();
     }
@@ -182,7 +183,7 @@ impl SegmentWriter {
             tail,
             appended_size: size,
         };
-        Ok(Self {
+        let writer = Self {
             file: Rc::new(file),
             path,
             options,
@@ -194,7 +195,9 @@ impl SegmentWriter {
             sync_count: Cell::new(0),
             sync_leader: Cell::new(false),
             sync_round: Notifier::default(),
-        })
+        };
+        writer.assert_invariants(&writer.state.borrow());
+        Ok(writer)
     }
 
     /// The file's path.
@@ -243,11 +246,18 @@ impl SegmentWriter {
             return Err(IoError::Discarded { path: self.path.clone() });
         }
         let mut state = self.state.borrow_mut();
+        let appended_before = state.appended_size;
         let mut rest = data;
         while !rest.is_empty() {
             let copied = self.copy_into_active(&mut state, rest);
             rest = &rest[copied..];
         }
+        assert_eq!(
+            state.appended_size - appended_before,
+            data.len() as u64,
+            "an append is copied whole, without an await"
+        );
+        self.assert_invariants(&state);
         Ok(AppendEnd { end: state.appended_size, generation })
     }
 
@@ -294,6 +304,10 @@ impl SegmentWriter {
             .await
             .map_err(|error| IoError::from_glommio("waiting to seal", &self.path, error))?;
         self.check_fatal()?;
+        // Callers seal under their own append lock: an append after the sync would be cut
+        // off by the truncation below, and a sync of it would make durable what is cut.
+        assert_eq!(self.appended_size(), size, "nothing is appended while a segment seals");
+        assert_eq!(self.durable_size(), size, "a seal truncates at the durable size");
         if let Err(error) = self.file.truncate(size).await {
             return Err(IoError::from_glommio("truncating", &self.path, error));
         }
@@ -314,10 +328,17 @@ impl SegmentWriter {
     /// the queue. Returns the bytes copied.
     fn copy_into_active(&self, state: &mut State, data: &[u8]) -> usize {
         let capacity = self.options.buffer_size_bytes;
+        assert!(state.active_fill < capacity, "a filled active buffer moves to the queue");
         if state.active.is_none() {
             let mut buffer = self.file.alloc_dma_buffer(capacity);
             let tail_len = state.active_fill;
-            assert!(tail_len < BLOCK_SIZE_BYTES as usize);
+            assert!(tail_len < BLOCK_SIZE_BYTES as usize, "without a buffer only a tail is held");
+            assert_eq!(buffer.len(), capacity, "a write buffer has the asked size");
+            let address = buffer.as_ptr() as usize;
+            assert!(
+                address.is_multiple_of(BLOCK_SIZE_BYTES as usize),
+                "O_DIRECT buffers are aligned"
+            );
             buffer.as_bytes_mut()[..tail_len].copy_from_slice(&state.tail[..tail_len]);
             state.active = Some(buffer);
         }
@@ -329,7 +350,9 @@ impl SegmentWriter {
         state.active_fill += copied;
         state.appended_size += copied as u64;
         if state.active_fill == capacity {
-            if let Some(full) = state.active.take() {
+            let full = state.active.take();
+            assert!(full.is_some(), "a buffer was filled, so it exists");
+            if let Some(full) = full {
                 state.full.push_back((state.active_position, full));
             }
             state.active_position += capacity as u64;
@@ -352,6 +375,7 @@ impl SegmentWriter {
             return Ok(());
         }
         let sync = sync_to.is_some();
+        assert!(!sync || self.sync_leader.get(), "only the sync leader flushes to sync");
         let (writes, target, tail_len) = self.take_writes(sync);
         if writes.is_empty() && (!sync || target <= self.durable_size.get()) {
             return Ok(());
@@ -389,7 +413,11 @@ impl SegmentWriter {
         let state = &mut *state;
         state.durable_tail[..tail_len].copy_from_slice(&state.tail[..tail_len]);
         assert!(target >= self.durable_size.get(), "durability never goes back");
+        // Only a flush rolls appends back, and flushes are serialized.
+        assert!(target <= state.appended_size, "durable_size <= appended_size");
+        assert_eq!(align_down(target) + tail_len as u64, target, "the tail ends at the target");
         self.durable_size.set(target);
+        self.assert_invariants(state);
         Ok(())
     }
 
@@ -417,7 +445,62 @@ impl SegmentWriter {
         }
         let target = state.appended_size;
         assert_eq!(target - state.active_position, state.active_fill as u64);
+        self.assert_writes(&writes);
         (writes, target, state.active_fill)
+    }
+
+    /// The buffers of one flush are O_DIRECT writes (whole blocks at block-aligned
+    /// positions) of one contiguous range that starts no earlier than the block holding
+    /// `durable_size`: bytes below it are never written again.
+    fn assert_writes(&self, writes: &[(u64, Rc<DmaBuffer>)]) {
+        let durable_block = align_down(self.durable_size.get());
+        assert!(
+            writes.first().is_none_or(|(position, _)| *position >= durable_block),
+            "a flush starts at or after the durable block {durable_block}"
+        );
+        for (position, buffer) in writes {
+            assert!(position.is_multiple_of(BLOCK_SIZE_BYTES), "write positions are block-aligned");
+            let len = buffer.len() as u64;
+            assert!(
+                len > 0 && len.is_multiple_of(BLOCK_SIZE_BYTES),
+                "writes are whole blocks: {len}"
+            );
+        }
+        for pair in writes.windows(2) {
+            let ((position, buffer), (next, _)) = (&pair[0], &pair[1]);
+            assert_eq!(position + buffer.len() as u64, *next, "a flush writes one range");
+        }
+    }
+
+    /// The writer's state between operations (module docs): `durable_size <= appended_size`;
+    /// the active region starts on a block boundary and ends at `appended_size`; it is
+    /// never full (a full buffer moves to the queue), and without a buffer it is at most a
+    /// tail block; queued buffers are full and end where the active region starts.
+    fn assert_invariants(&self, state: &State) {
+        let capacity = self.options.buffer_size_bytes;
+        assert!(self.durable_size.get() <= state.appended_size, "durable_size <= appended_size");
+        assert!(
+            state.active_position.is_multiple_of(BLOCK_SIZE_BYTES),
+            "the active region is block-aligned"
+        );
+        assert_eq!(
+            state.active_position + state.active_fill as u64,
+            state.appended_size,
+            "the active region ends at appended_size"
+        );
+        assert!(state.active_fill < capacity, "the active buffer is never full");
+        assert!(
+            state.active.is_some() || state.active_fill < BLOCK_SIZE_BYTES as usize,
+            "without an active buffer only a partial tail block is held"
+        );
+        if let Some((position, buffer)) = state.full.back() {
+            assert_eq!(buffer.len(), capacity, "queued buffers are full");
+            assert_eq!(
+                position + capacity as u64,
+                state.active_position,
+                "queued buffers end where the active region starts"
+            );
+        }
     }
 
     /// After a failed write: forgets every append past `durable_size`, cuts the file back to
@@ -433,6 +516,7 @@ impl SegmentWriter {
             state.active_fill = (durable - state.active_position) as usize;
             state.tail.copy_from_slice(&state.durable_tail);
             state.appended_size = durable;
+            self.assert_invariants(state);
         }
         self.generation.set(self.generation.get() + 1);
         if let Err(truncate_error) = self.file.truncate(durable).await {

@@ -67,10 +67,18 @@ impl BlockBuilder {
 
     /// Finishes the block: returns its bytes and its last key, and starts a new one.
     pub(crate) fn finish(&mut self) -> (Vec<u8>, Vec<u8>) {
-        assert!(!self.is_empty());
+        assert!(!self.is_empty(), "a block holds at least one entry");
+        let size = self.size_bytes();
         let mut bytes = std::mem::replace(&mut self.bytes, vec![0; BLOCK_HEADER_SIZE_BYTES]);
         bytes[..BLOCK_HEADER_SIZE_BYTES].copy_from_slice(&self.entry_count.to_le_bytes());
         push_crc(&mut bytes);
+        // Writers cut blocks by `size_bytes`: it must be the size they get.
+        assert_eq!(bytes.len(), size, "a finished block is as large as size_bytes said");
+        // The pair of `Block::decode`'s checks: what we write, the reader accepts.
+        debug_assert!(
+            Block::decode(&bytes).is_ok_and(|block| block.last_key() == self.last_key),
+            "a written block decodes and ends with its last key"
+        );
         self.entry_count = 0;
         (bytes, std::mem::take(&mut self.last_key))
     }

@@ -40,11 +40,21 @@ impl BloomFilter {
         // ln 2 · bits per key probes minimise false positives.
         let hash_count = ((bits_per_key * 69 + 50) / 100).clamp(1, BLOOM_HASH_COUNT_MAX);
         let mut filter = Self { hash_count, bits: vec![0; byte_count] };
+        // The pair of `decode`'s range checks: a filter we write is one we read back.
+        assert!(
+            (1..=BLOOM_HASH_COUNT_MAX).contains(&hash_count)
+                && byte_count as u64 * 8 >= bit_count.max(BLOOM_BIT_COUNT_MIN),
+            "{hash_count} probes into {byte_count} bytes: out of decode's ranges"
+        );
         for hash in hashes {
             for bit in filter.probes(*hash) {
                 filter.bits[(bit / 8) as usize] |= 1 << (bit % 8);
             }
         }
+        debug_assert!(
+            hashes.iter().all(|hash| filter.may_contain(*hash)),
+            "no false negatives: every added key may be contained"
+        );
         filter
     }
 

@@ -29,6 +29,20 @@ struct CacheState {
     miss_count: u64,
 }
 
+impl CacheState {
+    /// Takes a removed block's accounted bytes off `size_bytes`.
+    fn release(&mut self, size: usize) {
+        assert!(size <= self.size_bytes, "a cached block's bytes were counted when inserted");
+        self.size_bytes -= size;
+    }
+
+    /// The sum the invariant says `size_bytes` equals, recounted.
+    fn accounted_size_bytes(&self) -> usize {
+        let sizes = self.blocks.values().map(|(block, _)| block.size_bytes());
+        sizes.map(|size| size + BLOCK_CACHE_ENTRY_OVERHEAD_BYTES).sum()
+    }
+}
+
 /// An LRU cache of decoded blocks, keyed by (file key, block offset).
 #[derive(Debug)]
 pub struct BlockCache {
@@ -45,7 +59,9 @@ impl BlockCache {
 
     /// Bytes held now.
     pub fn size_bytes(&self) -> usize {
-        self.state.borrow().size_bytes
+        let size = self.state.borrow().size_bytes;
+        assert!(size <= self.capacity_bytes, "the cache holds {size} bytes, over its budget");
+        size
     }
 
     /// The bound on [`BlockCache::size_bytes`].
@@ -76,7 +92,8 @@ impl BlockCache {
             return None;
         };
         state.hit_count += 1;
-        state.by_use.remove(last_use);
+        let used = state.by_use.remove(last_use);
+        assert_eq!(used, Some((file_key, offset)), "the use order lists every cached block");
         *last_use = now;
         state.by_use.insert(now, (file_key, offset));
         Some(block.clone())
@@ -92,19 +109,27 @@ impl BlockCache {
         state.use_counter += 1;
         let now = state.use_counter;
         if let Some((old, last_use)) = state.blocks.insert((file_key, offset), (block, now)) {
-            state.by_use.remove(&last_use);
-            state.size_bytes -= old.size_bytes() + BLOCK_CACHE_ENTRY_OVERHEAD_BYTES;
+            let used = state.by_use.remove(&last_use);
+            assert_eq!(used, Some((file_key, offset)), "the use order lists every cached block");
+            state.release(old.size_bytes() + BLOCK_CACHE_ENTRY_OVERHEAD_BYTES);
         }
         state.by_use.insert(now, (file_key, offset));
         state.size_bytes += size;
         while state.size_bytes > self.capacity_bytes {
             let Some((_, key)) = state.by_use.pop_first() else { break };
-            if let Some((evicted, _)) = state.blocks.remove(&key) {
-                state.size_bytes -= evicted.size_bytes() + BLOCK_CACHE_ENTRY_OVERHEAD_BYTES;
+            let evicted = state.blocks.remove(&key);
+            assert!(evicted.is_some(), "every block in the use order is cached");
+            if let Some((evicted, _)) = evicted {
+                state.release(evicted.size_bytes() + BLOCK_CACHE_ENTRY_OVERHEAD_BYTES);
             }
         }
-        assert!(state.size_bytes <= self.capacity_bytes);
-        assert_eq!(state.blocks.len(), state.by_use.len());
+        assert!(state.size_bytes <= self.capacity_bytes, "size_bytes <= capacity_bytes");
+        assert_eq!(state.blocks.len(), state.by_use.len(), "one use entry per cached block");
+        debug_assert_eq!(
+            state.size_bytes,
+            state.accounted_size_bytes(),
+            "size_bytes is the sum of the cached blocks' accounted sizes"
+        );
     }
 }
 

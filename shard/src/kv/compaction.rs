@@ -23,6 +23,7 @@ pub(crate) fn level_to_compact(level_file_counts: &[usize], fanout: usize) -> Op
 
 /// Where the merge of `level` goes.
 pub(crate) fn output_level(level: usize) -> usize {
+    assert!(level < KV_LEVEL_COUNT_MAX, "level {level} of {KV_LEVEL_COUNT_MAX}");
     (level + 1).min(KV_LEVEL_COUNT_MAX - 1)
 }
 

@@ -39,7 +39,7 @@ pub(crate) struct Manifest {
 
 impl Manifest {
     pub(crate) fn encode(&self) -> Vec<u8> {
-        assert!(self.files.len() <= MANIFEST_FILE_COUNT_MAX);
+        self.assert_valid();
         let mut bytes = Vec::with_capacity(
             MANIFEST_HEADER_SIZE_BYTES + self.files.len() * MANIFEST_FILE_ENTRY_SIZE_BYTES + 4,
         );
@@ -55,6 +55,23 @@ impl Manifest {
         }
         push_crc(&mut bytes);
         bytes
+    }
+
+    /// The pair of `decode`'s checks: a manifest we write is one we can read back. At most
+    /// `MANIFEST_FILE_COUNT_MAX` files, each below `next_file_id`, at a level below
+    /// `KV_LEVEL_COUNT_MAX`, levels non-decreasing in read order, no id listed twice.
+    fn assert_valid(&self) {
+        let files = &self.files;
+        assert!(files.len() <= MANIFEST_FILE_COUNT_MAX, "{} files in a manifest", files.len());
+        for file in files {
+            assert!((file.level as usize) < KV_LEVEL_COUNT_MAX, "file level {}", file.level);
+            assert!(file.id < self.next_file_id, "file {} not below next_file_id", file.id);
+        }
+        for pair in files.windows(2) {
+            assert!(pair[0].level <= pair[1].level, "levels are non-decreasing in read order");
+        }
+        let ids: std::collections::HashSet<u64> = files.iter().map(|file| file.id).collect();
+        assert_eq!(ids.len(), files.len(), "no file is listed twice");
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, String> {

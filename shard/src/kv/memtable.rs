@@ -28,10 +28,21 @@ impl Memtable {
         let added = entry_size_bytes(&key, value.as_deref());
         if let Some(old) = self.entries.insert(key.clone(), value) {
             let removed = entry_size_bytes(&key, old.as_deref());
-            assert!(self.size_bytes >= removed);
+            assert!(self.size_bytes >= removed, "an overwritten entry was counted when put");
             self.size_bytes -= removed;
         }
         self.size_bytes += added;
+    }
+
+    /// Checks the byte accounting once the memtable stops changing (it is frozen): a walk of
+    /// every entry, so only in debug builds; amortized over the puts it took.
+    pub(crate) fn debug_assert_accounted(&self) {
+        let entries = self.entries.iter();
+        debug_assert_eq!(
+            self.size_bytes,
+            entries.map(|(key, value)| entry_size_bytes(key, value.as_deref())).sum::<usize>(),
+            "size_bytes is the sum of entry_size_bytes over the entries"
+        );
     }
 
     /// `None`: the key is not here; `Some(None)`: deleted here.

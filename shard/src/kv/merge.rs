@@ -80,6 +80,10 @@ impl SstCursor {
             self.block_index += 1;
             self.load().await?;
         }
+        debug_assert!(
+            self.block.as_ref().is_none_or(|block| self.entry < block.len()),
+            "a cursor on a block points at one of its entries"
+        );
         Ok(())
     }
 }
@@ -118,6 +122,8 @@ impl Source {
 pub(crate) struct MergeCursor {
     /// Newest first: on equal keys the earliest source wins.
     sources: Vec<Source>,
+    /// The last key returned, kept in debug builds only: merged keys strictly increase.
+    last_key: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for MergeCursor {
@@ -145,7 +151,7 @@ impl MergeCursor {
         for file in files {
             sources.push(Source::Sst(SstCursor::seek(file.clone(), lower, use_cache).await?));
         }
-        Ok(Self { sources })
+        Ok(Self { sources, last_key: None })
     }
 
     /// The next key's newest version, or `None` at the end.
@@ -167,6 +173,15 @@ impl MergeCursor {
             if source.peek().is_some_and(|(key, _)| key == entry.0.as_slice()) {
                 source.advance().await?;
             }
+        }
+        // Each source's keys strictly increase (memtables are ordered maps, sorted files are
+        // checked block by block when read), so the smallest head of all of them does too.
+        if cfg!(debug_assertions) {
+            let last_key = self.last_key.replace(entry.0.clone());
+            debug_assert!(
+                last_key.is_none_or(|last_key| last_key < entry.0),
+                "merged keys strictly increase"
+            );
         }
         Ok(Some(entry))
     }

@@ -4,9 +4,11 @@
 //! A file is written once, front to back, with direct I/O ([`SstWriter`]), sealed
 //! (fdatasync'd at its exact size) and only then named in a manifest. [`SstFile`] opens it
 //! by reading the footer and the index and bloom regions, checking every checksum and the
-//! regions' bounds against each other and the file size; a data block is checked (CRC, and
-//! its last key against the index) each time it is read from disk. Any failed check is
-//! [`KvError::Corrupt`], never a panic or a wrong answer.
+//! regions' bounds against each other and the file size; a data block is checked (CRC, its
+//! last key against the index, its first key after the previous block's last) each time it
+//! is read from disk, so the keys of every walk strictly increase. Any failed check is
+//! [`KvError::Corrupt`], never a panic or a wrong answer. The writer asserts what the
+//! reader checks: a file it writes is one the reader accepts.
 
 use std::rc::Rc;
 
@@ -221,6 +223,12 @@ impl SstWriter {
         if !self.block.is_empty() && self.block.size_bytes() + entry_size > self.block_size_bytes {
             self.finish_block().await?;
         }
+        // `BlockBuilder` checks the order within a block; across blocks it is checked here,
+        // so keys in a written file strictly increase (flush and compaction output alike).
+        if self.block.is_empty() {
+            let previous = self.index.last().map(|entry| entry.last_key.as_slice());
+            assert!(previous.is_none_or(|previous| key > previous), "keys of a file increase");
+        }
         if self.min_key.is_none() {
             self.min_key = Some(key.to_vec());
         }
@@ -232,11 +240,26 @@ impl SstWriter {
 
     async fn finish_block(&mut self) -> Result<(), KvError> {
         let (bytes, last_key) = self.block.finish();
+        let size = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        assert_eq!(size as usize, bytes.len(), "a block's size fits the index's u32");
         self.writer.append(&bytes).await?;
-        let size = bytes.len() as u32;
         self.index.push(IndexEntry { last_key, offset: self.position, size });
         self.position += u64::from(size);
+        assert_eq!(self.writer.appended_size(), self.position, "the index tiles the file");
         Ok(())
+    }
+
+    /// The pair of `decode_index`'s checks: the index written is one the reader accepts
+    /// (keys within the format's 16-bit lengths were asserted by `BlockBuilder`).
+    fn assert_index(&self, min_key: &[u8]) {
+        let entries = &self.index;
+        assert!(!entries.is_empty(), "a sorted file has at least one block");
+        assert!(u32::try_from(entries.len()).is_ok(), "{} blocks in one file", entries.len());
+        assert!(entries[0].last_key.as_slice() >= min_key, "the first block ends at or after it");
+        for pair in entries.windows(2) {
+            assert!(pair[0].last_key < pair[1].last_key, "index keys strictly increase");
+            assert_eq!(pair[0].offset + u64::from(pair[0].size), pair[1].offset, "blocks tile");
+        }
     }
 
     /// Writes the index, bloom and footer, makes the file durable at its exact size and
@@ -247,23 +270,36 @@ impl SstWriter {
             self.finish_block().await?;
         }
         let min_key = self.min_key.take().unwrap_or_default();
+        self.assert_index(&min_key);
         let index = encode_index(&min_key, &self.index);
         let mut bloom = Vec::new();
         BloomFilter::build(&self.hashes, self.bloom_bits_per_key).encode(&mut bloom);
         push_crc(&mut bloom);
+        let index_size = u32::try_from(index.len()).unwrap_or(u32::MAX);
+        let bloom_size = u32::try_from(bloom.len()).unwrap_or(u32::MAX);
+        assert_eq!(index_size as usize, index.len(), "the index size fits the footer's u32");
+        assert_eq!(bloom_size as usize, bloom.len(), "the bloom size fits the footer's u32");
         let footer = Footer {
             entry_count: self.hashes.len() as u64,
             tombstone_count: self.tombstone_count,
             index_offset: self.position,
-            index_size: index.len() as u32,
-            bloom_size: bloom.len() as u32,
+            index_size,
+            bloom_size,
             bloom_offset: self.position + index.len() as u64,
         };
+        let footer_bytes = footer.encode();
+        let file_size = footer.bloom_offset + bloom.len() as u64 + SST_FOOTER_SIZE_BYTES as u64;
+        // The pair of the reader's footer check: the footer describes the file written.
+        assert_eq!(
+            Footer::decode(&footer_bytes, file_size),
+            Ok(footer),
+            "the footer tiles the file: data, index, bloom, footer"
+        );
         self.writer.append(&index).await?;
         self.writer.append(&bloom).await?;
-        self.writer.append(&footer.encode()).await?;
+        self.writer.append(&footer_bytes).await?;
         let size = self.writer.seal().await?;
-        assert_eq!(size, footer.bloom_offset + bloom.len() as u64 + SST_FOOTER_SIZE_BYTES as u64);
+        assert_eq!(size, file_size, "the sealed file is exactly the regions written");
         self.writer.close().await?;
         Ok(size)
     }
@@ -396,7 +432,7 @@ impl SstFile {
             }
         }
         let bytes = self.file.read_exact_at(entry.offset, entry.size as usize).await?;
-        let block = Rc::new(self.decode_block(entry, &bytes)?);
+        let block = Rc::new(self.decode_block(index, &bytes)?);
         if use_cache {
             self.cache.insert(self.cache_key, entry.offset, block.clone());
         }
@@ -418,19 +454,32 @@ impl SstFile {
         }
         let bytes = self.file.read_exact_at(start, size as usize).await?;
         let mut blocks = Vec::with_capacity(end - first);
-        for entry in &self.index[first..end] {
+        for index in first..end {
+            let entry = &self.index[index];
             let relative = (entry.offset - start) as usize;
             let block_bytes = &bytes[relative..relative + entry.size as usize];
-            blocks.push(Rc::new(self.decode_block(entry, block_bytes)?));
+            blocks.push(Rc::new(self.decode_block(index, block_bytes)?));
         }
         Ok(blocks)
     }
 
-    fn decode_block(&self, entry: &IndexEntry, bytes: &[u8]) -> Result<Block, KvError> {
+    /// Decodes block `index` and checks it against the index: it ends with its index key
+    /// and starts after the previous block's (the first block at the file's smallest key),
+    /// so every walk of the file sees keys strictly increase.
+    fn decode_block(&self, index: usize, bytes: &[u8]) -> Result<Block, KvError> {
+        let entry = &self.index[index];
         let block = Block::decode(bytes)
             .map_err(|e| KvError::corrupt(&self.name, format!("block at {}: {e}", entry.offset)))?;
         if block.last_key() != entry.last_key.as_slice() {
             let reason = format!("block at {} does not end with its index key", entry.offset);
+            return Err(KvError::corrupt(&self.name, reason));
+        }
+        let starts_in_order = match index.checked_sub(1) {
+            None => block.key(0) == self.min_key.as_slice(),
+            Some(previous) => block.key(0) > self.index[previous].last_key.as_slice(),
+        };
+        if !starts_in_order {
+            let reason = format!("block at {} starts before the previous block ends", entry.offset);
             return Err(KvError::corrupt(&self.name, reason));
         }
         Ok(block)
@@ -495,6 +544,56 @@ mod tests {
         assert!(decode_index(&encode_index(b"a", &gap), 16).is_err());
         let unordered = vec![entries[1].clone(), entries[0].clone()];
         assert!(decode_index(&encode_index(b"a", &unordered), 15).is_err());
+    }
+
+    /// Two blocks whose index keys increase ("c", then "d") but whose keys overlap: the
+    /// second starts at "b". Every checksum holds, so only the check of a block's first key
+    /// against the previous block stops a walk from seeing keys go back (which the merge
+    /// cursor asserts never happens).
+    #[test]
+    fn a_block_starting_before_the_previous_one_ends_is_corrupt() {
+        let mut bytes = Vec::new();
+        let mut index = Vec::new();
+        for keys in [[&b"a"[..], b"c"], [b"b", b"d"]] {
+            let mut builder = BlockBuilder::new();
+            for key in keys {
+                builder.add(key, Some(b"v"));
+            }
+            let (block, last_key) = builder.finish();
+            let (offset, size) = (bytes.len() as u64, block.len() as u32);
+            index.push(IndexEntry { last_key, offset, size });
+            bytes.extend_from_slice(&block);
+        }
+        let index_offset = bytes.len() as u64;
+        let index_bytes = encode_index(b"a", &index);
+        let hashes: Vec<u64> = [b"a", b"b", b"c", b"d"].iter().map(|key| key_hash(*key)).collect();
+        let mut bloom = Vec::new();
+        BloomFilter::build(&hashes, 10).encode(&mut bloom);
+        push_crc(&mut bloom);
+        let footer = Footer {
+            entry_count: 4,
+            tombstone_count: 0,
+            index_offset,
+            index_size: index_bytes.len() as u32,
+            bloom_size: bloom.len() as u32,
+            bloom_offset: index_offset + index_bytes.len() as u64,
+        };
+        bytes.extend_from_slice(&index_bytes);
+        bytes.extend_from_slice(&bloom);
+        bytes.extend_from_slice(&footer.encode());
+        let temp = tempfile::tempdir().unwrap();
+        std::fs::write(temp.path().join(sst_file_name(1)), &bytes).unwrap();
+        let (path, size) = (temp.path().to_path_buf(), bytes.len() as u64);
+        ufer_io::executor::run_on_new_thread(move || async move {
+            let dir = DataDir::open(&path).await.unwrap();
+            let cache = Rc::new(BlockCache::new(4096));
+            let file = SstFile::open(&dir, 1, size, cache).await.unwrap();
+            assert!(file.read_block(0, true).await.is_ok());
+            assert!(matches!(file.read_block(1, true).await, Err(KvError::Corrupt { .. })));
+            assert!(matches!(file.read_blocks_ahead(0).await, Err(KvError::Corrupt { .. })));
+            file.close().await.unwrap();
+        })
+        .unwrap();
     }
 
     #[test]

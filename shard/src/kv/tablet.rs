@@ -27,7 +27,8 @@ use ufer_io::DataDir;
 use crate::kv::cache::BlockCache;
 use crate::kv::compaction::{level_to_compact, output_level};
 use crate::kv::config::{
-    KvConfig, KV_FROZEN_MEMTABLE_COUNT_MAX, KV_KEY_SIZE_MAX_BYTES, KV_VALUE_SIZE_MAX_BYTES,
+    KvConfig, KV_FROZEN_MEMTABLE_COUNT_MAX, KV_KEY_SIZE_MAX_BYTES, KV_LEVEL_COUNT_MAX,
+    KV_VALUE_SIZE_MAX_BYTES,
 };
 use crate::kv::error::KvError;
 use crate::kv::manifest::{Manifest, ManifestFile, MANIFEST_FILE_NAME};
@@ -83,6 +84,7 @@ struct State {
 impl State {
     fn freeze_active(&mut self) {
         if !self.active.is_empty() {
+            self.active.debug_assert_accounted();
             self.frozen.push(Rc::new(std::mem::take(&mut self.active)));
         }
     }
@@ -330,7 +332,10 @@ impl KvTablet {
             return Err(error);
         }
         let mut state = self.state.borrow_mut();
+        let frozen_count = state.frozen.len();
         state.frozen.retain(|table| !memtables.iter().any(|flushed| Rc::ptr_eq(flushed, table)));
+        // Only a flush removes frozen memtables, and flushes are serialized.
+        assert_eq!(frozen_count - state.frozen.len(), memtables.len(), "flushed memtables leave");
         if let Some(file) = &output {
             state.stats.flush_count += 1;
             state.stats.flush_bytes_written += file.size();
@@ -371,6 +376,7 @@ impl KvTablet {
             let deeper = state.levels.get(level + 1..).unwrap_or(&[]);
             (state.levels[level].clone(), deeper.iter().all(Vec::is_empty))
         };
+        assert!(inputs.len() >= self.config.level_file_count_max, "a full level is merged");
         let id = self.allocate_file_id();
         let mut cursor = MergeCursor::new(&[], &inputs, Bound::Unbounded, false).await?;
         // Tombstones shadow nothing once no older file exists.
@@ -518,12 +524,14 @@ impl KvTablet {
             let state = self.state.borrow();
             let offset = snapshot_log_offset.unwrap_or(state.snapshot_log_offset);
             assert!(offset >= state.snapshot_log_offset, "snapshots never go back");
+            assert!(offset <= state.applied_log_offset, "a snapshot covers only what was applied");
             (state.levels.clone(), offset, state.next_file_id)
         };
         edit(&mut levels);
         while levels.last().is_some_and(Vec::is_empty) {
             levels.pop();
         }
+        assert!(levels.len() <= KV_LEVEL_COUNT_MAX, "{} levels", levels.len());
         let files = levels
             .iter()
             .enumerate()
@@ -555,7 +563,10 @@ impl KvTablet {
         };
         for file in free {
             let name = sst_file_name(file.id());
-            if let Ok(file) = Rc::try_unwrap(file) {
+            // Views take files only from the levels, so no one took a freed file since.
+            let file = Rc::try_unwrap(file);
+            assert!(file.is_ok(), "a file leaves the directory only when no view holds it");
+            if let Ok(file) = file {
                 file.close().await?;
             }
             self.dir.remove(&name).await?;

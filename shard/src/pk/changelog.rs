@@ -332,7 +332,69 @@ impl ChangelogGenerator {
             };
             self.record(slot, next, full, &mut log)?;
         }
-        self.output(slots, &log.rows, log.change_types)
+        let output = self.output(slots, &log.rows, log.change_types)?;
+        debug_assert_eq!(
+            self.check_changelog(&log.rows, &output.change_types, &output.mutations, full),
+            Ok(()),
+            "the changelog of a request replays to its mutations"
+        );
+        Ok(output)
+    }
+
+    /// The module's invariants on one request's output, row by row (so `generate` checks
+    /// them in debug builds only): every `-U` (full image only) is followed at once by the
+    /// `+U` of the same key, and replaying the rows in order (`+I`/`+U` put, `-D` delete)
+    /// leaves each key exactly its mutation, and every changed key has one.
+    fn check_changelog(
+        &self,
+        rows: &[Vec<Value>],
+        changes: &[ChangeType],
+        mutations: &[Mutation],
+        full: bool,
+    ) -> Result<(), String> {
+        let mut keys = Vec::with_capacity(rows.len());
+        for (index, row) in rows.iter().enumerate() {
+            let mut key = Vec::new();
+            self.keys.encode_values(row, index, &mut key).map_err(|error| error.to_string())?;
+            keys.push(key);
+        }
+        let mut last_row_of: HashMap<&[u8], usize> = HashMap::new();
+        for (index, change) in changes.iter().enumerate() {
+            match change {
+                ChangeType::UpdateBefore => {
+                    let paired = changes.get(index + 1) == Some(&ChangeType::UpdateAfter)
+                        && keys.get(index + 1) == Some(&keys[index]);
+                    if !full || !paired {
+                        return Err(format!("row {index}: -U without its +U right after it"));
+                    }
+                }
+                ChangeType::AppendOnly => return Err(format!("row {index} is +A")),
+                _ => {
+                    last_row_of.insert(&keys[index], index);
+                }
+            }
+        }
+        if last_row_of.len() != mutations.len() {
+            let count = last_row_of.len();
+            return Err(format!("{count} keys logged, {} mutations", mutations.len()));
+        }
+        for (key, value) in mutations {
+            let Some(&index) = last_row_of.get(key.as_slice()) else {
+                return Err(format!("a mutation of key {key:?}, which logged nothing"));
+            };
+            let replayed = match changes[index] {
+                ChangeType::Delete => None,
+                _ => {
+                    let mut bytes = Vec::new();
+                    self.rows.encode_values(&rows[index], &mut bytes).map_err(|e| e.to_string())?;
+                    Some(bytes)
+                }
+            };
+            if replayed != *value {
+                return Err(format!("row {index} replays to another value than its mutation"));
+            }
+        }
+        Ok(())
     }
 
     /// One slot per distinct key in first-touch order, holding its decoded stored row, and
@@ -414,6 +476,7 @@ impl ChangelogGenerator {
             };
             mutations.push((slot.key, value));
         }
+        assert_eq!(out_rows.len(), change_types.len(), "one change type per changelog row");
         let changelog =
             if out_rows.is_empty() { None } else { Some(self.rows.build_batch(out_rows)?) };
         Ok(ChangelogOutput { changelog, change_types, mutations })

@@ -134,6 +134,24 @@ impl KeyEncoder {
         Ok(())
     }
 
+    /// Appends the key of a row held as one value per table column (as the changelog
+    /// generator holds rows) to `out`; `row` only names the row in errors.
+    pub(crate) fn encode_values(
+        &self,
+        values: &[Value],
+        row: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), PkError> {
+        for (position, &column) in self.columns.iter().enumerate() {
+            let value = values.get(column).ok_or_else(|| {
+                let count = values.len();
+                PkError::SchemaMismatch(format!("a row of {count} values has no column {column}"))
+            })?;
+            self.encode_column(position, value, row, out)?;
+        }
+        Ok(())
+    }
+
     fn encode_column(
         &self,
         position: usize,
@@ -141,33 +159,106 @@ impl KeyEncoder {
         row: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), PkError> {
-        let data_type = &self.types[position];
-        let width = int_width_bytes(data_type);
-        match value {
-            Value::Null => {
-                return Err(PkError::NullKey { column: self.names[position].clone(), row })
-            }
-            Value::Bool(bool) => out.push(u8::from(*bool)),
-            Value::Int(int) => {
-                // Flip the sign bit of the column's width: negatives sort first.
-                let flipped = (*int as u64) ^ (1_u64 << (width * 8 - 1));
-                out.extend_from_slice(&flipped.to_be_bytes()[8 - width..]);
-            }
-            Value::F32(float) => out.extend_from_slice(&order_f32(*float).to_be_bytes()),
-            Value::F64(float) => out.extend_from_slice(&order_f64(*float).to_be_bytes()),
-            Value::Decimal(decimal) => {
-                out.extend_from_slice(&((*decimal as u128) ^ (1_u128 << 127)).to_be_bytes())
-            }
-            Value::Str(string) => escape(string.as_bytes(), out),
-            Value::Bytes(bytes) if matches!(data_type, DataType::FixedSizeBinary(_)) => {
-                out.extend_from_slice(bytes)
-            }
-            Value::Bytes(bytes) => escape(bytes, out),
-            Value::List(_) | Value::Map(_) | Value::Struct(_) => {
-                return Err(PkError::UnsupportedType(format!("{data_type} as a key column")))
-            }
+        if value.is_null() {
+            return Err(PkError::NullKey { column: self.names[position].clone(), row });
         }
+        let data_type = &self.types[position];
+        let start = out.len();
+        encode_value(data_type, value, out)?;
+        // Per key column of every row, so in debug builds only: the module's invariants on
+        // this value. Prefix-closed: the encoding delimits itself. Memcomparable: it sorts
+        // below the encoding of the next larger value.
+        debug_assert!(
+            delimited_len(data_type, &out[start..]) == Some(out.len() - start),
+            "a key column's encoding is self-delimiting: {data_type} {value:?}"
+        );
+        debug_assert!(
+            successor(data_type, value).is_none_or(|next| {
+                let mut bytes = Vec::new();
+                encode_value(data_type, &next, &mut bytes).is_ok() && out[start..] < bytes[..]
+            }),
+            "a key encodes below its successor: {data_type} {value:?}"
+        );
         Ok(())
+    }
+}
+
+/// Appends the key encoding of the non-null `value` of a column of type `data_type`.
+fn encode_value(data_type: &DataType, value: &Value, out: &mut Vec<u8>) -> Result<(), PkError> {
+    let width = int_width_bytes(data_type);
+    match value {
+        Value::Null => return Err(PkError::UnsupportedType(format!("null in a {data_type} key"))),
+        Value::Bool(bool) => out.push(u8::from(*bool)),
+        Value::Int(int) => {
+            // Flip the sign bit of the column's width: negatives sort first.
+            let flipped = (*int as u64) ^ (1_u64 << (width * 8 - 1));
+            out.extend_from_slice(&flipped.to_be_bytes()[8 - width..]);
+        }
+        Value::F32(float) => out.extend_from_slice(&order_f32(*float).to_be_bytes()),
+        Value::F64(float) => out.extend_from_slice(&order_f64(*float).to_be_bytes()),
+        Value::Decimal(decimal) => {
+            out.extend_from_slice(&((*decimal as u128) ^ (1_u128 << 127)).to_be_bytes())
+        }
+        Value::Str(string) => escape(string.as_bytes(), out),
+        Value::Bytes(bytes) if matches!(data_type, DataType::FixedSizeBinary(_)) => {
+            out.extend_from_slice(bytes)
+        }
+        Value::Bytes(bytes) => escape(bytes, out),
+        Value::List(_) | Value::Map(_) | Value::Struct(_) => {
+            return Err(PkError::UnsupportedType(format!("{data_type} as a key column")))
+        }
+    }
+    Ok(())
+}
+
+/// The length of the one key column encoding `bytes` starts with: its fixed width, or up to
+/// the end of its escaped terminator. `None` when `bytes` holds no whole encoding.
+fn delimited_len(data_type: &DataType, bytes: &[u8]) -> Option<usize> {
+    let fixed = match data_type {
+        DataType::Boolean => 1,
+        DataType::Float32 => 4,
+        DataType::Float64 => 8,
+        DataType::Decimal128(_, _) => 16,
+        DataType::FixedSizeBinary(size) => usize::try_from(*size).ok()?,
+        DataType::Utf8 | DataType::Binary => {
+            let mut at = 0;
+            while at + 1 < bytes.len() {
+                match (bytes[at], bytes[at + 1]) {
+                    (0, ESCAPE_AFTER_ZERO_BYTE) => at += 2,
+                    (0, _) if bytes[at..at + 2] == TERMINATOR => return Some(at + 2),
+                    (0, _) => return None,
+                    _ => at += 1,
+                }
+            }
+            return None;
+        }
+        other => int_width_bytes(other),
+    };
+    (bytes.len() >= fixed).then_some(fixed)
+}
+
+/// The next larger value of a key column, when there is one that is simple to name.
+fn successor(data_type: &DataType, value: &Value) -> Option<Value> {
+    match value {
+        Value::Bool(false) => Some(Value::Bool(true)),
+        Value::Int(int) => {
+            let bits = int_width_bytes(data_type) * 8;
+            let max = if bits == 64 { i64::MAX } else { (1_i64 << (bits - 1)) - 1 };
+            (*int < max).then(|| Value::Int(int + 1))
+        }
+        Value::F32(float) if !float.is_nan() && *float != f32::INFINITY => {
+            Some(Value::F32(float.next_up()))
+        }
+        Value::F64(float) if !float.is_nan() && *float != f64::INFINITY => {
+            Some(Value::F64(float.next_up()))
+        }
+        Value::Decimal(decimal) => decimal.checked_add(1).map(Value::Decimal),
+        // The shortest longer value: what the terminator must sort below.
+        Value::Str(string) => Some(Value::Str(format!("{string}\0"))),
+        Value::Bytes(bytes) if !matches!(data_type, DataType::FixedSizeBinary(_)) => {
+            Some(Value::Bytes([bytes.as_slice(), &[0]].concat()))
+        }
+        _ => None,
     }
 }
 

@@ -41,6 +41,35 @@ pub(crate) fn upsert(
     new: Vec<Value>,
     targets: Option<&[bool]>,
 ) -> Result<Upserted, PkError> {
+    // Per row of a request, so the copy of the input's key is made in debug builds only.
+    let input_key = if cfg!(debug_assertions) { key_of(options, &new) } else { Vec::new() };
+    let upserted = merge_upsert(options, fields, old, new, targets)?;
+    if let Upserted::Row(row) = &upserted {
+        debug_assert!(
+            same_values(&key_of(options, row), &input_key),
+            "key columns of a merged row equal the key columns of the input"
+        );
+    }
+    Ok(upserted)
+}
+
+/// The values of the key columns of `row`.
+fn key_of(options: &PkTableOptions, row: &[Value]) -> Vec<Value> {
+    options.primary_key.iter().map(|column| row[*column].clone()).collect()
+}
+
+/// Identical value by value (a NaN key is identical to itself).
+fn same_values(left: &[Value], right: &[Value]) -> bool {
+    left.len() == right.len() && left.iter().zip(right).all(|(a, b)| a.identical(b))
+}
+
+fn merge_upsert(
+    options: &PkTableOptions,
+    fields: &Fields,
+    old: Option<&[Value]>,
+    new: Vec<Value>,
+    targets: Option<&[bool]>,
+) -> Result<Upserted, PkError> {
     let targeted = |column: usize| targets.is_none_or(|targets| targets[column]);
     match &options.merge_engine {
         MergeEngine::FirstRow if old.is_some() => Ok(Upserted::Keep),
@@ -108,6 +137,10 @@ pub(crate) fn delete(options: &PkTableOptions, old: &[Value], targets: Option<&[
     if row.iter().enumerate().all(|(column, value)| is_key(column) || value.is_null()) {
         Deleted::Remove
     } else {
+        debug_assert!(
+            same_values(&key_of(options, &row), &key_of(options, old)),
+            "a partial delete keeps the key columns of the stored row"
+        );
         Deleted::Row(row)
     }
 }

@@ -94,6 +94,31 @@ impl RowCodec {
 
     /// Appends the stored value of a row given as one value per column.
     pub(crate) fn encode_values(&self, values: &[Value], out: &mut Vec<u8>) -> Result<(), PkError> {
+        let start = out.len();
+        self.write_values(values, out)?;
+        // Per row, so in debug builds only: a row of the schema (no null in a NOT NULL
+        // column) decodes back from its encoding.
+        debug_assert!(
+            !self.holds_nulls_only_where_allowed(values)
+                || self.decode_values(&out[start..]).is_ok_and(|decoded| {
+                    decoded.len() == values.len()
+                        && decoded
+                            .iter()
+                            .zip(values)
+                            .all(|(decoded, value)| decoded.identical(value))
+                }),
+            "decode(encode(row)) == row: {values:?}"
+        );
+        Ok(())
+    }
+
+    /// Whether the row's nulls are all in nullable columns (what `decode_values` checks).
+    fn holds_nulls_only_where_allowed(&self, values: &[Value]) -> bool {
+        let fields = self.schema.fields().iter();
+        fields.zip(values).all(|(field, value)| field.is_nullable() || !value.is_null())
+    }
+
+    fn write_values(&self, values: &[Value], out: &mut Vec<u8>) -> Result<(), PkError> {
         let fields = self.schema.fields();
         if values.len() != fields.len() {
             return Err(PkError::SchemaMismatch(format!(

@@ -56,6 +56,26 @@ impl Value {
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
+
+    /// Equality of what is stored: `==`, except that floats compare bit for bit (a NaN is
+    /// identical to itself, `-0.0` is not `+0.0`). What the invariants compare.
+    pub(crate) fn identical(&self, other: &Value) -> bool {
+        let all = |left: &[Value], right: &[Value]| {
+            left.len() == right.len() && left.iter().zip(right).all(|(a, b)| a.identical(b))
+        };
+        match (self, other) {
+            (Value::F32(a), Value::F32(b)) => a.to_bits() == b.to_bits(),
+            (Value::F64(a), Value::F64(b)) => a.to_bits() == b.to_bits(),
+            (Value::List(a), Value::List(b)) | (Value::Struct(a), Value::Struct(b)) => all(a, b),
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|((ka, va), (kb, vb))| ka.identical(kb) && va.identical(vb))
+            }
+            (a, b) => a == b,
+        }
+    }
 }
 
 fn wrong_type(data_type: &DataType) -> PkError {
