@@ -48,8 +48,10 @@ pub async fn run(
     params: &MixedParams,
     batch_size_bytes: usize,
 ) -> Result<MixedResult, BenchError> {
-    let window = Window::after(params.produce.warmup, params.produce.duration);
-    let mut readers = Vec::with_capacity(params.readers);
+    let writers =
+        produce::prepare(connection, std::slice::from_ref(path), &params.produce, batch_size_bytes)
+            .await?;
+    let mut scanners = Vec::with_capacity(params.readers);
     for _ in 0..params.readers {
         let options = ScanOptions {
             max_wait: READER_WAIT,
@@ -58,26 +60,13 @@ pub async fn run(
         };
         let mut scanner = LogScanner::new(connection.clone(), path, options).await?;
         scanner.subscribe_all(StartFrom::Latest).await?;
-        readers.push(tokio::spawn(async move {
-            let mut consumed =
-                Throughput { seconds: window.duration().as_secs_f64(), ..Throughput::default() };
-            // Until the writers stop, and a little after for rows still in flight.
-            while Instant::now() < window.end + READER_WAIT {
-                let polled = scanner.poll().await?;
-                if !window.contains(Instant::now()) {
-                    continue;
-                }
-                for scanned in polled {
-                    let rows = scanned.rows.num_rows() as u64;
-                    consumed.add(rows * ROW_SIZE_BYTES as u64, rows);
-                }
-            }
-            Ok::<_, BenchError>(consumed)
-        }));
+        scanners.push(scanner);
     }
-    let (produced, produce_latency) =
-        produce::run(connection, std::slice::from_ref(path), &params.produce, batch_size_bytes)
-            .await?;
+    // Writers and readers measure the same window, from when all of them are ready.
+    let window = Window::after(params.produce.warmup, params.produce.duration);
+    let readers: Vec<_> =
+        scanners.into_iter().map(|scanner| tokio::spawn(read(scanner, window))).collect();
+    let (produced, produce_latency) = writers.run(window).await?;
     let mut consumed =
         Throughput { seconds: window.duration().as_secs_f64(), ..Throughput::default() };
     for reader in readers {
@@ -87,4 +76,22 @@ pub async fn run(
         consumed.merge(&read);
     }
     Ok(MixedResult { produced, produce_latency, consumed })
+}
+
+/// A tailing reader: every row that arrives inside `window`.
+async fn read(mut scanner: LogScanner, window: Window) -> Result<Throughput, BenchError> {
+    let mut consumed =
+        Throughput { seconds: window.duration().as_secs_f64(), ..Throughput::default() };
+    // Until the writers stop, and a little after for rows still in flight.
+    while Instant::now() < window.end + READER_WAIT {
+        let polled = scanner.poll().await?;
+        if !window.contains(Instant::now()) {
+            continue;
+        }
+        for scanned in polled {
+            let rows = scanned.rows.num_rows() as u64;
+            consumed.add(rows * ROW_SIZE_BYTES as u64, rows);
+        }
+    }
+    Ok(consumed)
 }

@@ -77,44 +77,47 @@ pub fn encoded_batch_size_of(
 
 /// Runs `params` against the tables at `paths` (writer `i` writes table `i % paths.len()`;
 /// its bucket count sets the in-flight depth); the bytes counted per full batch are
-/// `batch_size_bytes`.
+/// `batch_size_bytes`. The warm-up starts once every writer is ready.
 pub async fn run(
     connection: &Connection,
     paths: &[TablePath],
     params: &ProduceParams,
     batch_size_bytes: usize,
 ) -> Result<(Throughput, Histogram<u64>), BenchError> {
+    let writers = prepare(connection, paths, params, batch_size_bytes).await?;
     let window = Window::after(params.warmup, params.duration);
-    let mut tasks = Vec::with_capacity(params.writers);
+    writers.run(window).await
+}
+
+/// Writers set up (their writer ids taken, their batches built), not yet writing.
+#[derive(Debug)]
+pub struct Writers {
+    writers: Vec<Writer>,
+}
+
+#[derive(Debug)]
+struct Writer {
+    appender: AppendWriter,
+    batches: Arc<Vec<RecordBatch>>,
+    in_flight_max: usize,
+    rows_per_append: u64,
+    bytes_per_append: u64,
+}
+
+/// Sets up the writers of `params` (see [`run`]), so that a measurement window can start
+/// after the work of connecting.
+pub async fn prepare(
+    connection: &Connection,
+    paths: &[TablePath],
+    params: &ProduceParams,
+    batch_size_bytes: usize,
+) -> Result<Writers, BenchError> {
     let append_rows = params.append_rows.clamp(1, params.batch_rows);
     let appends_per_batch = params.batch_rows.div_ceil(append_rows);
+    let mut writers = Vec::with_capacity(params.writers);
     for writer in 0..params.writers {
-        let options = if append_rows == params.batch_rows {
-            AppendOptions {
-                // Every append is sent as its own batch at once, never merged with others:
-                // the batches are the size the run says, like the raw requests beside them.
-                batch_size_bytes: 1,
-                merged_batch_size_max_bytes: 0,
-                linger: params.linger,
-                compression: params.compression,
-                acks: params.acks,
-                idempotent: true,
-                ..AppendOptions::default()
-            }
-        } else {
-            // Smaller appends: the writer batches them up to the batch size or the linger.
-            AppendOptions {
-                batch_size_bytes: params.batch_rows * params.row_size_bytes,
-                merged_batch_size_max_bytes: 0,
-                linger: params.linger,
-                compression: params.compression,
-                acks: params.acks,
-                idempotent: true,
-                ..AppendOptions::default()
-            }
-        };
         let path = &paths[writer % paths.len()];
-        let appender = AppendWriter::new(connection.clone(), path, options).await?;
+        let appender = AppendWriter::new(connection.clone(), path, options(params)).await?;
         let schema = appender.table().schema.arrow().clone();
         let in_flight_max =
             appender.table().bucket_count() as usize * IN_FLIGHT_PER_BUCKET * appends_per_batch;
@@ -129,40 +132,79 @@ pub async fn run(
                 )
             })
             .collect::<Result<_, _>>()?;
-        let batches = Arc::new(batches);
-        let rows_per_append = append_rows as u64;
-        let bytes_per_append = (batch_size_bytes * append_rows / params.batch_rows) as u64;
-        tasks.push(tokio::spawn(async move {
-            let mut done =
-                Throughput { seconds: window.duration().as_secs_f64(), ..Throughput::default() };
-            let mut latency = latency_histogram();
-            let mut waiting = VecDeque::with_capacity(in_flight_max);
-            let mut next = 0usize;
-            loop {
-                let now = Instant::now();
-                if now >= window.end && waiting.is_empty() {
-                    break;
-                }
-                if now < window.end && waiting.len() < in_flight_max {
-                    let handle = appender.append(batches[next % batches.len()].clone()).await?;
-                    next += 1;
-                    waiting.push_back((Instant::now(), handle));
-                    continue;
-                }
-                if let Some((started, handle)) = waiting.pop_front() {
-                    handle.wait().await?;
-                    let finished = Instant::now();
-                    if window.contains(finished) {
-                        done.add(bytes_per_append, rows_per_append);
-                        record(&mut latency, (finished - started).as_micros() as u64);
-                    }
+        writers.push(Writer {
+            appender,
+            batches: Arc::new(batches),
+            in_flight_max,
+            rows_per_append: append_rows as u64,
+            bytes_per_append: (batch_size_bytes * append_rows / params.batch_rows) as u64,
+        });
+    }
+    Ok(Writers { writers })
+}
+
+/// How a writer of `params` batches and sends.
+fn options(params: &ProduceParams) -> AppendOptions {
+    let append_rows = params.append_rows.clamp(1, params.batch_rows);
+    let batch_size_bytes = if append_rows == params.batch_rows {
+        // Every append is sent as its own batch at once, never merged with others: the
+        // batches are the size the run says, like the raw requests beside them.
+        1
+    } else {
+        // Smaller appends: the writer batches them up to the batch size or the linger.
+        params.batch_rows * params.row_size_bytes
+    };
+    AppendOptions {
+        batch_size_bytes,
+        merged_batch_size_max_bytes: 0,
+        linger: params.linger,
+        compression: params.compression,
+        acks: params.acks,
+        idempotent: true,
+        ..AppendOptions::default()
+    }
+}
+
+impl Writers {
+    /// Writes until `window` ends; counts what is acknowledged inside it.
+    pub async fn run(self, window: Window) -> Result<(Throughput, Histogram<u64>), BenchError> {
+        let tasks =
+            self.writers.into_iter().map(|writer| tokio::spawn(writer.run(window))).collect();
+        merge(tasks, window).await
+    }
+}
+
+impl Writer {
+    async fn run(self, window: Window) -> Result<(Throughput, Histogram<u64>), BenchError> {
+        let mut done =
+            Throughput { seconds: window.duration().as_secs_f64(), ..Throughput::default() };
+        let mut latency = latency_histogram();
+        let mut waiting = VecDeque::with_capacity(self.in_flight_max);
+        let mut next = 0usize;
+        loop {
+            let now = Instant::now();
+            if now >= window.end && waiting.is_empty() {
+                break;
+            }
+            if now < window.end && waiting.len() < self.in_flight_max {
+                let batch = self.batches[next % self.batches.len()].clone();
+                let handle = self.appender.append(batch).await?;
+                next += 1;
+                waiting.push_back((Instant::now(), handle));
+                continue;
+            }
+            if let Some((started, handle)) = waiting.pop_front() {
+                handle.wait().await?;
+                let finished = Instant::now();
+                if window.contains(finished) {
+                    done.add(self.bytes_per_append, self.rows_per_append);
+                    record(&mut latency, (finished - started).as_micros() as u64);
                 }
             }
-            appender.close().await?;
-            Ok::<_, BenchError>((done, latency))
-        }));
+        }
+        self.appender.close().await?;
+        Ok((done, latency))
     }
-    merge(tasks, window).await
 }
 
 #[cfg(test)]
