@@ -17,6 +17,7 @@ use ufer_shard::{Clock, SystemClock};
 use ufer_wire::protocol::messages::NodeInfo;
 
 use crate::api::handle_message;
+use crate::catalog::file::TABLES_DIR_NAME;
 use crate::catalog::{file, Catalog, SharedCatalog};
 use crate::config::NodeConfig;
 use crate::error::NodeError;
@@ -376,8 +377,9 @@ async fn wait_until_released(address: SocketAddr) {
     }
 }
 
-/// Shard 0 at start: write the catalog on first start, remove files of tables that are not
-/// in it (a crash between dropping a table and deleting its files).
+/// Shard 0 at start: write the catalog on first start; remove the files of tables the
+/// catalog dropped (a crash between a drop and the deletion of its files). Any other
+/// directory the catalog does not know is left as it is, and said so.
 async fn prepare_data_dir(
     shard: &Shard,
     catalog: &Catalog,
@@ -388,16 +390,19 @@ async fn prepare_data_dir(
             file::persist(dir, catalog).await.map_err(|error| error.to_string())?;
         }
     }
-    let tables_dir = shard.config.data_dir.join("tables");
+    let tables_dir = shard.config.data_dir.join(TABLES_DIR_NAME);
     if let Ok(entries) = std::fs::read_dir(&tables_dir) {
         for entry in entries.flatten() {
-            let known = entry
-                .file_name()
-                .to_str()
-                .and_then(|name| name.parse::<u64>().ok())
-                .is_some_and(|table_id| catalog.table_by_id(table_id).is_ok());
-            if !known {
-                let _ = std::fs::remove_dir_all(entry.path());
+            let table_id = entry.file_name().to_str().and_then(|name| name.parse::<u64>().ok());
+            match table_id {
+                Some(table_id) if catalog.table_by_id(table_id).is_ok() => {}
+                Some(table_id) if catalog.dropped(table_id) => {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+                _ => eprintln!(
+                    "ufer: {} is not a table of the catalog, nor one it dropped: left as it is",
+                    entry.path().display()
+                ),
             }
         }
     }

@@ -212,7 +212,7 @@ impl Shard {
 
     /// The directory of a bucket.
     pub fn bucket_dir(&self, table_id: u64, bucket: u32) -> PathBuf {
-        self.config.data_dir.join("tables").join(table_id.to_string()).join(bucket.to_string())
+        crate::catalog::file::table_dir(&self.config.data_dir, table_id).join(bucket.to_string())
     }
 
     /// The log tablet of a bucket this shard owns, opened (and recovered) on first use.

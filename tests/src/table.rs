@@ -6,6 +6,9 @@ use arrow_array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArra
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use ufer_wire::{BatchOptions, BatchSchema, ChangeType, Compression, LogBatchBuilder, WriterStamp};
 
+/// The table's schema as the catalog takes it.
+pub const SCHEMA_TEXT: &str = "id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)";
+
 /// `id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)`, schema id 1.
 pub fn schema() -> BatchSchema {
     let schema = Schema::new(vec![

@@ -214,8 +214,8 @@ async fn drop_table_files(shard: &Rc<Shard>, table_id: u64) {
     for answer in answers {
         let _ = answer.await;
     }
-    let dir = shard.config.data_dir.join("tables").join(table_id.to_string());
-    // Files left by a failure here are removed at the next start (not in the catalog).
+    let dir = file::table_dir(&shard.config.data_dir, table_id);
+    // Files left by a failure here are removed at the next start (the catalog dropped them).
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -102,6 +102,14 @@ impl Catalog {
         })
     }
 
+    /// Whether this catalog dropped table `table_id`: it gave the id out (ids are given in
+    /// order and never reused) and no longer has the table. A table's files are created
+    /// only after the catalog that names it is durable, so the files of such an id are
+    /// provably orphaned; the files of any other unknown id are not.
+    pub fn dropped(&self, table_id: u64) -> bool {
+        table_id < self.next_table_id && self.table_by_id(table_id).is_err()
+    }
+
     /// Creates a database; `Ok(false)` if it existed and `if_not_exists`.
     pub fn create_database(
         &mut self,
