@@ -19,6 +19,7 @@ use ufer_io::{DataDir, Notifier};
 use ufer_shard::pk_bucket::{PkBucket, PkBucketEnv, PkBucketSpec};
 use ufer_shard::BlockCache;
 use ufer_shard::{Clock, LogTablet};
+use ufer_wire::header::NO_WRITER_ID;
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::messages::{BucketStatus, NodeInfo};
 
@@ -53,6 +54,14 @@ pub enum ShardMessage {
         buckets: Vec<u32>,
         /// The answer, in the same order.
         reply: oneshot::Sender<Vec<BucketStatus>>,
+    },
+    /// Writer ids below `to` have been given out (sent by shard 0 before it answers an
+    /// InitWriter, so a writer's first batch finds its id known on every shard).
+    WriterIdsIssued {
+        /// Ids below this were given out.
+        to: i64,
+        /// Answered once noted.
+        reply: oneshot::Sender<()>,
     },
     /// A table was dropped: close its tablets on the receiving shard, then answer.
     TableDropped {
@@ -92,8 +101,12 @@ pub struct Shard {
     pub catalog_dir: Option<DataDir>,
     /// Serializes catalog changes (shard 0).
     pub ddl_lock: Semaphore,
-    /// Writer ids handed out so far (shard 0).
+    /// The next writer id to hand out (shard 0).
     pub next_writer_id: Cell<i64>,
+    /// Writer ids below this may have been handed out; batches of any other writer id are
+    /// refused. After a start: every id the catalog reserved (some may have been handed out
+    /// before the restart).
+    writer_ids_issued_to: Cell<i64>,
     /// Request body bytes held in memory; requests wait for room.
     pub inflight_bytes: Rc<Semaphore>,
     /// Set when the node is shutting down: new requests are refused.
@@ -145,6 +158,7 @@ impl Shard {
             catalog_dir,
             ddl_lock: Semaphore::new(1),
             next_writer_id: Cell::new(next_writer_id),
+            writer_ids_issued_to: Cell::new(next_writer_id),
             inflight_bytes: Rc::new(Semaphore::new(inflight)),
             draining: Cell::new(false),
             active_requests: Cell::new(0),
@@ -394,6 +408,26 @@ impl Shard {
             statuses.push(status);
         }
         statuses
+    }
+
+    /// Notes that writer ids below `to` have been handed out.
+    pub fn note_writer_ids_issued(&self, to: i64) {
+        self.writer_ids_issued_to.set(self.writer_ids_issued_to.get().max(to));
+    }
+
+    /// Fails with `UNKNOWN_WRITER` unless `writer_id` is [`NO_WRITER_ID`] or an id this node
+    /// handed out: a batch under any other id could be taken for another writer's retry.
+    pub fn check_writer(&self, writer_id: i64) -> Result<(), ErrorBody> {
+        if writer_id == NO_WRITER_ID || (0..self.writer_ids_issued_to.get()).contains(&writer_id) {
+            return Ok(());
+        }
+        Err(ErrorBody::new(
+            ErrorCode::UnknownWriter,
+            format!(
+                "writer id {writer_id} was not given out by this node: ask for one with \
+                 InitWriter"
+            ),
+        ))
     }
 
     /// Sends `frame` to shard `owner` and waits for its response frame.

@@ -39,6 +39,11 @@ pub async fn open_bucket(dir: &Path, clock: Rc<dyn Clock>) -> Result<Rc<PkBucket
 
 /// A write request's batch: upsert `key` with `value`, or delete it when `value` is -1.
 pub fn write_batch(key: i64, value: i64) -> Vec<u8> {
+    write_batch_of(key, value, WriterStamp::NONE)
+}
+
+/// [`write_batch`] from an idempotent writer.
+pub fn write_batch_of(key: i64, value: i64, stamp: WriterStamp) -> Vec<u8> {
     let schema = schema();
     let rows = RecordBatch::try_new(
         schema.arrow().clone(),
@@ -51,6 +56,6 @@ pub fn write_batch(key: i64, value: i64) -> Vec<u8> {
     let change = if value < 0 { ChangeType::Delete } else { ChangeType::UpdateAfter };
     LogBatchBuilder::new(schema, BatchOptions::default())
         .expect("builder")
-        .build(&rows, Some(&[change]), WriterStamp::NONE)
+        .build(&rows, Some(&[change]), stamp)
         .expect("batch")
 }

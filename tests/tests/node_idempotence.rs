@@ -1,7 +1,9 @@
 //! Idempotent produce over real QUIC: a batch sent again by the same writer with the same
 //! sequence number is stored once and answered with its original offsets — on the same
 //! node, after a node restart, and when the SDK retries because the answer was lost on the
-//! network. Sequence gaps are refused; writer ids are unique under concurrency.
+//! network. Sequence gaps are refused; writer ids are unique under concurrency; a writer id
+//! the node never gave out is refused (`UNKNOWN_WRITER`) on every shard, for produce and
+//! upsert, and nothing of its batch is stored.
 
 // Test code: a panic is a failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -25,7 +27,7 @@ use ufer_wire::protocol::error_code::ErrorCode;
 use ufer_wire::protocol::frame::{ApiKey, FrameFlags, FRAME_HEADER_SIZE_BYTES};
 use ufer_wire::protocol::messages::{
     decode_body, encode_frame, Acks, InitWriterRequest, MetadataRequest, ProduceRequest,
-    ProduceResponse, TableDefinition, TablePath,
+    ProduceResponse, TableDefinition, TablePath, UpsertRequest,
 };
 use ufer_wire::{BatchOptions, LogBatchBuilder, WriterStamp};
 
@@ -207,6 +209,99 @@ impl quinn::AsyncUdpSocket for LossySocket {
     fn may_fragment(&self) -> bool {
         self.inner.may_fragment()
     }
+}
+
+#[test]
+fn a_writer_id_the_node_never_gave_out_is_refused_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(NodeConfig::test_min(dir.path().to_path_buf())).unwrap();
+    let addresses = node.shard_addresses();
+    runtime().block_on(async {
+        let connection = Connection::new(ClientConfig::local(addresses[0], dir.path())).unwrap();
+        // Buckets on both shards, so the owner of some bucket is not the shard (0) that
+        // hands out writer ids.
+        let path = TablePath::new("default", "events");
+        let definition = TableDefinition {
+            schema: SCHEMA.into(),
+            bucket_count: 8,
+            ..TableDefinition::default()
+        };
+        Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+        let metadata = connection.table_metadata(&path).await.unwrap();
+        let table_id = metadata.info.table_id;
+        let mut owners = BTreeSet::new();
+        for location in &metadata.buckets {
+            if owners.insert(location.shard) {
+                let owner = connection.shard_address(location.node_id, location.shard).await;
+                let owner = owner.unwrap();
+                let issued = init_writer(&connection, addresses[0]).await;
+                for unknown in [issued + 1, issued + 10_000, 1 << 40] {
+                    let request = ProduceRequest {
+                        table_id,
+                        bucket: location.bucket,
+                        acks: Acks::All,
+                        timeout_ms: 10_000,
+                    };
+                    let batch = stamped_batch(0, unknown, 0);
+                    let frame =
+                        encode_frame(ApiKey::Produce, FrameFlags::request(), 1, &request, &batch);
+                    match produce(&connection, owner, &frame).await {
+                        Err(ClientError::Server(error)) => {
+                            assert_eq!(error.code, ErrorCode::UnknownWriter, "{error:?}");
+                            assert!(error.message.contains(&unknown.to_string()), "{error:?}");
+                        }
+                        other => panic!("writer {unknown} was never given out: {other:?}"),
+                    }
+                }
+                // The id that was given out is taken at once, on this shard too.
+                let request = ProduceRequest {
+                    table_id,
+                    bucket: location.bucket,
+                    acks: Acks::All,
+                    timeout_ms: 10_000,
+                };
+                let batch = stamped_batch(0, issued, 0);
+                let frame =
+                    encode_frame(ApiKey::Produce, FrameFlags::request(), 1, &request, &batch);
+                let stored = produce(&connection, owner, &frame).await.unwrap();
+                assert_eq!((stored.base_offset, stored.high_watermark), (0, 100), "only its rows");
+            }
+        }
+        assert_eq!(owners.len(), 2, "the table has buckets on both shards");
+
+        // The same for an upsert to a primary-key table.
+        let users = TablePath::new("default", "users");
+        let definition = TableDefinition {
+            schema: "id BIGINT NOT NULL, v BIGINT".into(),
+            bucket_count: 1,
+            primary_key: vec!["id".into()],
+            ..TableDefinition::default()
+        };
+        let table_id =
+            Admin::new(connection.clone()).create_table(&users, definition, false).await.unwrap();
+        let location = connection.table_metadata(&users).await.unwrap().buckets[0].clone();
+        let owner = connection.shard_address(location.node_id, location.shard).await.unwrap();
+        let issued = init_writer(&connection, addresses[0]).await;
+        let upsert = |writer_id: i64| {
+            let request = UpsertRequest {
+                table_id,
+                bucket: 0,
+                acks: Acks::All,
+                timeout_ms: 10_000,
+                target_columns: None,
+            };
+            let stamp = WriterStamp { writer_id, batch_sequence: 0 };
+            let batch = ufer_tests::pk::write_batch_of(1, 1, stamp);
+            encode_frame(ApiKey::Upsert, FrameFlags::request(), 1, &request, &batch)
+        };
+        match connection.call_raw(owner, &upsert(issued + 1)).await {
+            Err(ClientError::Server(error)) => assert_eq!(error.code, ErrorCode::UnknownWriter),
+            other => panic!("an upsert from an unknown writer must be refused: {other:?}"),
+        }
+        connection.call_raw(owner, &upsert(issued)).await.unwrap();
+        connection.close().await;
+    });
+    node.shutdown().unwrap();
 }
 
 fn wait_for(what: &str, done: impl Fn() -> bool) {

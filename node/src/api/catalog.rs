@@ -233,5 +233,17 @@ async fn next_writer_id(shard: &Rc<Shard>) -> Result<i64, ErrorBody> {
         })
         .await?;
     }
+    // Every shard knows the id before the writer can send its first batch.
+    shard.note_writer_ids_issued(writer_id + 1);
+    let mut answers = Vec::new();
+    for peer in 1..shard.shard_count() {
+        let (reply, answer) = futures_channel::oneshot::channel();
+        let message = ShardMessage::WriterIdsIssued { to: writer_id + 1, reply };
+        shard.peers.send_to(peer, message).await.map_err(|_| shutting_down())?;
+        answers.push(answer);
+    }
+    for answer in answers {
+        answer.await.map_err(|_| shutting_down())?;
+    }
     Ok(writer_id)
 }

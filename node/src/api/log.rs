@@ -55,6 +55,7 @@ pub async fn produce(
     {
         let batch = one_batch(&frame[records_start..], "a produce request")?;
         batch.check_schema(&table.schema).map_err(batch_error)?;
+        shard.check_writer(batch.header().writer_id.get())?;
     }
     let tablet = shard.tablet(&table, request.bucket).await?;
     let appended = tablet

@@ -121,6 +121,10 @@ pub async fn handle_message(shard: &Rc<Shard>, message: ShardMessage) {
         ShardMessage::BucketStatus { table_id, buckets, reply } => {
             let _ = reply.send(shard.bucket_statuses(table_id, &buckets).await);
         }
+        ShardMessage::WriterIdsIssued { to, reply } => {
+            shard.note_writer_ids_issued(to);
+            let _ = reply.send(());
+        }
         ShardMessage::TableDropped { table_id, reply } => {
             shard.close_table(table_id).await;
             let _ = reply.send(());

@@ -78,7 +78,8 @@ pub async fn upsert(
         Target::Forwarded(answer) => return Ok(Response::Frame(answer)),
         Target::Here(table, bucket) => (table, bucket),
     };
-    one_batch(records, "an upsert request")?;
+    let batch = one_batch(records, "an upsert request")?;
+    shard.check_writer(batch.header().writer_id.get())?;
     let target_columns = columns(&table, request.target_columns.as_ref(), "target columns")?;
     let outcome =
         bucket.write(records, target_columns.as_deref()).await.map_err(|error| pk_error(&error))?;
