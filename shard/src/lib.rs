@@ -17,7 +17,7 @@ pub mod log;
 pub mod pk;
 pub mod pk_bucket;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, MonotonicTime, SystemClock};
 pub use kv::{BlockCache, KvConfig, KvError, KvStats, KvTablet, KvView};
 pub use log::config::LogConfig;
 pub use log::error::{AppendError, OpenError, ReadError, RetentionError};
