@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::{join_all, select_all};
-use ufer_shard::{OffsetSpec, ReadChunk};
+use ufer_shard::{OffsetSpec, ReadChunk, ReadRequest};
 use ufer_wire::protocol::codec::ProtocolError;
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::frame::{
@@ -620,7 +620,11 @@ async fn read_bucket(
             fetched.high_watermark = tablet.high_watermark();
             fetched.log_start_offset = tablet.log_start_offset();
             tablet
-                .read(wanted.offset, max_bytes.max(1), projection)
+                .read(ReadRequest {
+                    from_offset: wanted.offset,
+                    max_bytes: max_bytes.max(1),
+                    projection,
+                })
                 .await
                 .map_err(|error| read_error(&error))
         }

@@ -22,8 +22,8 @@ use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
 use proptest::prelude::*;
 use ufer_shard::pk_bucket::{PkBucket, PkBucketEnv, PkBucketError, PkBucketSpec};
 use ufer_shard::{
-    ChangelogGenerator, Clock, KvConfig, KvError, LogConfig, PkTableOptions, RowOp, SystemClock,
-    WriteRequest,
+    ChangelogGenerator, Clock, KvConfig, KvError, LogConfig, PkTableOptions, ReadRequest, RowOp,
+    SystemClock, WriteRequest,
 };
 use ufer_wire::schema_text::parse_schema;
 use ufer_wire::{
@@ -143,7 +143,7 @@ async fn changelog(bucket: &PkBucket) -> Vec<Change> {
     let mut changes = Vec::new();
     let mut offset = log.log_start_offset();
     while offset < log.high_watermark() {
-        let read = log.read(offset, 1 << 20, None).await.unwrap();
+        let read = log.read(ReadRequest::new(offset, 1 << 20)).await.unwrap();
         for chunk in &read.chunks {
             let mut bytes = chunk.as_bytes();
             while !bytes.is_empty() {

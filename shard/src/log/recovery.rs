@@ -17,9 +17,9 @@ use ufer_io::{file_name, parse_file_name, DataDir, FileKind, IoError, SegmentFil
 use crate::log::config::LogConfig;
 use crate::log::error::OpenError;
 use crate::log::index::SegmentIndex;
-use crate::log::scan::{ScanStep, ScannedBatch, SegmentScanner};
-use crate::log::segment::{ActiveSegment, Segment};
-use crate::log::tablet::{State, SEGMENT_OFFSET_SPAN_MAX};
+use crate::log::scan::{CrcCheck, ScanStep, ScannedBatch, SegmentScanner};
+use crate::log::segment::{ActiveSegment, Segment, SEGMENT_OFFSET_SPAN_MAX};
+use crate::log::state::State;
 use crate::log::writers::{StoredBatch, WriterTable};
 
 /// Window for recovery scans.
@@ -95,7 +95,7 @@ async fn rebuild_writers(dir: &DataDir, sealed: &[Segment]) -> Result<WriterTabl
             0,
             segment.size,
             Some(segment.base_offset),
-            false,
+            CrcCheck::Skip,
             RECOVERY_WINDOW_SIZE_BYTES,
         );
         let scanned = loop {
@@ -164,7 +164,7 @@ async fn open_sealed(dir: &DataDir, base: u64, config: &LogConfig) -> Result<Seg
         }
     }
     let file = dir.open_reader(&name).await?;
-    let scanned = scan_segment(&file, base, file_size, false, config, None).await;
+    let scanned = scan_segment(&file, base, file_size, SegmentRole::Sealed, config).await;
     file.close().await?;
     let (segment, clean) = scanned?;
     if clean {
@@ -193,12 +193,22 @@ async fn recover_active(
     let name = file_name(base, FileKind::Segment);
     let file = dir.open_reader(&name).await?;
     let file_size = file.size().await?;
-    let scanned = scan_segment(&file, base, file_size, true, config, Some(writers)).await;
+    let role = SegmentRole::Active(writers);
+    let scanned = scan_segment(&file, base, file_size, role, config).await;
     file.close().await?;
     let (mut segment, _) = scanned?;
     let writer = Rc::new(dir.open_writer(&name, segment.size, config.writer).await?);
     segment.file = Some(writer.reader());
     Ok(ActiveSegment { segment, writer })
+}
+
+/// Which segment a recovery scan reads, and so what it checks and notes.
+enum SegmentRole<'a> {
+    /// A sealed segment being re-indexed: headers only (a damaged body is found when read).
+    Sealed,
+    /// The active segment: every batch's CRC checked (a crash may have torn it), and each
+    /// idempotent writer's batches noted in the table.
+    Active(&'a mut WriterTable),
 }
 
 /// Scans a segment from its start; returns what it holds up to the first bad batch, and
@@ -207,13 +217,16 @@ async fn scan_segment(
     file: &SegmentFile,
     base: u64,
     file_size: u64,
-    verify_crc: bool,
+    mut role: SegmentRole<'_>,
     config: &LogConfig,
-    mut writers: Option<&mut WriterTable>,
 ) -> Result<(Segment, bool), IoError> {
     let mut segment = Segment::empty(base, None);
+    let crc_check = match role {
+        SegmentRole::Sealed => CrcCheck::Skip,
+        SegmentRole::Active(_) => CrcCheck::Verify,
+    };
     let mut scanner =
-        SegmentScanner::new(file, 0, file_size, Some(base), verify_crc, RECOVERY_WINDOW_SIZE_BYTES);
+        SegmentScanner::new(file, 0, file_size, Some(base), crc_check, RECOVERY_WINDOW_SIZE_BYTES);
     let clean = loop {
         match scanner.next().await? {
             // A segment never spans more offsets than its index can address: past that, the
@@ -230,7 +243,7 @@ async fn scan_segment(
                     batch.commit_timestamp,
                     config.index_interval_bytes,
                 );
-                if let Some(writers) = writers.as_deref_mut() {
+                if let SegmentRole::Active(writers) = &mut role {
                     record_writer(writers, &batch);
                 }
             }

@@ -34,8 +34,10 @@ use crate::clock::Clock;
 use crate::kv::{
     BlockCache, KvConfig, KvError, KvTablet, KV_KEY_SIZE_MAX_BYTES, KV_VALUE_SIZE_MAX_BYTES,
 };
+use crate::log::append::Appended;
 use crate::log::config::LogConfig;
-use crate::log::tablet::{Appended, LogTablet};
+use crate::log::read::ReadRequest;
+use crate::log::tablet::LogTablet;
 use crate::log::writers::SequenceCheck;
 use crate::pk::changelog::{ChangelogGenerator, RowOp, WriteRequest};
 use crate::pk::key::KeyEncoder;
@@ -256,7 +258,7 @@ impl PkBucket {
             if from >= high_watermark {
                 return Ok(());
             }
-            let read = self.log.read(from, REPLAY_READ_SIZE_BYTES, None).await?;
+            let read = self.log.read(ReadRequest::new(from, REPLAY_READ_SIZE_BYTES)).await?;
             for chunk in &read.chunks {
                 let mut bytes = chunk.as_bytes();
                 while !bytes.is_empty() {
