@@ -83,6 +83,7 @@ impl<'a> SegmentScanner<'a> {
         window_size_bytes: usize,
     ) -> Self {
         assert!(window_size_bytes >= BATCH_HEADER_SIZE_BYTES);
+        assert!(position <= end, "a scan starts inside its range");
         Self { file, position, end, expected_offset, crc_check, window_size_bytes, window: None }
     }
 
