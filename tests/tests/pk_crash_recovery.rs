@@ -17,6 +17,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch};
+use ufer_shard::pk_bucket::LookupBy;
 use ufer_shard::{Clock, ReadRequest, SystemClock};
 use ufer_tests::pk;
 use ufer_tests::rng::Rng;
@@ -152,7 +153,8 @@ async fn check(
         .unwrap()
         .build(&key_batch, None, WriterStamp::NONE)
         .unwrap();
-    let found = bucket.lookup(&bytes, false, None).await.map_err(|error| error.to_string())?;
+    let found =
+        bucket.lookup(&bytes, LookupBy::Key, None).await.map_err(|error| error.to_string())?;
     let mut stored: BTreeMap<i64, i64> = BTreeMap::new();
     if let Some(rows) = &found.rows {
         let values = column(rows, 1);
