@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use futures_util::future::Either;
 use ufer_io::ReadBytes;
 use ufer_wire::{LogBatch, Projection};
 
@@ -217,16 +218,20 @@ impl LogTablet {
     /// watermark. For long-polling reads.
     pub async fn wait_for_data(&self, offset: u64, timeout: Duration) -> u64 {
         let notifier = self.state.borrow().data_arrived.clone();
-        let deadline = std::time::Instant::now() + timeout;
+        // The timeout is a real sleep whatever the tablet's clock: a long poll waits for the
+        // network's time to pass, and the timer holds its deadline.
+        let mut deadline = std::pin::pin!(glommio::timer::Timer::new(timeout));
         loop {
             let seen = notifier.epoch();
             let high_watermark = self.high_watermark();
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if high_watermark > offset || left.is_zero() {
+            if high_watermark > offset || timeout.is_zero() {
                 return high_watermark;
             }
-            let timer = glommio::timer::Timer::new(left);
-            futures_util::future::select(Box::pin(notifier.changed(seen)), timer).await;
+            let changed = Box::pin(notifier.changed(seen));
+            if let Either::Right(_) = futures_util::future::select(changed, deadline.as_mut()).await
+            {
+                return self.high_watermark();
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use glommio::TaskQueueHandle;
 use ufer_wire::decode::BatchDecoder;
 use ufer_wire::{BatchSchema, LogBatchBuilder};
 
-use crate::clock::Clock;
+use crate::clock::{Clock, MonotonicTime};
 use crate::kv::{BlockCache, KvError, KvTablet};
 use crate::log::tablet::LogTablet;
 use crate::pk::changelog::ChangelogGenerator;
@@ -40,7 +40,7 @@ pub struct PkBucketSpec {
 /// What a bucket shares with the rest of its shard.
 #[derive(Clone)]
 pub struct PkBucketEnv {
-    /// Commit timestamps of the changelog.
+    /// Commit timestamps of the changelog; the age of the KV snapshot and of idle scans.
     pub clock: Rc<dyn Clock>,
     /// Where flushes and compactions run (the current queue if `None`).
     pub background: Option<TaskQueueHandle>,
@@ -60,6 +60,7 @@ pub struct PkBucket {
     pub(super) kv: Rc<KvTablet>,
     pub(super) generator: ChangelogGenerator,
     pub(super) spec: PkBucketSpec,
+    pub(super) clock: Rc<dyn Clock>,
     /// Decoder of write requests' batches (the table schema).
     pub(super) decoder: BatchDecoder,
     /// The key columns alone, as lookups send them.
@@ -84,8 +85,8 @@ pub struct PkBucket {
     /// next open rebuilds them from the changelog.
     pub(super) kv_corrupt: Cell<bool>,
     pub(super) kv_path: PathBuf,
-    /// When the last KV snapshot was written (or the bucket opened).
-    pub(super) snapshot_taken_at: Cell<std::time::Instant>,
+    /// When the last KV snapshot was written (or the bucket opened), on `clock`.
+    pub(super) snapshot_taken_at: Cell<MonotonicTime>,
 }
 
 impl std::fmt::Debug for PkBucket {

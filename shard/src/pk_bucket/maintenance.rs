@@ -1,6 +1,6 @@
 //! Background work of a [`PkBucket`]: KV flushes (snapshots, which let retention trim the
 //! changelog before them) and compactions, run one at a time on the background queue; a
-//! periodic snapshot of a quiet bucket.
+//! periodic snapshot of a quiet bucket, timed on the bucket's clock.
 //!
 //! Invariants: at most one maintenance task runs per bucket; its first failure is kept and
 //! refuses every later write and lookup until the bucket is reopened; a snapshot covers
@@ -79,7 +79,7 @@ impl PkBucket {
         let snapshot = self.kv.flush().await?;
         assert!(snapshot <= self.log.high_watermark(), "a KV snapshot covers durable changelog");
         self.log.set_retention_floor(snapshot);
-        self.snapshot_taken_at.set(std::time::Instant::now());
+        self.snapshot_taken_at.set(self.clock.monotonic_now());
         Ok(snapshot)
     }
 
@@ -87,7 +87,8 @@ impl PkBucket {
     /// since: a quiet bucket does not keep a memtable of changes for its next open to
     /// replay, nor a long changelog retention must keep. Returns whether it wrote one.
     pub async fn snapshot_if_older_than(&self, age: Duration) -> Result<bool, KvError> {
-        let stale = self.snapshot_taken_at.get().elapsed() >= age;
+        let now = self.clock.monotonic_now();
+        let stale = now.saturating_duration_since(self.snapshot_taken_at.get()) >= age;
         if !stale || self.kv.applied_log_offset() == self.kv.snapshot_log_offset() {
             return Ok(false);
         }

@@ -30,6 +30,9 @@ mod reads;
 pub mod scans;
 mod write;
 
+#[cfg(test)]
+mod clock_tests;
+
 pub use bucket::{PkBucket, PkBucketEnv, PkBucketSpec};
 pub use error::PkBucketError;
 pub use limits::{

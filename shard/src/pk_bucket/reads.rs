@@ -6,7 +6,6 @@
 //! the KV before a lookup or a new scan, so an answer is as fresh as durability allows.
 
 use std::rc::Rc;
-use std::time::Instant;
 
 use arrow_array::RecordBatch;
 use ufer_wire::decode::aligned_copy;
@@ -189,8 +188,9 @@ impl PkBucket {
         let log_offset = view.log_offset();
         if more {
             let resume_after = entries.last().map(|(key, _)| key.clone()).or(resume_after);
+            let now = self.clock.monotonic_now();
             let position = ScanPosition { view, resume_after };
-            self.scans.borrow_mut().put_back(scan_id, position, Instant::now());
+            self.scans.borrow_mut().put_back(scan_id, position, now);
         }
         Ok(ScanPart { scan_id, log_offset, rows, more })
     }
@@ -201,7 +201,7 @@ impl PkBucket {
         self: &Rc<Self>,
         cursor: ScanCursor,
     ) -> Result<(u64, ScanPosition), PkBucketError> {
-        let now = Instant::now();
+        let now = self.clock.monotonic_now();
         let mut scans = self.scans.borrow_mut();
         scans.expire(now);
         match cursor {

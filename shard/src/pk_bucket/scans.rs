@@ -3,7 +3,7 @@
 //!
 //! A view pins the KV files it reads (compaction cannot delete them) and a copy of the
 //! memtable, so scans are bounded: at most [`SNAPSHOT_SCAN_COUNT_MAX`] per bucket, and one
-//! idle for [`SNAPSHOT_SCAN_IDLE_MAX`] is dropped (its reader gets
+//! idle for [`SNAPSHOT_SCAN_IDLE_MAX`] (on the bucket's clock) is dropped (its reader gets
 //! `ScanNotFound` and starts again).
 //!
 //! Invariants: a scan starts only while fewer than [`SNAPSHOT_SCAN_COUNT_MAX`] are held (scans
@@ -12,8 +12,8 @@
 
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Instant;
 
+use crate::clock::MonotonicTime;
 use crate::kv::KvView;
 use crate::pk_bucket::limits::{SNAPSHOT_SCAN_COUNT_MAX, SNAPSHOT_SCAN_IDLE_MAX};
 
@@ -28,7 +28,7 @@ pub struct ScanPosition {
 
 struct Scan {
     position: ScanPosition,
-    last_used: Instant,
+    last_used: MonotonicTime,
 }
 
 /// Open scans of one bucket.
@@ -46,8 +46,10 @@ impl std::fmt::Debug for SnapshotScans {
 
 impl SnapshotScans {
     /// Drops the scans idle for [`SNAPSHOT_SCAN_IDLE_MAX`] at `now`.
-    pub fn expire(&mut self, now: Instant) {
-        self.scans.retain(|_, scan| now.duration_since(scan.last_used) < SNAPSHOT_SCAN_IDLE_MAX);
+    pub fn expire(&mut self, now: MonotonicTime) {
+        self.scans.retain(|_, scan| {
+            now.saturating_duration_since(scan.last_used) < SNAPSHOT_SCAN_IDLE_MAX
+        });
     }
 
     /// True if no other scan may start.
@@ -67,7 +69,7 @@ impl SnapshotScans {
     }
 
     /// Keeps scan `id`, last used at `now`, for its next part.
-    pub fn put_back(&mut self, id: u64, position: ScanPosition, now: Instant) {
+    pub fn put_back(&mut self, id: u64, position: ScanPosition, now: MonotonicTime) {
         assert!(id > 0 && id <= self.next_id, "scan ids are handed out here");
         let replaced = self.scans.insert(id, Scan { position, last_used: now });
         assert!(replaced.is_none(), "a scan is read by one request at a time");
