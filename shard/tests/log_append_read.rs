@@ -433,3 +433,27 @@ fn tailing_reads_come_from_memory_with_the_bytes_the_disk_has() {
         assert_eq!(ids.values().to_vec(), (450..460).collect::<Vec<i64>>());
     });
 }
+
+#[test]
+fn a_read_from_disk_that_reaches_the_durable_end_stops_at_the_high_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        // No tail cache: the read goes to the active segment's file.
+        let config = LogConfig { tail_cache_bytes: 0, ..LogConfig::test_min() };
+        let clock = ManualClock::new(1_000);
+        let tablet = support::open(&path, config, &clock).await;
+        let schema = support::schema();
+        tablet.append_durable(&mut support::batch(0, 5), &schema).await.unwrap();
+        // Written, not yet durable: the active segment ends past the high watermark.
+        let appended = tablet.append(&mut support::batch(5, 5), &schema).await.unwrap();
+        assert_eq!((tablet.high_watermark(), tablet.log_end_offset()), (5, 10));
+        let read = tablet.read(ReadRequest::new(0, 1 << 20)).await.unwrap();
+        assert_eq!(support::batch_offsets(&read.chunks).len(), 1);
+        assert_eq!(read.high_watermark, 5);
+        assert_eq!(read.next_offset, 5, "the next read starts at the first batch not returned");
+        tablet.wait_durable(&appended).await.unwrap();
+        let next = tablet.read(ReadRequest::new(read.next_offset, 1 << 20)).await.unwrap();
+        assert_eq!(support::batch_offsets(&next.chunks)[0].0, 5, "no batch is skipped");
+    });
+}

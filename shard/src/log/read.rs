@@ -103,6 +103,7 @@ impl LogTablet {
             log_start_offset,
         };
         if let Some((chunks, next_offset)) = self.read_cached(&request, high_watermark)? {
+            assert!(next_offset <= high_watermark, "reads never go past the high watermark");
             return Ok(LogRead { chunks, next_offset, ..read });
         }
         let shape = match request.projection {
@@ -114,10 +115,16 @@ impl LogTablet {
             let view =
                 self.segment_view(read.next_offset, high_watermark, plan.scan_budget()).await?;
             match self.read_segment(&view, request.projection, &mut plan, &mut read).await? {
-                SegmentRead::Exhausted => read.next_offset = read.next_offset.max(view.end_offset),
+                // Past a gap a damaged sealed segment left, but not past the durable end of
+                // the active segment: its later batches are not readable yet.
+                SegmentRead::Exhausted => {
+                    let end = view.end_offset.min(high_watermark);
+                    read.next_offset = read.next_offset.max(end);
+                }
                 SegmentRead::Stopped => break,
             }
         }
+        assert!(read.next_offset <= high_watermark, "reads never go past the high watermark");
         Ok(read)
     }
 
