@@ -162,7 +162,7 @@ const LOG_BATCH_COUNT: u64 = 32;
 
 fn log_read(c: &mut Criterion) {
     use ufer_perf::WideTable;
-    use ufer_shard::{LogConfig, LogTablet, SystemClock};
+    use ufer_shard::{LogConfig, LogTablet, ReadRequest, SystemClock};
     use ufer_wire::{Compression, Projection};
 
     let table = WideTable::new().unwrap();
@@ -196,7 +196,11 @@ fn log_read(c: &mut Criterion) {
                     for round in 0..iterations {
                         let offset = round % LOG_BATCH_COUNT * records_per_batch;
                         let read = log
-                            .read(offset, batch_bytes, projected.then_some(&projection))
+                            .read(ReadRequest {
+                                from_offset: offset,
+                                max_bytes: batch_bytes,
+                                projection: projected.then_some(&projection),
+                            })
                             .await
                             .unwrap();
                         black_box(read);

@@ -15,11 +15,15 @@ pub mod log;
 pub mod pk;
 pub mod pk_bucket;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, MonotonicTime, SystemClock};
 pub use kv::{BlockCache, KvConfig, KvError, KvStats, KvTablet, KvView};
+pub use log::append::Appended;
 pub use log::config::LogConfig;
 pub use log::error::{AppendError, OpenError, ReadError, RetentionError};
-pub use log::tablet::{Appended, LogRead, LogTablet, OffsetSpec, ReadChunk, RetentionOutcome};
+pub use log::offsets::OffsetSpec;
+pub use log::read::{LogRead, ReadChunk, ReadRequest};
+pub use log::retention::RetentionOutcome;
+pub use log::tablet::LogTablet;
 pub use pk::changelog::{ChangelogGenerator, ChangelogOutput, Mutation, RowOp, WriteRequest};
 pub use pk::error::PkError;
 pub use pk::key::KeyEncoder;

@@ -9,7 +9,7 @@ mod support;
 use std::rc::Rc;
 
 use arrow_array::Int64Array;
-use ufer_shard::{LogConfig, ManualClock, OffsetSpec, ReadError};
+use ufer_shard::{LogConfig, ManualClock, OffsetSpec, ReadError, ReadRequest};
 use ufer_wire::{aligned_copy, BatchDecoder, Projection};
 
 #[test]
@@ -42,18 +42,18 @@ fn appends_across_rolls_read_back_from_every_offset() {
         assert_eq!(support::read_ids(&tablet, 0, 1).await, all, "one batch per read");
         assert_eq!(support::read_ids(&tablet, 0, 1 << 20).await, all, "large reads");
         for from in (0..next_id as u64).step_by(7) {
-            let read = tablet.read(from, 1, None).await.unwrap();
+            let read = tablet.read(ReadRequest::new(from, 1)).await.unwrap();
             let (base, _) = support::batch_offsets(&read.chunks)[0];
             assert!(base <= from && from < read.next_offset, "batch containing {from}");
         }
         // Reopening gives the same bytes.
-        let before = tablet.read(0, 1 << 20, None).await.unwrap();
+        let before = tablet.read(ReadRequest::new(0, 1 << 20)).await.unwrap();
         let before: Vec<Vec<u8>> =
             before.chunks.iter().map(|chunk| chunk.as_bytes().to_vec()).collect();
         drop(tablet);
         let tablet = support::open(&path, LogConfig::test_min(), &clock).await;
         assert_eq!(tablet.high_watermark(), next_id as u64);
-        let after = tablet.read(0, 1 << 20, None).await.unwrap();
+        let after = tablet.read(ReadRequest::new(0, 1 << 20)).await.unwrap();
         let after: Vec<Vec<u8>> =
             after.chunks.iter().map(|chunk| chunk.as_bytes().to_vec()).collect();
         assert_eq!(before, after);
@@ -74,26 +74,28 @@ fn reads_are_bounded_by_the_high_watermark_and_the_log_start() {
         let clock = ManualClock::new(1_000);
         let tablet = support::open(&path, LogConfig::test_min(), &clock).await;
         let schema = support::schema();
-        let read = tablet.read(0, 1024, None).await.unwrap();
+        let read = tablet.read(ReadRequest::new(0, 1024)).await.unwrap();
         assert!(read.chunks.is_empty() && read.next_offset == 0, "an empty log reads nothing");
         let mut batch = support::batch(0, 5);
         tablet.append_durable(&mut batch, &schema).await.unwrap();
         assert!(matches!(
-            tablet.read(6, 1024, None).await,
+            tablet.read(ReadRequest::new(6, 1024)).await,
             Err(ReadError::OffsetOutOfRange { requested: 6, earliest: 0, high_watermark: 5 })
         ));
-        assert!(tablet.read(5, 1024, None).await.unwrap().chunks.is_empty());
+        assert!(tablet.read(ReadRequest::new(5, 1024)).await.unwrap().chunks.is_empty());
 
         // An append that is written but not yet durable is not readable.
         let mut batch = support::batch(5, 5);
         let appended = tablet.append(&mut batch, &schema).await.unwrap();
         assert_eq!(tablet.log_end_offset(), 10);
         assert_eq!(tablet.high_watermark(), 5);
-        assert!(tablet.read(5, 1024, None).await.unwrap().chunks.is_empty());
+        assert!(tablet.read(ReadRequest::new(5, 1024)).await.unwrap().chunks.is_empty());
         tablet.wait_durable(&appended).await.unwrap();
         assert_eq!(tablet.high_watermark(), 10);
         assert_eq!(
-            support::batch_offsets(&tablet.read(5, 1024, None).await.unwrap().chunks)[0].0,
+            support::batch_offsets(&tablet.read(ReadRequest::new(5, 1024)).await.unwrap().chunks)
+                [0]
+            .0,
             5
         );
     });
@@ -117,7 +119,7 @@ fn projected_reads_return_the_chosen_columns_of_each_batch() {
         }
         let projection = Projection::new(schema.clone(), &[2, 0]).unwrap();
         let decoder = BatchDecoder::new(projection.projected_schema().clone());
-        let read = tablet.read(0, 1 << 30, Some(&projection)).await.unwrap();
+        let read = tablet.read(ReadRequest::new(0, 1 << 30).projected(&projection)).await.unwrap();
         assert_eq!(read.chunks.len(), 3);
         let mut ids = Vec::new();
         for chunk in &read.chunks {
@@ -274,7 +276,7 @@ fn a_segment_never_spans_more_offsets_than_its_index_can_address() {
         drop(tablet);
         let tablet = support::open(&path, config, &clock).await;
         assert_eq!(tablet.high_watermark(), expected_end);
-        let read = tablet.read(second_base - 1, 1, None).await.unwrap();
+        let read = tablet.read(ReadRequest::new(second_base - 1, 1)).await.unwrap();
         assert_eq!(support::batch_offsets(&read.chunks)[0].0, second_base - rows as u64);
     });
 }
@@ -319,7 +321,7 @@ fn reads_fetch_only_whole_batches_from_disk() {
         let before = ufer_io::bytes_read_on_this_thread();
         let (mut offset, mut served) = (0, 0);
         while offset < tablet.high_watermark() {
-            let read = tablet.read(offset, max_bytes, None).await.unwrap();
+            let read = tablet.read(ReadRequest::new(offset, max_bytes)).await.unwrap();
             assert_eq!(read.chunks.len(), 2, "two whole batches per read");
             served += read.chunks.iter().map(|chunk| chunk.as_bytes().len()).sum::<usize>();
             offset = read.next_offset;
@@ -353,7 +355,10 @@ fn projected_reads_of_large_batches_fetch_only_the_chosen_columns() {
         let before = ufer_io::bytes_read_on_this_thread();
         let (mut offset, mut ids, mut reads) = (0, Vec::new(), 0);
         while offset < tablet.high_watermark() {
-            let read = tablet.read(offset, 1 << 20, Some(&projection)).await.unwrap();
+            let read = tablet
+                .read(ReadRequest::new(offset, 1 << 20).projected(&projection))
+                .await
+                .unwrap();
             reads += 1;
             for chunk in &read.chunks {
                 let decoded = decoder.decode(&aligned_copy(chunk.as_bytes())).unwrap();
@@ -397,9 +402,10 @@ fn tailing_reads_come_from_memory_with_the_bytes_the_disk_has() {
         let mut pending = support::batch(500, 10);
         tablet.append(&mut pending, &schema).await.unwrap();
         let before = ufer_io::bytes_read_on_this_thread();
-        let tail = tablet.read(450, 1 << 20, None).await.unwrap();
+        let tail = tablet.read(ReadRequest::new(450, 1 << 20)).await.unwrap();
         let projection = Projection::new(schema.clone(), &[0]).unwrap();
-        let projected = tablet.read(450, 1 << 20, Some(&projection)).await.unwrap();
+        let projected =
+            tablet.read(ReadRequest::new(450, 1 << 20).projected(&projection)).await.unwrap();
         assert_eq!(ufer_io::bytes_read_on_this_thread(), before, "no disk read");
         assert_eq!(tail.chunks.len(), 5);
         assert_eq!(tail.next_offset, 500);
@@ -412,11 +418,12 @@ fn tailing_reads_come_from_memory_with_the_bytes_the_disk_has() {
         drop(tablet);
 
         let tablet = support::open(&path, config, &clock).await;
-        let from_disk = tablet.read(450, 1 << 20, None).await.unwrap();
+        let from_disk = tablet.read(ReadRequest::new(450, 1 << 20)).await.unwrap();
         let from_disk: Vec<Vec<u8>> =
             from_disk.chunks.iter().map(|chunk| chunk.as_bytes().to_vec()).collect();
         assert_eq!(from_disk[..5], cached[..]);
-        let projected = tablet.read(450, 1 << 20, Some(&projection)).await.unwrap();
+        let projected =
+            tablet.read(ReadRequest::new(450, 1 << 20).projected(&projection)).await.unwrap();
         let projected: Vec<Vec<u8>> =
             projected.chunks.iter().map(|chunk| chunk.as_bytes().to_vec()).collect();
         assert_eq!(projected[..5], cached_projected[..]);
@@ -424,5 +431,29 @@ fn tailing_reads_come_from_memory_with_the_bytes_the_disk_has() {
         let ids = decoder.decode(&aligned_copy(&cached_projected[0])).unwrap();
         let ids = ids.record_batch.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(ids.values().to_vec(), (450..460).collect::<Vec<i64>>());
+    });
+}
+
+#[test]
+fn a_read_from_disk_that_reaches_the_durable_end_stops_at_the_high_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        // No tail cache: the read goes to the active segment's file.
+        let config = LogConfig { tail_cache_bytes: 0, ..LogConfig::test_min() };
+        let clock = ManualClock::new(1_000);
+        let tablet = support::open(&path, config, &clock).await;
+        let schema = support::schema();
+        tablet.append_durable(&mut support::batch(0, 5), &schema).await.unwrap();
+        // Written, not yet durable: the active segment ends past the high watermark.
+        let appended = tablet.append(&mut support::batch(5, 5), &schema).await.unwrap();
+        assert_eq!((tablet.high_watermark(), tablet.log_end_offset()), (5, 10));
+        let read = tablet.read(ReadRequest::new(0, 1 << 20)).await.unwrap();
+        assert_eq!(support::batch_offsets(&read.chunks).len(), 1);
+        assert_eq!(read.high_watermark, 5);
+        assert_eq!(read.next_offset, 5, "the next read starts at the first batch not returned");
+        tablet.wait_durable(&appended).await.unwrap();
+        let next = tablet.read(ReadRequest::new(read.next_offset, 1 << 20)).await.unwrap();
+        assert_eq!(support::batch_offsets(&next.chunks)[0].0, 5, "no batch is skipped");
     });
 }

@@ -7,7 +7,7 @@
 
 mod support;
 
-use ufer_shard::{LogConfig, LogTablet, ManualClock, ReadError};
+use ufer_shard::{LogConfig, LogTablet, ManualClock, ReadError, ReadRequest};
 
 /// Fills a log in `path` with `batches` batches of 4 rows; returns the high watermark.
 async fn fill(path: &std::path::Path, batches: i64) -> u64 {
@@ -94,7 +94,7 @@ fn a_flipped_bit_in_a_sealed_segment_is_a_corruption_error_for_that_batch_only()
 
         let tablet = reopen(&path).await;
         assert_eq!(tablet.high_watermark(), hw, "sealed segments are trusted through their index");
-        match tablet.read(base, 1 << 20, None).await {
+        match tablet.read(ReadRequest::new(base, 1 << 20)).await {
             Err(ReadError::Corrupt { path: bad, position: at, .. }) => {
                 assert_eq!(&bad, sealed);
                 assert_eq!(at, position as u64);
@@ -102,7 +102,7 @@ fn a_flipped_bit_in_a_sealed_segment_is_a_corruption_error_for_that_batch_only()
             other => panic!("expected a corruption error, got {other:?}"),
         }
         // Everything before it and after it still reads.
-        let before = tablet.read(0, 1, None).await.unwrap();
+        let before = tablet.read(ReadRequest::new(0, 1)).await.unwrap();
         assert!(!before.chunks.is_empty());
         let after = support::read_ids(&tablet, base + 4, 1 << 20).await;
         assert_eq!(after.len() as u64, hw - base - 4);
@@ -154,10 +154,10 @@ fn a_damaged_header_in_a_sealed_segment_without_index_leaves_a_reported_gap() {
         let tablet = reopen(&path).await;
         assert_eq!(tablet.high_watermark(), hw);
         assert!(matches!(
-            tablet.read(lost_from, 1 << 20, None).await,
+            tablet.read(ReadRequest::new(lost_from, 1 << 20)).await,
             Err(ReadError::Corrupt { .. })
         ));
-        assert!(!tablet.read(*base, 1, None).await.unwrap().chunks.is_empty());
+        assert!(!tablet.read(ReadRequest::new(*base, 1)).await.unwrap().chunks.is_empty());
         let next_segment = segments[2].0;
         assert_eq!(
             support::read_ids(&tablet, next_segment, 1 << 20).await.len() as u64,

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use ufer_shard::{LogConfig, ManualClock, OffsetSpec, ReadError};
+use ufer_shard::{LogConfig, ManualClock, OffsetSpec, ReadError, ReadRequest};
 
 #[test]
 fn size_retention_deletes_whole_sealed_segments_oldest_first() {
@@ -38,8 +38,9 @@ fn size_retention_deletes_whole_sealed_segments_oldest_first() {
         let start = segments_after[0].0;
         assert_eq!(tablet.log_start_offset(), start);
         assert_eq!(tablet.list_offsets(OffsetSpec::Earliest).await.unwrap(), start);
+        let read = tablet.read(ReadRequest::new(0, 1024)).await;
         assert!(
-            matches!(tablet.read(0, 1024, None).await, Err(ReadError::OffsetOutOfRange { earliest, .. }) if earliest == start)
+            matches!(read, Err(ReadError::OffsetOutOfRange { earliest, .. }) if earliest == start)
         );
         assert_eq!(support::read_ids(&tablet, start, 1 << 20).await.len() as u64, hw - start);
         assert!(!path.join(format!("{:020}.index", segments_before[0].0)).exists());

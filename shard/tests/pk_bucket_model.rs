@@ -20,10 +20,12 @@ use std::sync::Arc;
 
 use arrow_array::{Array, Int64Array, RecordBatch, StringArray};
 use proptest::prelude::*;
-use ufer_shard::pk_bucket::{PkBucket, PkBucketEnv, PkBucketError, PkBucketSpec};
+use ufer_shard::pk_bucket::{
+    LookupBy, PkBucket, PkBucketEnv, PkBucketError, PkBucketSpec, ScanCursor, WriteColumns,
+};
 use ufer_shard::{
-    ChangelogGenerator, Clock, KvConfig, KvError, LogConfig, PkTableOptions, RowOp, SystemClock,
-    WriteRequest,
+    ChangelogGenerator, Clock, KvConfig, KvError, LogConfig, PkTableOptions, ReadRequest, RowOp,
+    SystemClock, WriteRequest,
 };
 use ufer_wire::schema_text::parse_schema;
 use ufer_wire::{
@@ -143,7 +145,7 @@ async fn changelog(bucket: &PkBucket) -> Vec<Change> {
     let mut changes = Vec::new();
     let mut offset = log.log_start_offset();
     while offset < log.high_watermark() {
-        let read = log.read(offset, 1 << 20, None).await.unwrap();
+        let read = log.read(ReadRequest::new(offset, 1 << 20)).await.unwrap();
         for chunk in &read.chunks {
             let mut bytes = chunk.as_bytes();
             while !bytes.is_empty() {
@@ -164,16 +166,16 @@ async fn changelog(bucket: &PkBucket) -> Vec<Change> {
 /// The table by snapshot scan, in small parts.
 async fn table(bucket: &Rc<PkBucket>) -> Vec<Change> {
     let mut rows = Vec::new();
-    let mut scan_id = 0;
+    let mut cursor = ScanCursor::Start;
     loop {
-        let part = bucket.snapshot_scan(scan_id, 64, None).await.unwrap();
+        let part = bucket.snapshot_scan(cursor, 64, None).await.unwrap();
         if let Some(batch) = &part.rows {
             rows.extend(changes_of(batch, &vec![ChangeType::Insert; batch.num_rows()]));
         }
         if !part.more {
             return rows;
         }
-        scan_id = part.scan_id;
+        cursor = ScanCursor::Resume(part.scan_id);
     }
 }
 
@@ -243,7 +245,8 @@ async fn run_case(dir: &Path, engine: u8, steps: Vec<Step>) -> Result<(), String
                 let target: Option<&[usize]> = partial.then_some(&[0, 1][..]);
                 let expected = reference.write(&batch, &ops, target);
                 let bytes = builder.build(&batch, Some(&types), WriterStamp::NONE).unwrap();
-                let outcome = bucket.write(&bytes, target).await;
+                let columns = target.map_or(WriteColumns::All, WriteColumns::Partial);
+                let outcome = bucket.write(&bytes, columns).await;
                 match (&expected, &outcome) {
                     (Ok(()), Ok(outcome)) => bucket.wait_durable(outcome).await.unwrap(),
                     (Err(_), Err(_)) => {}
@@ -327,12 +330,12 @@ fn lookups_see_a_write_only_once_it_is_durable() {
             .unwrap()
             .build(&batch, None, WriterStamp::NONE)
             .unwrap();
-        let outcome = bucket.write(&bytes, None).await.unwrap();
-        let before = bucket.lookup(&key_batch(&bucket, &[1]), false, None).await.unwrap();
+        let outcome = bucket.write(&bytes, WriteColumns::All).await.unwrap();
+        let before = bucket.lookup(&key_batch(&bucket, &[1]), LookupBy::Key, None).await.unwrap();
         assert!(before.rows.is_none(), "a lookup saw a write that is not durable");
         assert_eq!(before.log_offset, 0);
         bucket.wait_durable(&outcome).await.unwrap();
-        let after = bucket.lookup(&key_batch(&bucket, &[1]), false, None).await.unwrap();
+        let after = bucket.lookup(&key_batch(&bucket, &[1]), LookupBy::Key, None).await.unwrap();
         assert_eq!(after.key_index, vec![0]);
         assert_eq!(after.log_offset, 1);
         bucket.close().await.unwrap();
@@ -349,7 +352,7 @@ fn a_corrupt_kv_file_is_rebuilt_from_the_changelog() {
         for round in 0..20 {
             let written: Vec<_> = (0..10).map(|id| (id, Some(round), None, false)).collect();
             let bytes = builder.build(&rows(&written), None, WriterStamp::NONE).unwrap();
-            let outcome = bucket.write(&bytes, None).await.unwrap();
+            let outcome = bucket.write(&bytes, WriteColumns::All).await.unwrap();
             bucket.wait_durable(&outcome).await.unwrap();
         }
         bucket.close().await.unwrap();
@@ -380,7 +383,7 @@ fn a_corrupt_kv_file_is_rebuilt_from_the_changelog() {
         // row); the bucket is then reopened without its KV and rebuilt.
         let mut bucket = open(&path, 0).await;
         let keys: Vec<i64> = (0..10).collect();
-        let found = match bucket.lookup(&key_batch(&bucket, &keys), false, None).await {
+        let found = match bucket.lookup(&key_batch(&bucket, &keys), LookupBy::Key, None).await {
             Ok(found) => found,
             Err(PkBucketError::Kv(KvError::Corrupt { .. })) => {
                 assert!(bucket.needs_rebuild());
@@ -388,7 +391,7 @@ fn a_corrupt_kv_file_is_rebuilt_from_the_changelog() {
                 bucket.close().await.unwrap();
                 assert!(!path.join("kv").exists());
                 bucket = open(&path, 0).await;
-                bucket.lookup(&key_batch(&bucket, &keys), false, None).await.unwrap()
+                bucket.lookup(&key_batch(&bucket, &keys), LookupBy::Key, None).await.unwrap()
             }
             Err(other) => panic!("{other}"),
         };
@@ -417,7 +420,7 @@ fn retention_keeps_the_changelog_the_last_snapshot_needs() {
                     let written: Vec<_> =
                         (0..20).map(|id| (id, Some(round), None, false)).collect();
                     let bytes = builder.build(&rows(&written), None, WriterStamp::NONE).unwrap();
-                    let outcome = bucket.write(&bytes, None).await.unwrap();
+                    let outcome = bucket.write(&bytes, WriteColumns::All).await.unwrap();
                     bucket.wait_durable(&outcome).await.unwrap();
                 }
             }
@@ -442,7 +445,7 @@ fn retention_keeps_the_changelog_the_last_snapshot_needs() {
         drop(bucket);
         let bucket = open_with(&path, 0, log, kv).await;
         let found = bucket
-            .lookup(&key_batch(&bucket, &(0..20).collect::<Vec<_>>()), false, None)
+            .lookup(&key_batch(&bucket, &(0..20).collect::<Vec<_>>()), LookupBy::Key, None)
             .await
             .unwrap();
         let values = found.rows.unwrap();

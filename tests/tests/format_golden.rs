@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use arrow_array::{Array, Int64Array};
-use ufer_shard::{Clock, LogConfig, LogTablet, ManualClock, OffsetSpec};
+use ufer_shard::{Clock, LogConfig, LogTablet, ManualClock, OffsetSpec, ReadRequest};
 use ufer_tests::table;
 use ufer_wire::header::stamp_server_fields;
 use ufer_wire::{aligned_copy, BatchDecoder, ChangeType, Compression, LogBatch, Projection};
@@ -133,7 +133,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 async fn read_ids(tablet: &LogTablet) -> Vec<i64> {
     let decoder = BatchDecoder::new(table::schema());
-    let read = tablet.read(tablet.log_start_offset(), 1 << 20, None).await.unwrap();
+    let read = tablet.read(ReadRequest::new(tablet.log_start_offset(), 1 << 20)).await.unwrap();
     let mut ids = Vec::new();
     for chunk in &read.chunks {
         let decoded = decoder.decode(&aligned_copy(chunk.as_bytes())).unwrap();

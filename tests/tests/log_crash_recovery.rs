@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use ufer_shard::{Clock, LogConfig, LogTablet, SystemClock};
+use ufer_shard::{Clock, LogConfig, LogTablet, ReadRequest, SystemClock};
 use ufer_tests::rng::Rng;
 use ufer_wire::LogBatch;
 
@@ -80,7 +80,10 @@ async fn check_log(path: &std::path::Path, durable: &BTreeMap<u64, Durable>) -> 
         return Err(format!("log starts at {offset}, not 0"));
     }
     loop {
-        let read = tablet.read(offset, 1 << 20, None).await.map_err(|error| error.to_string())?;
+        let read = tablet
+            .read(ReadRequest::new(offset, 1 << 20))
+            .await
+            .map_err(|error| error.to_string())?;
         if read.chunks.is_empty() {
             break;
         }

@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use ufer_shard::{AppendError, Clock, LogConfig, LogTablet, ManualClock};
+use ufer_shard::{AppendError, Clock, LogConfig, LogTablet, ManualClock, ReadRequest};
 use ufer_tests::loop_mount::LoopMount;
 use ufer_tests::table;
 use ufer_wire::{Compression, LogBatch};
@@ -77,7 +77,7 @@ fn appends_fail_cleanly_when_the_disk_is_full_and_resume_when_space_returns() {
 
 /// The `id` of the first row of the batch at `offset`.
 async fn first_id_at(tablet: &LogTablet, offset: u64) -> i64 {
-    let read = tablet.read(offset, 1, None).await.unwrap();
+    let read = tablet.read(ReadRequest::new(offset, 1)).await.unwrap();
     let decoder = ufer_wire::BatchDecoder::new(table::schema());
     let decoded = decoder.decode(&ufer_wire::aligned_copy(read.chunks[0].as_bytes())).unwrap();
     let ids = decoded.record_batch.column(0);
@@ -89,7 +89,7 @@ async fn count_rows(tablet: &LogTablet) -> u64 {
     let mut offset = 0;
     let mut rows = 0;
     loop {
-        let read = tablet.read(offset, 1 << 20, None).await.unwrap();
+        let read = tablet.read(ReadRequest::new(offset, 1 << 20)).await.unwrap();
         if read.chunks.is_empty() {
             return rows;
         }

@@ -17,7 +17,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch};
-use ufer_shard::{Clock, SystemClock};
+use ufer_shard::pk_bucket::LookupBy;
+use ufer_shard::{Clock, ReadRequest, SystemClock};
 use ufer_tests::pk;
 use ufer_tests::rng::Rng;
 use ufer_wire::{BatchOptions, ChangeType, LogBatch, LogBatchBuilder, WriterStamp};
@@ -98,7 +99,8 @@ async fn check(
     }
     let decoder = ufer_wire::BatchDecoder::new(pk::schema());
     while offset < log.high_watermark() {
-        let read = log.read(offset, 1 << 20, None).await.map_err(|error| error.to_string())?;
+        let read =
+            log.read(ReadRequest::new(offset, 1 << 20)).await.map_err(|error| error.to_string())?;
         for chunk in &read.chunks {
             let mut bytes = chunk.as_bytes();
             while !bytes.is_empty() {
@@ -151,7 +153,8 @@ async fn check(
         .unwrap()
         .build(&key_batch, None, WriterStamp::NONE)
         .unwrap();
-    let found = bucket.lookup(&bytes, false, None).await.map_err(|error| error.to_string())?;
+    let found =
+        bucket.lookup(&bytes, LookupBy::Key, None).await.map_err(|error| error.to_string())?;
     let mut stored: BTreeMap<i64, i64> = BTreeMap::new();
     if let Some(rows) = &found.rows {
         let values = column(rows, 1);

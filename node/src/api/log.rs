@@ -10,7 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::{join_all, select_all};
-use ufer_shard::OffsetSpec;
+use ufer_shard::{OffsetSpec, ReadRequest};
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::frame::{ApiKey, FrameFlags, FRAME_HEADER_SIZE_BYTES};
 use ufer_wire::protocol::messages::*;
@@ -236,10 +236,9 @@ async fn read_bucket(
         Ok(tablet) => {
             fetched.high_watermark = tablet.high_watermark();
             fetched.log_start_offset = tablet.log_start_offset();
-            tablet
-                .read(wanted.offset, max_bytes.max(1), projection)
-                .await
-                .map_err(|error| read_error(&error))
+            let request =
+                ReadRequest { from_offset: wanted.offset, max_bytes: max_bytes.max(1), projection };
+            tablet.read(request).await.map_err(|error| read_error(&error))
         }
     };
     match read {

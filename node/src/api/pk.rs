@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use arrow_array::RecordBatch;
-use ufer_shard::pk_bucket::PkBucket;
+use ufer_shard::pk_bucket::{LookupBy, PkBucket, ScanCursor, WriteColumns};
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
 use ufer_wire::protocol::frame::{ApiKey, FRAME_HEADER_SIZE_BYTES};
 use ufer_wire::protocol::messages::*;
@@ -81,8 +81,8 @@ pub async fn upsert(
     let batch = one_batch(records, "an upsert request")?;
     shard.check_writer(batch.header().writer_id.get())?;
     let target_columns = columns(&table, request.target_columns.as_ref(), "target columns")?;
-    let outcome =
-        bucket.write(records, target_columns.as_deref()).await.map_err(|error| pk_error(&error))?;
+    let written = target_columns.as_deref().map_or(WriteColumns::All, WriteColumns::Partial);
+    let outcome = bucket.write(records, written).await.map_err(|error| pk_error(&error))?;
     if outcome.duplicate {
         ShardMetrics::add(&shard.metrics.duplicate_batches, 1);
     } else {
@@ -133,8 +133,9 @@ pub async fn lookup(
     };
     one_batch(records, "a lookup request")?;
     let projection = columns(&table, request.projection.as_ref(), "projection")?;
+    let by = if request.prefix { LookupBy::Prefix } else { LookupBy::Key };
     let found = bucket
-        .lookup(records, request.prefix, projection.as_deref())
+        .lookup(records, by, projection.as_deref())
         .await
         .map_err(|error| pk_error(&error))?;
     let section = rows_section(&table, found.rows.as_ref())?;
@@ -159,8 +160,12 @@ pub async fn snapshot_scan(
         Target::Here(table, bucket) => (table, bucket),
     };
     let projection = columns(&table, request.projection.as_ref(), "projection")?;
+    let cursor = match request.scan_id {
+        0 => ScanCursor::Start,
+        scan_id => ScanCursor::Resume(scan_id),
+    };
     let part = bucket
-        .snapshot_scan(request.scan_id, request.max_bytes as usize, projection.as_deref())
+        .snapshot_scan(cursor, request.max_bytes as usize, projection.as_deref())
         .await
         .map_err(|error| pk_error(&error))?;
     let section = rows_section(&table, part.rows.as_ref())?;

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use arrow_buffer::{Buffer, MutableBuffer};
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
-use ufer_shard::ReadError;
+use ufer_shard::{ReadError, ReadRequest};
 use ufer_wire::protocol::error_code::ErrorBody;
 
 use crate::error::read_error;
@@ -95,7 +95,7 @@ async fn read(
 ) -> Result<TierRead, ErrorBody> {
     let table = shard.table(table_id)?;
     let tablet = shard.tablet(&table, bucket).await?;
-    let read = match tablet.read(offset, max_bytes.max(1), None).await {
+    let read = match tablet.read(ReadRequest::new(offset, max_bytes.max(1))).await {
         Ok(read) => read,
         // Retention deleted records before they were tiered (the table was not lake-enabled
         // then, or a node started without knowing): say where the log starts now.

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ufer_io::IoError;
+use ufer_io::{IoError, SegmentFile};
 use ufer_wire::BatchError;
 
 /// An append was refused or failed. Nothing of the batch is in the log unless the variant
@@ -85,6 +85,24 @@ pub enum ReadError {
     /// An I/O error; retrying may succeed.
     #[error("read failed: {0}")]
     Io(#[from] IoError),
+}
+
+impl ReadError {
+    /// Stored data in `file` failed its checks at `position`.
+    pub(crate) fn corrupt(file: &SegmentFile, position: u64, reason: String) -> Self {
+        ReadError::Corrupt { path: file.path().to_path_buf(), position, reason }
+    }
+
+    /// A failed projection of a stored batch: the projection's fault, or else the batch's
+    /// (`corrupt` says where).
+    pub(crate) fn from_projection(error: BatchError, corrupt: impl FnOnce(String) -> Self) -> Self {
+        match error {
+            BatchError::SchemaMismatch(_) | BatchError::BadProjection { .. } => {
+                ReadError::Projection(error)
+            }
+            other => corrupt(other.to_string()),
+        }
+    }
 }
 
 /// The tablet could not be opened.

@@ -9,6 +9,12 @@
 //! corruption error when read, not here). Offsets must continue from segment to segment;
 //! a gap left by a damaged sealed segment makes reads there fail with a corruption error;
 //! overlapping segments cannot be opened.
+//!
+//! Invariants (asserted): a sealed segment read whole — trusted through its index, or
+//! scanned to its end — is followed by a segment starting at its end offset (this code
+//! names every new segment after the end of the one it sealed, and retention deletes only
+//! the oldest), so only a damaged segment leaves a gap; the newest commit timestamp of each
+//! segment is at or after the previous segment's.
 
 use std::rc::Rc;
 
@@ -17,9 +23,9 @@ use ufer_io::{file_name, parse_file_name, DataDir, FileKind, IoError, SegmentFil
 use crate::log::config::LogConfig;
 use crate::log::error::OpenError;
 use crate::log::index::SegmentIndex;
-use crate::log::scan::{ScanStep, ScannedBatch, SegmentScanner};
-use crate::log::segment::{ActiveSegment, Segment};
-use crate::log::tablet::{State, SEGMENT_OFFSET_SPAN_MAX};
+use crate::log::scan::{CrcCheck, ScanStep, ScannedBatch, SegmentScanner};
+use crate::log::segment::{ActiveSegment, Segment, SEGMENT_OFFSET_SPAN_MAX};
+use crate::log::state::State;
 use crate::log::writers::{StoredBatch, WriterTable};
 
 /// Window for recovery scans.
@@ -58,9 +64,12 @@ pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, 
     };
 
     let mut sealed: Vec<Segment> = Vec::new();
+    let mut previous_whole = false;
     for &base in &bases[..bases.len() - 1] {
-        let segment = open_sealed(dir, base, config).await?;
+        let OpenedSealed { segment, whole } = open_sealed(dir, base, config).await?;
         check_continuity(dir, sealed.last(), &segment)?;
+        assert_follows(sealed.last(), previous_whole, &segment);
+        previous_whole = whole;
         sealed.push(segment);
     }
     let mut writers = match newest_sealed {
@@ -75,6 +84,7 @@ pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, 
     };
     let active = recover_active(dir, active_base, config, &mut writers).await?;
     check_continuity(dir, sealed.last(), &active.segment)?;
+    assert_follows(sealed.last(), previous_whole, &active.segment);
     let last_commit_timestamp = sealed
         .iter()
         .map(|segment| segment.max_timestamp)
@@ -95,7 +105,7 @@ async fn rebuild_writers(dir: &DataDir, sealed: &[Segment]) -> Result<WriterTabl
             0,
             segment.size,
             Some(segment.base_offset),
-            false,
+            CrcCheck::Skip,
             RECOVERY_WINDOW_SIZE_BYTES,
         );
         let scanned = loop {
@@ -140,8 +150,45 @@ fn check_continuity(
     }
 }
 
+/// Asserts what a segment that follows `previous` must hold, when `previous` was read whole
+/// (`previous_whole`): it starts where `previous` ends, and its commit timestamps are not
+/// older than `previous`'s newest. The pair of `check_continuity`, which refuses overlaps.
+fn assert_follows(previous: Option<&Segment>, previous_whole: bool, next: &Segment) {
+    let Some(previous) = previous else { return };
+    if previous_whole {
+        assert_eq!(
+            previous.end_offset, next.base_offset,
+            "segment {} was read whole, so the next one starts at its end (offsets are dense)",
+            previous.base_offset
+        );
+    }
+    // An empty segment (all of it damaged) has no timestamps.
+    if previous.size > 0 && next.size > 0 {
+        assert!(
+            next.max_timestamp >= previous.max_timestamp,
+            "commit timestamps never decrease: segment {} ends at {}, segment {} at {}",
+            previous.base_offset,
+            previous.max_timestamp,
+            next.base_offset,
+            next.max_timestamp
+        );
+    }
+}
+
+/// A sealed segment as recovery opened it.
+struct OpenedSealed {
+    segment: Segment,
+    /// Whether it was read to the end of its file (through its index or a clean scan),
+    /// rather than cut short at a damaged batch.
+    whole: bool,
+}
+
 /// A sealed segment, trusted through its index or re-indexed from its headers.
-async fn open_sealed(dir: &DataDir, base: u64, config: &LogConfig) -> Result<Segment, OpenError> {
+async fn open_sealed(
+    dir: &DataDir,
+    base: u64,
+    config: &LogConfig,
+) -> Result<OpenedSealed, OpenError> {
     let name = file_name(base, FileKind::Segment);
     let path = dir.file_path(&name);
     let file_size =
@@ -151,7 +198,7 @@ async fn open_sealed(dir: &DataDir, base: u64, config: &LogConfig) -> Result<Seg
     if let (Some(offsets), Some(times)) = (offsets, times) {
         if let Ok((index, summary)) = SegmentIndex::decode(base, &offsets, &times) {
             if summary.size == file_size {
-                return Ok(Segment {
+                let segment = Segment {
                     base_offset: base,
                     end_offset: summary.end_offset,
                     size: summary.size,
@@ -159,12 +206,13 @@ async fn open_sealed(dir: &DataDir, base: u64, config: &LogConfig) -> Result<Seg
                     max_timestamp: summary.max_timestamp,
                     index,
                     file: None,
-                });
+                };
+                return Ok(OpenedSealed { segment, whole: true });
             }
         }
     }
     let file = dir.open_reader(&name).await?;
-    let scanned = scan_segment(&file, base, file_size, false, config, None).await;
+    let scanned = scan_segment(&file, base, file_size, SegmentRole::Sealed, config).await;
     file.close().await?;
     let (segment, clean) = scanned?;
     if clean {
@@ -180,7 +228,7 @@ async fn open_sealed(dir: &DataDir, base: u64, config: &LogConfig) -> Result<Seg
         )
         .await?;
     }
-    Ok(segment)
+    Ok(OpenedSealed { segment, whole: clean })
 }
 
 /// The active segment: every batch checked, the file cut after the last good one.
@@ -193,12 +241,22 @@ async fn recover_active(
     let name = file_name(base, FileKind::Segment);
     let file = dir.open_reader(&name).await?;
     let file_size = file.size().await?;
-    let scanned = scan_segment(&file, base, file_size, true, config, Some(writers)).await;
+    let role = SegmentRole::Active(writers);
+    let scanned = scan_segment(&file, base, file_size, role, config).await;
     file.close().await?;
     let (mut segment, _) = scanned?;
     let writer = Rc::new(dir.open_writer(&name, segment.size, config.writer).await?);
     segment.file = Some(writer.reader());
     Ok(ActiveSegment { segment, writer })
+}
+
+/// Which segment a recovery scan reads, and so what it checks and notes.
+enum SegmentRole<'a> {
+    /// A sealed segment being re-indexed: headers only (a damaged body is found when read).
+    Sealed,
+    /// The active segment: every batch's CRC checked (a crash may have torn it), and each
+    /// idempotent writer's batches noted in the table.
+    Active(&'a mut WriterTable),
 }
 
 /// Scans a segment from its start; returns what it holds up to the first bad batch, and
@@ -207,13 +265,16 @@ async fn scan_segment(
     file: &SegmentFile,
     base: u64,
     file_size: u64,
-    verify_crc: bool,
+    mut role: SegmentRole<'_>,
     config: &LogConfig,
-    mut writers: Option<&mut WriterTable>,
 ) -> Result<(Segment, bool), IoError> {
     let mut segment = Segment::empty(base, None);
+    let crc_check = match role {
+        SegmentRole::Sealed => CrcCheck::Skip,
+        SegmentRole::Active(_) => CrcCheck::Verify,
+    };
     let mut scanner =
-        SegmentScanner::new(file, 0, file_size, Some(base), verify_crc, RECOVERY_WINDOW_SIZE_BYTES);
+        SegmentScanner::new(file, 0, file_size, Some(base), crc_check, RECOVERY_WINDOW_SIZE_BYTES);
     let clean = loop {
         match scanner.next().await? {
             // A segment never spans more offsets than its index can address: past that, the
@@ -230,7 +291,7 @@ async fn scan_segment(
                     batch.commit_timestamp,
                     config.index_interval_bytes,
                 );
-                if let Some(writers) = writers.as_deref_mut() {
+                if let SegmentRole::Active(writers) = &mut role {
                     record_writer(writers, &batch);
                 }
             }

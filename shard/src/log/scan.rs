@@ -50,6 +50,15 @@ pub enum ScanStep {
     Stop(ScanStop),
 }
 
+/// Whether a scan checks each batch's CRC (reading every batch whole) or only its header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrcCheck {
+    /// Read every batch whole and check its CRC: recovery of the active segment.
+    Verify,
+    /// Check headers only; whoever uses a batch's bytes checks them.
+    Skip,
+}
+
 /// A forward scan over `[position, end)` of a segment file.
 #[derive(Debug)]
 pub struct SegmentScanner<'a> {
@@ -57,7 +66,7 @@ pub struct SegmentScanner<'a> {
     position: u64,
     end: u64,
     expected_offset: Option<u64>,
-    verify_crc: bool,
+    crc_check: CrcCheck,
     window_size_bytes: usize,
     window: Option<(u64, ReadBytes)>,
 }
@@ -70,11 +79,17 @@ impl<'a> SegmentScanner<'a> {
         position: u64,
         end: u64,
         expected_offset: Option<u64>,
-        verify_crc: bool,
+        crc_check: CrcCheck,
         window_size_bytes: usize,
     ) -> Self {
         assert!(window_size_bytes >= BATCH_HEADER_SIZE_BYTES);
-        Self { file, position, end, expected_offset, verify_crc, window_size_bytes, window: None }
+        assert!(position <= end, "a scan starts inside its range");
+        Self { file, position, end, expected_offset, crc_check, window_size_bytes, window: None }
+    }
+
+    /// The file scanned.
+    pub fn file(&self) -> &'a SegmentFile {
+        self.file
     }
 
     /// Sets how many bytes the next read of the file fetches (a batch larger than that is
@@ -132,7 +147,7 @@ impl<'a> SegmentScanner<'a> {
                 );
             }
         }
-        let bytes = if self.verify_crc {
+        let bytes = if self.crc_check == CrcCheck::Verify {
             let bytes = self.whole_batch(position, length).await?;
             if let Err(error) = LogBatch::parse(&bytes) {
                 return stop(position, error.to_string());

@@ -7,6 +7,9 @@ use ufer_io::{SegmentFile, SegmentWriter};
 
 use crate::log::index::{SegmentIndex, SegmentSummary};
 
+/// Most offsets one segment spans: its index holds 32-bit relative offsets.
+pub const SEGMENT_OFFSET_SPAN_MAX: u64 = u32::MAX as u64;
+
 /// One segment of a bucket's log.
 #[derive(Debug)]
 pub struct Segment {

@@ -83,7 +83,12 @@ impl TailCache {
                 None => break,
             }
         }
+        assert!(base_offset < end_offset, "a batch holds at least one offset");
+        if let Some(last) = self.entries.back() {
+            assert_eq!(last.end_offset, base_offset, "cached batches are contiguous");
+        }
         self.bytes += bytes.len();
+        assert!(self.bytes <= self.max_bytes, "the cache holds at most its budget");
         let bytes = self.copy_of(bytes);
         self.entries.push_back(Entry { base_offset, end_offset, bytes });
     }
@@ -92,9 +97,13 @@ impl TailCache {
     pub fn truncate_from(&mut self, offset: u64) {
         while self.entries.back().is_some_and(|last| last.end_offset > offset) {
             if let Some(dropped) = self.entries.pop_back() {
+                assert!(dropped.bytes.len() <= self.bytes, "the byte count covers every entry");
                 self.bytes -= dropped.bytes.len();
                 self.recycle(dropped.bytes);
             }
+        }
+        if self.entries.is_empty() {
+            assert_eq!(self.bytes, 0, "an empty cache holds no bytes");
         }
     }
 
@@ -121,7 +130,11 @@ impl TailCache {
         let start = self.entries.partition_point(|entry| entry.end_offset <= from_offset);
         let mut out = Vec::new();
         let mut budget = max_bytes;
+        let mut expected_base = None;
         for entry in self.entries.range(start..) {
+            // The pair of `push`'s check: what is read back has no gap.
+            assert!(expected_base.is_none_or(|base| base == entry.base_offset), "no gap");
+            expected_base = Some(entry.end_offset);
             if entry.base_offset >= high_watermark {
                 break;
             }

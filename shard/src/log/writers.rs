@@ -12,6 +12,10 @@
 //! sealed plus the batches of the active segment (recovery scans those anyway). At most
 //! [`WRITER_COUNT_MAX`] writers are kept; the one seen longest ago is forgotten first (its
 //! next batch is accepted as if it were new).
+//!
+//! Invariants (asserted): a writer's window holds one to [`RECENT_BATCH_COUNT_MAX`] batches
+//! in log order (a writer with none left is forgotten); at most [`WRITER_COUNT_MAX`] writers
+//! are kept; a snapshot holds only what `decode` accepts back.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -89,6 +93,7 @@ impl WriterTable {
         let Some(entry) = self.writers.get(&writer_id) else {
             return SequenceCheck::Append;
         };
+        assert!(entry.recent.len() <= RECENT_BATCH_COUNT_MAX, "a bounded window");
         let Some(last) = entry.recent.back() else {
             return SequenceCheck::Append;
         };
@@ -103,8 +108,18 @@ impl WriterTable {
         }
     }
 
+    /// Whether [`Self::record`] takes `stored` for `writer_id`: an idempotent writer, a batch
+    /// that ends at or after its start (empty: just before it), after the writer's last one.
+    fn takes(&self, writer_id: i64, stored: &StoredBatch) -> bool {
+        let last = self.writers.get(&writer_id).and_then(|entry| entry.recent.back());
+        writer_id >= 0
+            && stored.last_offset.wrapping_add(1) >= stored.base_offset
+            && last.is_none_or(|last| last.base_offset <= stored.base_offset)
+    }
+
     /// Notes that batch `stored` of `writer_id` is in the log.
     pub fn record(&mut self, writer_id: i64, stored: StoredBatch) {
+        assert!(self.takes(writer_id, &stored), "writer {writer_id}'s batches in log order");
         self.clock += 1;
         let clock = self.clock;
         if !self.writers.contains_key(&writer_id) && self.writers.len() >= WRITER_COUNT_MAX {
@@ -123,6 +138,7 @@ impl WriterTable {
         }
         entry.recent.push_back(stored);
         entry.last_used = clock;
+        assert!(self.writers.len() <= WRITER_COUNT_MAX, "at most WRITER_COUNT_MAX writers");
     }
 
     /// Forgets batches at or after `offset` (after a rollback of unsynced appends).
@@ -138,10 +154,13 @@ impl WriterTable {
     /// then a CRC-32C of everything before it.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
+        assert!(self.writers.len() <= WRITER_COUNT_MAX, "what `decode` accepts");
         let mut writers: Vec<(&i64, &WriterEntry)> = self.writers.iter().collect();
         writers.sort_by_key(|(_, entry)| entry.last_used);
         out.extend_from_slice(&(writers.len() as u32).to_le_bytes());
         for (id, entry) in writers {
+            // What `decode` accepts: between one and `RECENT_BATCH_COUNT_MAX` batches each.
+            assert!((1..=RECENT_BATCH_COUNT_MAX).contains(&entry.recent.len()), "a window");
             out.extend_from_slice(&id.to_le_bytes());
             out.push(entry.recent.len() as u8);
             for stored in &entry.recent {
@@ -176,7 +195,7 @@ impl WriterTable {
         for _ in 0..count {
             let id = i64::from_le_bytes(take(8)?.try_into().ok()?);
             let batches = usize::from(take(1)?[0]);
-            if batches == 0 || batches > RECENT_BATCH_COUNT_MAX {
+            if batches == 0 || batches > RECENT_BATCH_COUNT_MAX || table.writers.contains_key(&id) {
                 return None;
             }
             for _ in 0..batches {
@@ -184,10 +203,11 @@ impl WriterTable {
                 let base_offset = u64::from_le_bytes(take(8)?.try_into().ok()?);
                 let last_offset = u64::from_le_bytes(take(8)?.try_into().ok()?);
                 let commit_timestamp = i64::from_le_bytes(take(8)?.try_into().ok()?);
-                table.record(
-                    id,
-                    StoredBatch { sequence, base_offset, last_offset, commit_timestamp },
-                );
+                let stored = StoredBatch { sequence, base_offset, last_offset, commit_timestamp };
+                if !table.takes(id, &stored) {
+                    return None;
+                }
+                table.record(id, stored);
             }
         }
         (at == body.len()).then_some(table)
@@ -243,6 +263,28 @@ mod tests {
         let mut flipped = bytes.clone();
         flipped[9] ^= 1;
         assert!(WriterTable::decode(&flipped).is_none());
+        // A snapshot with a whole CRC whose content breaks the window is refused, not
+        // trusted: a writer twice, a negative writer id, batches out of log order.
+        let with_crc = |body: &[u8]| {
+            let mut bytes = body.to_vec();
+            bytes.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
+            bytes
+        };
+        let body = &bytes[..bytes.len() - 4];
+        let mut twice = body.to_vec();
+        twice[..4].copy_from_slice(&21u32.to_le_bytes());
+        // Each writer: id, count, three batches of 28 bytes.
+        twice.extend_from_slice(&body[4..4 + 9 + 3 * 28]);
+        assert!(WriterTable::decode(&with_crc(&twice)).is_none(), "a writer twice");
+        let mut negative = body.to_vec();
+        negative[4..12].copy_from_slice(&(-5i64).to_le_bytes());
+        assert!(WriterTable::decode(&with_crc(&negative)).is_none(), "a negative writer id");
+        let mut backwards = body.to_vec();
+        // The first writer's (0) second batch starts before its first: bases 5, then 0.
+        backwards[13 + 4..13 + 12].copy_from_slice(&5u64.to_le_bytes());
+        backwards[13 + 28 + 4..13 + 28 + 12].copy_from_slice(&0u64.to_le_bytes());
+        assert!(WriterTable::decode(&with_crc(&backwards)).is_none(), "batches out of order");
+        assert!(WriterTable::decode(&with_crc(body)).is_some(), "the original is fine");
         table.forget_from(1_000);
         assert_eq!(table.check(9, 3), SequenceCheck::Append);
         assert_eq!(

@@ -5,6 +5,7 @@ use ufer_wire::{BatchError, BuildError};
 use crate::kv::KvError;
 use crate::log::error::{AppendError, OpenError, ReadError};
 use crate::pk::error::PkError;
+use crate::pk_bucket::limits::LOOKUP_KEY_COUNT_MAX;
 
 /// What went wrong in a primary-key bucket; each variant says what the caller can do.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +85,7 @@ pub enum PkBucketError {
         max: usize,
     },
     /// A lookup sent more keys than one request may.
-    #[error("{count} keys in one lookup; at most {max}", max = crate::pk_bucket::LOOKUP_KEY_COUNT_MAX)]
+    #[error("{count} keys in one lookup; at most {max}", max = LOOKUP_KEY_COUNT_MAX)]
     TooManyKeys {
         /// Keys sent.
         count: usize,

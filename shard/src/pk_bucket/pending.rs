@@ -78,14 +78,25 @@ impl PendingWrites {
         let mut taken = Vec::new();
         while self.queue.front().is_some_and(|write| write.end_offset <= durable_offset) {
             let Some(write) = self.queue.pop_front() else { break };
+            assert!(write.end_offset <= durable_offset, "only durable writes are taken");
             for mutation in &write.mutations {
                 let newest = self.latest.get(&mutation.0).map(|(end, _)| *end);
+                // `latest` holds the newest write of each key: never one older than this.
+                assert!(
+                    newest.is_none_or(|newest| newest >= write.end_offset),
+                    "a key's latest pending value is from its newest write"
+                );
                 if newest == Some(write.end_offset) {
                     self.latest.remove(&mutation.0);
                 }
             }
-            self.size_bytes -= write.mutations.iter().map(mutation_size).sum::<usize>();
+            let size = write.mutations.iter().map(mutation_size).sum::<usize>();
+            assert!(size <= self.size_bytes, "the pending bytes count every write");
+            self.size_bytes -= size;
             taken.push(write);
+        }
+        if self.queue.is_empty() {
+            assert!(self.latest.is_empty() && self.size_bytes == 0, "nothing pending is left");
         }
         taken
     }

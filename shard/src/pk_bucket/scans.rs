@@ -3,31 +3,32 @@
 //!
 //! A view pins the KV files it reads (compaction cannot delete them) and a copy of the
 //! memtable, so scans are bounded: at most [`SNAPSHOT_SCAN_COUNT_MAX`] per bucket, and one
-//! idle for [`SNAPSHOT_SCAN_IDLE_MAX`] is dropped (its reader gets `ScanNotFound` and starts
-//! again).
+//! idle for [`SNAPSHOT_SCAN_IDLE_MAX`] (on the bucket's clock) is dropped (its reader gets
+//! `ScanNotFound` and starts again).
+//!
+//! Invariants: a scan starts only while fewer than [`SNAPSHOT_SCAN_COUNT_MAX`] are held (scans
+//! started meanwhile, whose first part is being read, are not counted); scan ids are never
+//! reused; a scan being read is out of the table until its part is read.
 
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
-use arrow_array::RecordBatch;
-
+use crate::clock::MonotonicTime;
 use crate::kv::KvView;
-use crate::pk_bucket::{PkBucket, PkBucketError};
+use crate::pk_bucket::limits::{SNAPSHOT_SCAN_COUNT_MAX, SNAPSHOT_SCAN_IDLE_MAX};
 
-/// Snapshot scans open at once per bucket.
-pub const SNAPSHOT_SCAN_COUNT_MAX: usize = 16;
-
-/// A scan not continued for this long is dropped.
-pub const SNAPSHOT_SCAN_IDLE_MAX: Duration = Duration::from_secs(60);
-
-/// Most bytes of rows one part of a scan returns.
-pub const SNAPSHOT_SCAN_PART_SIZE_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Where a scan is: its view and the last key returned.
+#[derive(Debug)]
+pub struct ScanPosition {
+    /// The consistent state the scan reads.
+    pub view: Rc<KvView>,
+    /// The last key returned; `None` before the first part.
+    pub resume_after: Option<Vec<u8>>,
+}
 
 struct Scan {
-    view: Rc<KvView>,
-    resume_after: Option<Vec<u8>>,
-    last_used: Instant,
+    position: ScanPosition,
+    last_used: MonotonicTime,
 }
 
 /// Open scans of one bucket.
@@ -44,8 +45,34 @@ impl std::fmt::Debug for SnapshotScans {
 }
 
 impl SnapshotScans {
-    fn expire(&mut self, now: Instant) {
-        self.scans.retain(|_, scan| now.duration_since(scan.last_used) < SNAPSHOT_SCAN_IDLE_MAX);
+    /// Drops the scans idle for [`SNAPSHOT_SCAN_IDLE_MAX`] at `now`.
+    pub fn expire(&mut self, now: MonotonicTime) {
+        self.scans.retain(|_, scan| {
+            now.saturating_duration_since(scan.last_used) < SNAPSHOT_SCAN_IDLE_MAX
+        });
+    }
+
+    /// True if no other scan may start.
+    pub fn is_full(&self) -> bool {
+        self.scans.len() >= SNAPSHOT_SCAN_COUNT_MAX
+    }
+
+    /// An id for a new scan (ids start at 1 and are never reused).
+    pub fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Takes scan `id` out to read its next part; `None` if it is unknown.
+    pub fn take(&mut self, id: u64) -> Option<ScanPosition> {
+        self.scans.remove(&id).map(|scan| scan.position)
+    }
+
+    /// Keeps scan `id`, last used at `now`, for its next part.
+    pub fn put_back(&mut self, id: u64, position: ScanPosition, now: MonotonicTime) {
+        assert!(id > 0 && id <= self.next_id, "scan ids are handed out here");
+        let replaced = self.scans.insert(id, Scan { position, last_used: now });
+        assert!(replaced.is_none(), "a scan is read by one request at a time");
     }
 
     /// Scans open now.
@@ -56,64 +83,5 @@ impl SnapshotScans {
     /// True if none is open.
     pub fn is_empty(&self) -> bool {
         self.scans.is_empty()
-    }
-}
-
-/// One part of a snapshot scan.
-#[derive(Debug)]
-pub struct ScanPart {
-    /// The scan, to continue it.
-    pub scan_id: u64,
-    /// The changelog offset the snapshot is consistent with.
-    pub log_offset: u64,
-    /// Rows in key order (`None` if this part has none).
-    pub rows: Option<RecordBatch>,
-    /// True if more parts follow.
-    pub more: bool,
-}
-
-impl PkBucket {
-    /// Reads the next part of scan `scan_id`, or starts a scan of everything durable now
-    /// when `scan_id` is 0. At least one row is returned when there is one, then rows up to
-    /// `max_bytes` of stored values.
-    pub async fn snapshot_scan(
-        self: &Rc<Self>,
-        scan_id: u64,
-        max_bytes: usize,
-        projection: Option<&[usize]>,
-    ) -> Result<ScanPart, PkBucketError> {
-        let now = Instant::now();
-        let (scan_id, view, resume_after) = {
-            let mut scans = self.scans.borrow_mut();
-            scans.expire(now);
-            if scan_id == 0 {
-                if scans.scans.len() >= SNAPSHOT_SCAN_COUNT_MAX {
-                    return Err(PkBucketError::TooManyScans { max: SNAPSHOT_SCAN_COUNT_MAX });
-                }
-                drop(scans);
-                self.apply_durable();
-                let mut scans = self.scans.borrow_mut();
-                scans.next_id += 1;
-                (scans.next_id, Rc::new(self.kv().read_view()), None)
-            } else {
-                let scan =
-                    scans.scans.remove(&scan_id).ok_or(PkBucketError::ScanNotFound(scan_id))?;
-                (scan_id, scan.view, scan.resume_after)
-            }
-        };
-        let budget = max_bytes.clamp(1, SNAPSHOT_SCAN_PART_SIZE_MAX_BYTES);
-        let (entries, more) = view
-            .scan(resume_after.as_deref(), &[], budget)
-            .await
-            .map_err(|error| self.noted(error))?;
-        let values: Vec<Vec<u8>> = entries.iter().map(|(_, value)| value.clone()).collect();
-        let rows = self.decode_rows(&values, projection)?;
-        let log_offset = view.log_offset();
-        if more {
-            let resume_after = entries.last().map(|(key, _)| key.clone()).or(resume_after);
-            let scan = Scan { view, resume_after, last_used: Instant::now() };
-            self.scans.borrow_mut().scans.insert(scan_id, scan);
-        }
-        Ok(ScanPart { scan_id, log_offset, rows, more })
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
-use ufer_shard::{Clock, LogConfig, LogTablet, ManualClock};
+use ufer_shard::{Clock, LogConfig, LogTablet, ManualClock, ReadRequest};
 use ufer_wire::{
     aligned_copy, BatchDecoder, BatchOptions, BatchSchema, LogBatch, LogBatchBuilder, WriterStamp,
 };
@@ -68,7 +68,7 @@ pub async fn read_ids(tablet: &LogTablet, from: u64, max_bytes: usize) -> Vec<(u
     let mut offset = from;
     let mut rows = Vec::new();
     loop {
-        let read = tablet.read(offset, max_bytes, None).await.unwrap();
+        let read = tablet.read(ReadRequest::new(offset, max_bytes)).await.unwrap();
         if read.chunks.is_empty() {
             assert_eq!(offset, read.high_watermark);
             return rows;

@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::rc::Rc;
 
-use ufer_shard::pk_bucket::PkBucket;
+use ufer_shard::pk_bucket::{PkBucket, WriteColumns};
 use ufer_shard::{Clock, SystemClock};
 use ufer_tests::pk::{self, TASK_COUNT};
 use ufer_tests::rng::Rng;
@@ -54,7 +54,7 @@ async fn write_forever(bucket: &Rc<PkBucket>, task: u64, rng: &mut Rng, seed: u6
         let value = if rng.in_range(0..5) == 0 { -1 } else { counter };
         println!("S {key} {value}");
         let batch = pk::write_batch(key, value);
-        let outcome = bucket.write(&batch, None).await.expect("write");
+        let outcome = bucket.write(&batch, WriteColumns::All).await.expect("write");
         bucket.wait_durable(&outcome).await.expect("durable");
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "A {key} {value}").expect("stdout");
