@@ -7,13 +7,13 @@ use ufer_bench::command::e2e::E2eArgs;
 use ufer_bench::command::kv::KvArgs;
 use ufer_bench::command::lake::LakeArgs;
 use ufer_bench::command::limits::LimitsArgs;
+use ufer_bench::command::measurement::{self, Measurement};
 use ufer_bench::command::mixed::MixedArgs;
 use ufer_bench::command::plot::PlotArgs;
 use ufer_bench::command::produce::ProduceArgs;
 use ufer_bench::command::server::ServerArgs;
 use ufer_bench::command::{self, all};
 use ufer_bench::options::GlobalOptions;
-use ufer_bench::session::{self, Measurement};
 use ufer_bench::BenchError;
 
 /// Load generator for ufer over QUIC, with the transport's limits measured beside every
@@ -79,10 +79,10 @@ fn run(cli: Cli) -> Result<(), BenchError> {
         Command::Mixed(args) => Measurement::Mixed(args),
         Command::Upsert(args) => Measurement::Upsert(args),
         Command::Lookup(args) => Measurement::Lookup(args),
-        Command::All => return session::run(options, &all::measurements(options)?),
+        Command::All => return measurement::run(options, &all::measurements(options)?),
         Command::Lake(args) => return command::lake::run(options, &args),
         Command::Plot(args) => return command::plot::run(&args),
         Command::Server(args) => return command::server::run(&args),
     };
-    session::run(options, &[measurement])
+    measurement::run(options, &[measurement])
 }

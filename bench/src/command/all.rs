@@ -6,9 +6,9 @@
 use crate::command::consume::ConsumeArgs;
 use crate::command::kv::KvArgs;
 use crate::command::limits::LimitsArgs;
+use crate::command::measurement::Measurement;
 use crate::error::BenchError;
 use crate::options::{defaults, GlobalOptions};
-use crate::session::Measurement;
 
 /// The measurements of `ufer-bench all`, in the order they run.
 pub fn measurements(options: &GlobalOptions) -> Result<Vec<Measurement>, BenchError> {

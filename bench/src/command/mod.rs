@@ -8,6 +8,7 @@ pub mod e2e;
 pub mod kv;
 pub mod lake;
 pub mod limits;
+pub mod measurement;
 pub mod mixed;
 pub mod plot;
 pub mod produce;
