@@ -17,7 +17,7 @@ pub mod pk_bucket;
 
 pub use clock::{Clock, ManualClock, MonotonicTime, SystemClock};
 pub use kv::{BlockCache, KvConfig, KvError, KvStats, KvTablet, KvView};
-pub use log::append::Appended;
+pub use log::append::{Appended, DurableTarget};
 pub use log::config::LogConfig;
 pub use log::error::{AppendError, OpenError, ReadError, RetentionError};
 pub use log::offsets::OffsetSpec;

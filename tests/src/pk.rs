@@ -16,8 +16,10 @@ use ufer_wire::{BatchOptions, BatchSchema, ChangeType, LogBatchBuilder, WriterSt
 
 /// Concurrent writing tasks in the child.
 pub const TASK_COUNT: u64 = 4;
-/// Keys each task writes (task `t` owns keys `k * TASK_COUNT + t`).
+/// Keys each task writes alone (task `t` owns keys `HOT_KEY_COUNT + k * TASK_COUNT + t`).
 pub const KEYS_PER_TASK: u64 = 64;
+/// Keys every task writes (`0..HOT_KEY_COUNT`).
+pub const HOT_KEY_COUNT: u64 = 4;
 
 /// The table's schema.
 pub fn schema() -> BatchSchema {
@@ -37,7 +39,8 @@ pub async fn open_bucket(dir: &Path, clock: Rc<dyn Clock>) -> Result<Rc<PkBucket
     PkBucket::open(&dir.join("log"), &dir.join("kv"), spec, log, KvConfig::test_min(), env).await
 }
 
-/// A write request's batch: upsert `key` with `value`, or delete it when `value` is -1.
+/// A write request's batch: upsert `key` with `value`, or delete it when `value` is
+/// negative.
 pub fn write_batch(key: i64, value: i64) -> Vec<u8> {
     write_batch_of(key, value, WriterStamp::NONE)
 }

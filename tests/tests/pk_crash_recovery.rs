@@ -1,11 +1,18 @@
 //! Crash test of a primary-key bucket: a child process upserts and deletes with `acks=all`
-//! and reports each write before sending it and once it is durable; it is killed with
-//! SIGKILL at random moments (in flushes, compactions and recovery too), again and again on
-//! the same bucket. After every kill the bucket reopens and:
-//! - every acknowledged write is visible to lookups (or the key's next write, in flight at
-//!   the kill, replaced it),
-//! - every acknowledged write is in the changelog exactly once, and no write appears twice,
+//! from several tasks, writes to the same keys in flight together, and reports each write
+//! before sending it and once it is acknowledged; it is killed with SIGKILL at random
+//! moments (in flushes, compactions and recovery too), again and again on the same bucket.
+//! After every kill the bucket reopens and:
+//! - every key holds the value of a write no acknowledged write is known to follow: a write
+//!   sent after another was acknowledged comes after it, so once that later write is
+//!   acknowledged the earlier one can no longer be the key's value (an acknowledged delete
+//!   that changed nothing because of a delete not yet durable must not see the key back),
+//! - every acknowledged upsert is in the changelog exactly once, and no write appears twice,
 //! - the KV equals the changelog replayed from the beginning.
+//!
+//! Every third kill lands the moment the child reports a write acknowledged that changed
+//! nothing (a delete of a key another write just deleted): its answer must wait for that
+//! other write's fdatasync, so the kill finds it durable.
 //!
 //! 20 kills by default; `UFER_TEST_MULTIPLIER=N` runs N times as many.
 
@@ -23,12 +30,40 @@ use ufer_tests::pk;
 use ufer_tests::rng::Rng;
 use ufer_wire::{BatchOptions, ChangeType, LogBatch, LogBatchBuilder, WriterStamp};
 
-/// What the test knows of one key: the last acknowledged value (-1 deleted, `None` never
-/// acknowledged) and the values sent after it, any of which a kill may have made durable.
+/// One write as the child reported it, in the order of its output lines (across runs).
+#[derive(Clone, Copy, Debug)]
+struct Write {
+    /// The value (negative: a delete).
+    value: i64,
+    /// When it was sent.
+    sent: u64,
+    /// When it was acknowledged; `None` if it never was.
+    acked: Option<u64>,
+    /// The latest it can have been appended: its acknowledgement, else the end of its run.
+    done: u64,
+}
+
+/// The writes of one key, in the order they were sent.
 #[derive(Clone, Debug, Default)]
 struct KeyState {
-    acked: Option<i64>,
-    in_flight: Vec<i64>,
+    writes: Vec<Write>,
+}
+
+impl KeyState {
+    /// Whether the key may hold `stored` (`None`: no row): the value of a write (or the
+    /// empty start) that no acknowledged write is known to follow. A write sent after
+    /// another was done (acknowledged, or its run killed) comes after it in the changelog.
+    fn allows(&self, stored: Option<i64>) -> bool {
+        let followed =
+            |done: u64| self.writes.iter().any(|later| later.acked.is_some() && later.sent > done);
+        let start = stored.is_none() && !followed(0);
+        start
+            || self.writes.iter().any(|write| {
+                let matches =
+                    if write.value < 0 { stored.is_none() } else { stored == Some(write.value) };
+                matches && !followed(write.done)
+            })
+    }
 }
 
 #[test]
@@ -39,10 +74,13 @@ fn every_acknowledged_upsert_survives_sigkill_once() {
     let mut rng = Rng::new(seed);
     let mut keys: BTreeMap<i64, KeyState> = BTreeMap::new();
     let mut acked_values: BTreeSet<(i64, i64)> = BTreeSet::new();
+    let mut clock = 0u64;
     let kills = ufer_tests::iterations(20);
     for kill in 0..kills {
-        let lines = run_and_kill(dir.path(), (seed << 8) | kill, &mut rng);
+        let kill_on = (kill % 3 == 2).then_some(" unchanged");
+        let lines = run_and_kill(dir.path(), (seed << 8) | kill, &mut rng, kill_on);
         for line in lines {
+            clock += 1;
             let mut parts = line.split(' ');
             let (Some(kind), Some(key), Some(value)) = (parts.next(), parts.next(), parts.next())
             else {
@@ -53,16 +91,21 @@ fn every_acknowledged_upsert_survives_sigkill_once() {
             };
             let state = keys.entry(key).or_default();
             match kind {
-                "S" => state.in_flight.push(value),
+                "S" => state.writes.push(Write { value, sent: clock, acked: None, done: u64::MAX }),
                 "A" => {
-                    state.acked = Some(value);
-                    state.in_flight.retain(|sent| *sent != value);
-                    // Writes sent before this one were acknowledged before it was sent.
-                    state.in_flight.clear();
+                    let write = state.writes.iter_mut().find(|write| write.value == value);
+                    let write = write.unwrap_or_else(|| panic!("{key}={value} acked, never sent"));
+                    write.acked = Some(clock);
+                    write.done = clock;
                     acked_values.insert((key, value));
                 }
                 _ => {}
             }
+        }
+        // What was in flight at this kill was appended before it, if at all.
+        clock += 1;
+        for write in keys.values_mut().flat_map(|state| state.writes.iter_mut()) {
+            write.done = write.done.min(clock);
         }
         let path = dir.path().to_path_buf();
         let expected = keys.clone();
@@ -75,11 +118,17 @@ fn every_acknowledged_upsert_survives_sigkill_once() {
     assert!(acked_values.len() as u64 > kills, "the child made progress: {}", acked_values.len());
 }
 
-/// Runs the upserter, kills it, and returns its output lines.
-fn run_and_kill(dir: &std::path::Path, child_seed: u64, rng: &mut Rng) -> Vec<String> {
+/// Runs the upserter, kills it (at once on a line containing `kill_on`, if given), and
+/// returns its output lines.
+fn run_and_kill(
+    dir: &std::path::Path,
+    child_seed: u64,
+    rng: &mut Rng,
+    kill_on: Option<&str>,
+) -> Vec<String> {
     let program = std::path::Path::new(env!("CARGO_BIN_EXE_ufer_crash_upserter"));
     let args = [dir.display().to_string(), child_seed.to_string()];
-    ufer_tests::child::run_and_kill(program, &args, 400, rng)
+    ufer_tests::child::run_and_kill_on(program, &args, 400, rng, kill_on)
 }
 
 async fn check(
@@ -170,13 +219,9 @@ async fn check(
         ));
     }
     for (key, state) in keys {
-        let now = stored.get(key).copied().unwrap_or(-1);
-        // Never acknowledged: it may never have been stored (-1).
-        let acked = state.acked.unwrap_or(-1);
-        let allowed: Vec<i64> =
-            std::iter::once(acked).chain(state.in_flight.iter().copied()).collect();
-        if !allowed.contains(&now) {
-            return Err(format!("key {key} is {now}; acknowledged or in flight: {allowed:?}"));
+        let now = stored.get(key).copied();
+        if !state.allows(now) {
+            return Err(format!("key {key} is {now:?}; its writes: {:?}", state.writes));
         }
     }
     bucket.close().await.map_err(|error| format!("close: {error}"))?;

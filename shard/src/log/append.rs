@@ -30,6 +30,15 @@ pub struct Appended {
     /// True if an idempotent writer's batch was already stored: these are its original
     /// offsets and nothing was written.
     pub duplicate: bool,
+    /// What must be durable before the batch is: itself and everything appended before it
+    /// (for a duplicate: everything appended when it came again, its original among it).
+    pub durable: DurableTarget,
+}
+
+/// A point of a log to wait for with [`LogTablet::wait_durable`]: everything appended up to
+/// it durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DurableTarget {
     segment_base: u64,
     end: AppendEnd,
 }
@@ -247,20 +256,27 @@ impl LogTablet {
             last_offset: end_offset - 1,
             commit_timestamp,
             duplicate: false,
-            segment_base: placement.segment_base,
-            end,
+            durable: DurableTarget { segment_base: placement.segment_base, end },
         }
     }
 
     /// The answer to a retried batch: its original offsets, waited for like a new append.
     fn duplicate(&self, stored: StoredBatch) -> Appended {
-        let state = self.state.borrow();
         Appended {
             base_offset: stored.base_offset,
             last_offset: stored.last_offset,
             commit_timestamp: stored.commit_timestamp,
             duplicate: true,
             // Wait for everything appended so far: the original is among it.
+            durable: self.appended_so_far(),
+        }
+    }
+
+    /// Everything appended so far, to wait for: what an answer that depends on earlier
+    /// appends (a retry, a primary-key write that changes nothing) must see durable first.
+    pub fn appended_so_far(&self) -> DurableTarget {
+        let state = self.state.borrow();
+        DurableTarget {
             segment_base: state.active.segment.base_offset,
             end: state.active.writer.appended_end(),
         }
@@ -269,16 +285,21 @@ impl LogTablet {
     /// Waits until an appended batch is durable (group commit: concurrent waiters share one
     /// `fdatasync`). On failure the batch and every later one not yet durable are gone.
     pub async fn wait_durable(&self, appended: &Appended) -> Result<(), AppendError> {
+        self.wait_durable_to(appended.durable).await
+    }
+
+    /// Waits until everything appended up to `target` is durable; see [`Self::wait_durable`].
+    pub async fn wait_durable_to(&self, target: DurableTarget) -> Result<(), AppendError> {
         let writer = {
             let mut state = self.state.borrow_mut();
-            if state.active.segment.base_offset != appended.segment_base {
+            if state.active.segment.base_offset != target.segment_base {
                 // Its segment was sealed, which synced it.
                 state.refresh_high_watermark();
                 return Ok(());
             }
             state.active.writer.clone()
         };
-        match writer.sync_to(appended.end).await {
+        match writer.sync_to(target.end).await {
             Ok(()) => {
                 self.state.borrow_mut().refresh_high_watermark();
                 Ok(())

@@ -4,7 +4,8 @@
 //! changelog is durable, move them into the KV.
 //!
 //! Invariants: values reach the KV only once their changelog is durable (below the high
-//! watermark); a pending write's changelog is in the log when it is parked; a write that
+//! watermark); a write is answered as durable only once everything appended before its
+//! answer is (a write that changed nothing and a retry depend on earlier writes); a pending write's changelog is in the log when it is parked; a write that
 //! fails after its changelog was appended is taken back from the pending writes with
 //! every later one (the log takes those appends back too).
 
@@ -15,7 +16,7 @@ use ufer_wire::decode::{aligned_copy, DecodedBatch};
 use ufer_wire::{ChangeType, WriterStamp};
 
 use crate::kv::{KV_KEY_SIZE_MAX_BYTES, KV_VALUE_SIZE_MAX_BYTES};
-use crate::log::append::Appended;
+use crate::log::append::DurableTarget;
 use crate::log::writers::{SequenceCheck, StoredBatch};
 use crate::pk::changelog::{RowOp, WriteRequest};
 use crate::pk_bucket::bucket::PkBucket;
@@ -50,19 +51,23 @@ pub struct WriteOutcome {
     pub changelog_record_count: u32,
     /// True if the write had been applied already (an idempotent retry).
     pub duplicate: bool,
-    appended: Option<Appended>,
+    /// What must be durable before the write is: its changelog and every earlier one — also
+    /// for a write that changed nothing (judged against earlier writes that may not be
+    /// durable yet) and for a retry (whose original may not be).
+    durable: DurableTarget,
 }
 
 impl WriteOutcome {
-    /// The answer to a retried write: its original changelog records.
-    fn duplicate(stored: StoredBatch) -> Self {
+    /// The answer to a retried write: its original changelog records, durable once
+    /// everything appended so far is.
+    fn duplicate(stored: StoredBatch, durable: DurableTarget) -> Self {
         let empty = stored.last_offset == stored.base_offset.wrapping_sub(1);
         let count = if empty { 0 } else { stored.last_offset - stored.base_offset + 1 };
         Self {
             changelog_offset: stored.base_offset,
             changelog_record_count: count as u32,
             duplicate: true,
-            appended: None,
+            durable,
         }
     }
 }
@@ -91,7 +96,9 @@ impl PkBucket {
         if stamp.writer_id >= 0 {
             match self.log.check_sequence(stamp.writer_id, stamp.batch_sequence) {
                 SequenceCheck::Append => {}
-                SequenceCheck::Duplicate(stored) => return Ok(WriteOutcome::duplicate(stored)),
+                SequenceCheck::Duplicate(stored) => {
+                    return Ok(WriteOutcome::duplicate(stored, self.log.appended_so_far()))
+                }
                 SequenceCheck::OutOfOrder { expected, got } => {
                     let writer_id = stamp.writer_id;
                     return Err(PkBucketError::OutOfOrderSequence { writer_id, expected, got });
@@ -106,11 +113,13 @@ impl PkBucket {
             if stamp.writer_id >= 0 {
                 self.log.record_sequence_without_records(stamp.writer_id, stamp.batch_sequence);
             }
+            // Nothing changed, judged against the values earlier writes left: answered as
+            // durable once those writes are.
             return Ok(WriteOutcome {
                 changelog_offset: self.log.log_end_offset(),
                 changelog_record_count: 0,
                 duplicate: false,
-                appended: None,
+                durable: self.log.appended_so_far(),
             });
         };
         let mut bytes =
@@ -127,22 +136,18 @@ impl PkBucket {
             changelog_offset: appended.base_offset,
             changelog_record_count: changelog.num_rows() as u32,
             duplicate: false,
-            appended: Some(appended),
+            durable: appended.durable,
         })
     }
 
-    /// Waits until the changelog of `outcome` is durable, then moves every durable pending
-    /// write into the KV. On failure the write (and every later one not yet durable) is gone
-    /// from the changelog and from the pending writes.
+    /// Waits until the changelog of `outcome` and every earlier one are durable, then moves
+    /// every durable pending write into the KV. On failure the write (and every later one
+    /// not yet durable) is gone from the changelog and from the pending writes.
     pub async fn wait_durable(
         self: &Rc<Self>,
         outcome: &WriteOutcome,
     ) -> Result<(), PkBucketError> {
-        let result = match &outcome.appended {
-            Some(appended) => self.log.wait_durable(appended).await,
-            None => Ok(()),
-        };
-        if let Err(error) = result {
+        if let Err(error) = self.log.wait_durable_to(outcome.durable).await {
             self.pending.borrow_mut().discard_after(self.log.log_end_offset());
             return Err(error.into());
         }

@@ -1,8 +1,12 @@
 //! The process the primary-key crash test kills: upserts and deletes keys of one
-//! primary-key bucket from several tasks (each owning its own keys, one write in flight at a
-//! time) with `acks=all`, and prints `S <key> <value>` before each write and
-//! `A <key> <value>` once it is durable (`value` -1 is a delete). Values are unique, so the
-//! test can tell every write apart in the changelog.
+//! primary-key bucket from several tasks (one write in flight per task) with `acks=all`,
+//! and prints `S <key> <value>` before each write and `A <key> <value>` once it is
+//! acknowledged as durable (a negative `value` is a delete). Half the writes go to a few
+//! hot keys every task writes, so writes to one key are in flight together and a delete
+//! often finds its key already deleted by a write not yet durable (it changes nothing);
+//! the others to keys of the task's own. Values are unique (deletes too), so the test can
+//! tell every write apart in the changelog and in the output. An acknowledged write that
+//! changed nothing says so: `A <key> <value> unchanged`.
 //!
 //! Usage: `ufer_crash_upserter DIR SEED`.
 
@@ -50,14 +54,19 @@ async fn write_forever(bucket: &Rc<PkBucket>, task: u64, rng: &mut Rng, seed: u6
     let mut counter: i64 = ((seed & 0xFFFF) as i64) << 32 | (task as i64) << 24;
     loop {
         counter += 1;
-        let key = (rng.in_range(0..pk::KEYS_PER_TASK) * TASK_COUNT + task) as i64;
-        let value = if rng.in_range(0..5) == 0 { -1 } else { counter };
+        let key = if rng.in_range(0..2) == 0 {
+            rng.in_range(0..pk::HOT_KEY_COUNT) as i64
+        } else {
+            (pk::HOT_KEY_COUNT + rng.in_range(0..pk::KEYS_PER_TASK) * TASK_COUNT + task) as i64
+        };
+        let value = if rng.in_range(0..5) == 0 { -counter } else { counter };
         println!("S {key} {value}");
         let batch = pk::write_batch(key, value);
         let outcome = bucket.write(&batch, WriteColumns::All).await.expect("write");
         bucket.wait_durable(&outcome).await.expect("durable");
+        let unchanged = if outcome.changelog_record_count == 0 { " unchanged" } else { "" };
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "A {key} {value}").expect("stdout");
+        writeln!(stdout, "A {key} {value}{unchanged}").expect("stdout");
         stdout.flush().expect("stdout");
     }
 }
