@@ -12,6 +12,19 @@ pub enum FileKind {
     TimeIndex,
     /// The idempotent writers' state at the end of a sealed segment.
     WriterSnapshot,
+    /// The damaged ranges recovery found in a sealed segment (kept, reported, unreadable).
+    Damage,
+}
+
+impl FileKind {
+    /// Every kind.
+    pub const ALL: [FileKind; 5] = [
+        FileKind::Segment,
+        FileKind::OffsetIndex,
+        FileKind::TimeIndex,
+        FileKind::WriterSnapshot,
+        FileKind::Damage,
+    ];
 }
 
 impl FileKind {
@@ -22,6 +35,7 @@ impl FileKind {
             FileKind::OffsetIndex => "index",
             FileKind::TimeIndex => "timeindex",
             FileKind::WriterSnapshot => "writers",
+            FileKind::Damage => "damaged",
         }
     }
 }
@@ -41,10 +55,7 @@ pub fn file_name(base_offset: u64, kind: FileKind) -> String {
 /// name (temporary files, sentinels, foreign files).
 pub fn parse_file_name(name: &str) -> Option<(u64, FileKind)> {
     let (stem, extension) = name.split_once('.')?;
-    let kind =
-        [FileKind::Segment, FileKind::OffsetIndex, FileKind::TimeIndex, FileKind::WriterSnapshot]
-            .into_iter()
-            .find(|kind| kind.extension() == extension)?;
+    let kind = FileKind::ALL.into_iter().find(|kind| kind.extension() == extension)?;
     if stem.len() != OFFSET_DIGIT_COUNT || !stem.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
@@ -58,12 +69,7 @@ mod tests {
     #[test]
     fn names_round_trip_and_sort_by_offset() {
         for offset in [0, 7, 1 << 40, u64::MAX] {
-            for kind in [
-                FileKind::Segment,
-                FileKind::OffsetIndex,
-                FileKind::TimeIndex,
-                FileKind::WriterSnapshot,
-            ] {
+            for kind in FileKind::ALL {
                 assert_eq!(parse_file_name(&file_name(offset, kind)), Some((offset, kind)));
             }
         }

@@ -25,6 +25,9 @@ pub struct ShardMetrics {
     pub fetched_bytes: AtomicU64,
     /// QUIC connections accepted.
     pub connections: AtomicU64,
+    /// Damaged offset ranges found in the buckets this shard opened (kept on disk because
+    /// valid batches follow them; `ufer table describe` lists them).
+    pub damaged_ranges: AtomicU64,
 }
 
 /// A point-in-time copy of a shard's counters.
@@ -46,6 +49,8 @@ pub struct ShardMetricsSnapshot {
     pub fetched_bytes: u64,
     /// See [`ShardMetrics::connections`].
     pub connections: u64,
+    /// See [`ShardMetrics::damaged_ranges`].
+    pub damaged_ranges: u64,
 }
 
 impl ShardMetrics {
@@ -66,6 +71,7 @@ impl ShardMetrics {
             duplicate_batches: load(&self.duplicate_batches),
             fetched_bytes: load(&self.fetched_bytes),
             connections: load(&self.connections),
+            damaged_ranges: load(&self.damaged_ranges),
         }
     }
 }
@@ -74,7 +80,7 @@ impl ShardMetrics {
 pub fn render_prometheus(shards: &[ShardMetricsSnapshot]) -> String {
     let mut out = String::new();
     type Family = (&'static str, &'static str, fn(&ShardMetricsSnapshot) -> u64);
-    let families: [Family; 8] = [
+    let families: [Family; 9] = [
         ("ufer_requests_total", "Requests received by a shard's endpoint.", |m| m.requests),
         ("ufer_forwarded_requests_total", "Requests passed to the owning shard.", |m| {
             m.forwarded_requests
@@ -89,6 +95,11 @@ pub fn render_prometheus(shards: &[ShardMetricsSnapshot]) -> String {
         ),
         ("ufer_fetched_bytes_total", "Bytes of batches returned by fetches.", |m| m.fetched_bytes),
         ("ufer_connections_total", "QUIC connections accepted.", |m| m.connections),
+        (
+            "ufer_damaged_ranges_total",
+            "Damaged offset ranges found in opened buckets (kept; reads of them fail).",
+            |m| m.damaged_ranges,
+        ),
     ];
     for (name, help, value) in families {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");

@@ -284,6 +284,7 @@ impl Shard {
             // Until the tiering thread says what the lake holds, retention keeps everything.
             tablet.set_lake_floor(self.tiered_offset(table_id, bucket).unwrap_or(0));
         }
+        ShardMetrics::add(&self.metrics.damaged_ranges, tablet.damaged_ranges().len() as u64);
         self.tablets.borrow_mut().insert((table_id, bucket), tablet.clone());
         Ok(tablet)
     }
@@ -400,6 +401,11 @@ impl Shard {
                     status.log_end_offset = tablet.log_end_offset();
                     status.size_bytes = tablet.size_bytes();
                     status.segment_count = tablet.segment_count() as u32;
+                    status.damaged_offsets = tablet
+                        .damaged_ranges()
+                        .into_iter()
+                        .map(|range| (range.offsets.start, range.offsets.end))
+                        .collect();
                     if table.lake.is_some() {
                         status.tiered_offset = self.tiered_offset(table_id, bucket);
                     }

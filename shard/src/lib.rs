@@ -19,6 +19,7 @@ pub use clock::{Clock, ManualClock, MonotonicTime, SystemClock};
 pub use kv::{BlockCache, KvConfig, KvError, KvStats, KvTablet, KvView};
 pub use log::append::{Appended, DurableTarget};
 pub use log::config::LogConfig;
+pub use log::damage::DamagedRange;
 pub use log::error::{AppendError, OpenError, ReadError, RetentionError};
 pub use log::offsets::OffsetSpec;
 pub use log::read::{LogRead, ReadChunk, ReadRequest};

@@ -1,6 +1,10 @@
-//! Recovery and damaged files: a torn tail or a flipped bit in the active segment is cut
-//! off; a flipped bit in a sealed segment's body is a typed corruption error when read; a
-//! missing, truncated or garbage index is rebuilt; nothing panics and appends continue.
+//! Recovery and damaged files: a torn tail of the active segment (damage with no valid batch
+//! after it) is cut off; damage followed by valid batches — a flipped bit in a batch's body
+//! or header in the middle of a segment, active or sealed — is corruption: nothing is cut,
+//! the damaged offsets are reported and fail reads with a typed error, every batch around
+//! them still reads; a flipped bit in a sealed segment's body is a typed corruption error
+//! when read; a missing, truncated or garbage index is rebuilt; nothing panics and appends
+//! continue.
 
 // Test code: a panic is a failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -64,20 +68,72 @@ fn a_torn_tail_is_cut_and_appends_continue_there() {
     });
 }
 
-#[test]
-fn a_flipped_bit_in_the_active_segment_cuts_the_log_before_that_batch() {
-    in_tempdir(|path| async move {
-        fill(&path, 20).await;
+/// Damages batch 1 of the active segment of a 20-batch log with `damage(position, length)`;
+/// after the reopen the log must keep every acknowledged batch: the damaged one's offsets
+/// are reported and fail reads, the others read, appends continue at the old end.
+fn damage_in_the_middle_of_the_active_segment(damage: fn(&std::path::Path, usize, usize)) {
+    in_tempdir(move |path| async move {
+        let hw = fill(&path, 20).await;
         let (_, active) = support::segment_files(&path).pop().unwrap();
         let batches = support::batches_in(&active);
+        let (last_position, last_length, _) = *batches.last().unwrap();
+        let data_end = (last_position + last_length) as u64;
         assert!(batches.len() >= 3, "need a middle batch, got {}", batches.len());
         let (position, length, base) = batches[1];
-        support::flip_bit(&active, position + length - 100);
+        let (_, _, next_base) = batches[2];
+        damage(&active, position, length);
 
         let tablet = reopen(&path).await;
-        assert_eq!(tablet.high_watermark(), base);
-        assert_eq!(std::fs::metadata(&active).unwrap().len(), position as u64);
-        assert_eq!(support::read_ids(&tablet, 0, 1 << 20).await.len() as u64, base);
+        assert_eq!(tablet.high_watermark(), hw, "no acknowledged batch after the damage is cut");
+        assert!(std::fs::metadata(&active).unwrap().len() >= data_end, "nothing cut");
+        let damaged = tablet.damaged_ranges();
+        assert_eq!(damaged.len(), 1, "{damaged:?}");
+        assert_eq!(damaged[0].offsets, base..next_base);
+        assert_eq!(damaged[0].positions, position as u64..(position + length) as u64);
+        match tablet.read(ReadRequest::new(base, 1 << 20)).await {
+            Err(ReadError::Corrupt { reason, .. }) => {
+                assert!(
+                    reason.contains(&format!("{next_base}")),
+                    "says where reads resume: {reason}"
+                );
+            }
+            other => panic!("the damaged offsets must fail with a corruption error: {other:?}"),
+        }
+        // Reads from the start stop before the damage with what they read.
+        let mut offset = 0;
+        while let Ok(read) = tablet.read(ReadRequest::new(offset, 1 << 20)).await {
+            assert!(!read.chunks.is_empty() && read.next_offset <= base, "stops at the damage");
+            offset = read.next_offset;
+        }
+        assert_eq!(offset, base, "everything before the damage reads");
+        let after = support::read_ids(&tablet, next_base, 1 << 20).await;
+        assert_eq!(after.len() as u64, hw - next_base, "every batch after the damage reads");
+        let mut batch = support::batch(1_000_000, 2);
+        let appended = tablet.append_durable(&mut batch, &support::schema()).await.unwrap();
+        assert_eq!(appended.base_offset, hw);
+        drop(tablet);
+        // The same after another start, and the range is still reported.
+        let tablet = reopen(&path).await;
+        assert_eq!(tablet.high_watermark(), hw + 2);
+        assert_eq!(tablet.damaged_ranges(), damaged);
+        let after = support::read_ids(&tablet, next_base, 1 << 20).await;
+        assert_eq!(after.len() as u64, hw + 2 - next_base);
+    });
+}
+
+#[test]
+fn a_flipped_bit_in_the_body_of_a_batch_in_the_middle_of_the_active_segment_cuts_nothing() {
+    damage_in_the_middle_of_the_active_segment(|file, position, length| {
+        support::flip_bit(file, position + length - 100);
+    });
+}
+
+#[test]
+fn a_damaged_header_in_the_middle_of_the_active_segment_cuts_nothing() {
+    damage_in_the_middle_of_the_active_segment(|file, position, _| {
+        // The magic byte and the length: the scan cannot know where the batch ends.
+        support::flip_bit(file, position + 12);
+        support::flip_bit(file, position + 9);
     });
 }
 
@@ -139,13 +195,15 @@ fn missing_truncated_or_garbage_indexes_are_rebuilt() {
 }
 
 #[test]
-fn a_damaged_header_in_a_sealed_segment_without_index_leaves_a_reported_gap() {
+fn a_damaged_header_in_a_sealed_segment_without_index_is_a_reported_range() {
     in_tempdir(|path| async move {
         let hw = fill(&path, 30).await;
         let segments = support::segment_files(&path);
         let (base, sealed) = &segments[1];
         let batches = support::batches_in(sealed);
-        let (position, _, lost_from) = batches[1];
+        assert!(batches.len() >= 3, "need a batch after the damaged one");
+        let (position, length, lost_from) = batches[1];
+        let (_, _, resumes_at) = batches[2];
         // Break the magic byte of the second batch and the index that would have vouched
         // for the segment.
         support::flip_bit(sealed, position + 12);
@@ -153,16 +211,25 @@ fn a_damaged_header_in_a_sealed_segment_without_index_leaves_a_reported_gap() {
 
         let tablet = reopen(&path).await;
         assert_eq!(tablet.high_watermark(), hw);
+        let damaged = tablet.damaged_ranges();
+        assert_eq!(damaged.len(), 1, "{damaged:?}");
+        assert_eq!(damaged[0].offsets, lost_from..resumes_at);
+        assert_eq!(damaged[0].positions, position as u64..(position + length) as u64);
         assert!(matches!(
             tablet.read(ReadRequest::new(lost_from, 1 << 20)).await,
             Err(ReadError::Corrupt { .. })
         ));
         assert!(!tablet.read(ReadRequest::new(*base, 1)).await.unwrap().chunks.is_empty());
-        let next_segment = segments[2].0;
+        // The rest of the damaged segment, and every later one, reads.
         assert_eq!(
-            support::read_ids(&tablet, next_segment, 1 << 20).await.len() as u64,
-            hw - next_segment
+            support::read_ids(&tablet, resumes_at, 1 << 20).await.len() as u64,
+            hw - resumes_at
         );
+        drop(tablet);
+        // Re-indexed: the next start trusts the index and still reports the range.
+        assert!(path.join(format!("{base:020}.index")).exists());
+        let tablet = reopen(&path).await;
+        assert_eq!(tablet.damaged_ranges(), damaged);
     });
 }
 

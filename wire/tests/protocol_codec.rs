@@ -99,7 +99,7 @@ proptest! {
         round_trip(ApiKey::CreateTable, &CreateTableRequest { path: path.clone(), definition, if_not_exists: flag }, &[]);
         round_trip(ApiKey::DropTable, &DropTableRequest { path: path.clone(), if_exists: flag }, &[]);
         round_trip(ApiKey::ListTables, &ListTablesResponse { tables: names }, &[]);
-        let buckets = (0..3).map(|bucket| BucketStatus { bucket, log_start_offset: 1, high_watermark: 5, log_end_offset: 6, size_bytes: 99, segment_count: 2, tiered_offset: Some(4) }).collect();
+        let buckets = (0..3).map(|bucket| BucketStatus { bucket, log_start_offset: 1, high_watermark: 5, log_end_offset: 6, size_bytes: 99, segment_count: 2, tiered_offset: Some(4), damaged_offsets: vec![(2, 3)] }).collect();
         round_trip(ApiKey::DescribeTable, &DescribeTableResponse { info: info.clone(), buckets }, &[]);
         let metadata = MetadataResponse {
             nodes: vec![NodeInfo { node_id: 1, host: "127.0.0.1".into(), shard_ports: vec![7001, 7002] }],

@@ -86,6 +86,7 @@ pub async fn run(connection: &Connection, command: &TableCommand) -> Result<(), 
                 }
                 println!();
             }
+            print_damaged(&description.buckets);
         }
         TableCommand::Drop { name, if_exists } => {
             let path = table_path(name);
@@ -94,6 +95,20 @@ pub async fn run(connection: &Connection, command: &TableCommand) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Offsets damaged on disk that the buckets keep (reads of them fail; reading resumes
+/// after them), one line per range.
+fn print_damaged(buckets: &[ufer_wire::protocol::messages::BucketStatus]) {
+    for bucket in buckets {
+        for (first, end) in &bucket.damaged_offsets {
+            println!(
+                "damaged   bucket {} offsets {first}..{end}: kept on disk, unreadable \
+                 (CORRUPT_DATA); reading resumes at {end}",
+                bucket.bucket
+            );
+        }
+    }
 }
 
 pub async fn run_database(

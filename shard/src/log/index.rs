@@ -134,6 +134,12 @@ impl SegmentIndex {
         self.last_indexed_position = Some(u64::from(position));
     }
 
+    /// Makes the next observed batch an entry whatever its distance from the last one (the
+    /// first batch after damaged bytes: reads of its offsets must not start before them).
+    pub fn force_next_entry(&mut self) {
+        self.last_indexed_position = None;
+    }
+
     /// Forgets entries at or past `position` (after a rollback of unsynced appends).
     pub fn truncate_from(&mut self, position: u64) {
         let keep = self.offsets.partition_point(|entry| u64::from(entry.position.get()) < position);

@@ -8,6 +8,7 @@
 
 pub mod append;
 pub mod config;
+pub mod damage;
 pub mod error;
 pub mod index;
 pub mod offsets;

@@ -160,7 +160,8 @@ impl LogTablet {
                 ScanStep::Batch(batch) => batch,
                 ScanStep::End => break,
                 ScanStep::Stop(stop) => {
-                    return Err(ReadError::corrupt(&view.file, stop.position, stop.reason));
+                    let error = ReadError::corrupt(&view.file, stop.position, stop.reason);
+                    return stopped_by_damage(view, read, error);
                 }
             };
             if batch.end_offset <= read.next_offset {
@@ -171,15 +172,23 @@ impl LogTablet {
             }
             let (length, end_offset) = (batch.length, batch.end_offset);
             let chunk = match projection {
-                None => stored_batch(&view.file, batch).await?,
-                Some(projection) => {
-                    let chunk = projected_batch(&scanner, batch, projection, plan).await?;
-                    if !plan.admits_projected(chunk.len()) {
-                        return Ok(SegmentRead::Stopped);
-                    }
-                    ReadChunk::Projected(chunk)
-                }
+                None => stored_batch(&view.file, batch).await,
+                Some(projection) => projected_batch(&scanner, batch, projection, plan)
+                    .await
+                    .map(ReadChunk::Projected),
             };
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(error @ ReadError::Corrupt { .. }) => {
+                    return stopped_by_damage(view, read, error)
+                }
+                Err(error) => return Err(error),
+            };
+            if matches!(chunk, ReadChunk::Projected(_))
+                && !plan.admits_projected(chunk.as_bytes().len())
+            {
+                return Ok(SegmentRead::Stopped);
+            }
             plan.take(length, chunk.as_bytes().len());
             read.chunks.push(chunk);
             read.next_offset = end_offset;
@@ -278,4 +287,32 @@ async fn projected_batch(
     };
     let at = StoredAt { file, position: batch.position, length: batch.length };
     project_stored(at, held, projection).await
+}
+
+/// A read that met damaged bytes: what it read before them is returned (the next read starts
+/// at the damage and gets the error); a read that starts there gets `error`, saying where
+/// reading resumes when recovery kept the damaged range.
+fn stopped_by_damage(
+    view: &SegmentView,
+    read: &LogRead,
+    error: ReadError,
+) -> Result<SegmentRead, ReadError> {
+    if !read.chunks.is_empty() {
+        return Ok(SegmentRead::Stopped);
+    }
+    match (error, &view.damaged) {
+        (ReadError::Corrupt { path, position, reason }, Some(range)) => Err(ReadError::Corrupt {
+            path,
+            position,
+            reason: format!(
+                "{reason}; offsets {}..{} are damaged (bytes {}..{}), reading resumes at offset {}",
+                range.offsets.start,
+                range.offsets.end,
+                range.positions.start,
+                range.positions.end,
+                range.offsets.end
+            ),
+        }),
+        (error, _) => Err(error),
+    }
 }

@@ -1,14 +1,24 @@
 //! Opening a bucket's log after a clean stop or a crash.
 //!
 //! The last segment is the active one and is always scanned, every batch checked (length,
-//! magic, offsets, CRC), and cut at the first one that fails: that is where a crash tore the
-//! tail. Its index files, if a crash left any, are stale and removed. Every other segment is
-//! sealed: it was synced and indexed before the next one was created, so it is trusted
-//! through its index files; if they are missing, damaged or disagree with the file, the
-//! index is rebuilt from the batch headers (a damaged body then surfaces as a typed
-//! corruption error when read, not here). Offsets must continue from segment to segment;
-//! a gap left by a damaged sealed segment makes reads there fail with a corruption error;
-//! overlapping segments cannot be opened.
+//! magic, offsets, CRC). Damage with no valid batch after it is where a crash tore the tail
+//! (bytes after the last fdatasync): the file is cut there. Damage followed by valid batches
+//! is corruption of bytes that may have been acknowledged: nothing is cut; the damaged
+//! offsets are kept as a [`damage::DamagedRange`], the scan goes on after them, and the segment is
+//! sealed where it ends (index, writers' snapshot and `.damaged` file written) so that
+//! appends go on in a new segment and later starts report the range. Its index files, if a
+//! crash left any, are stale and removed. Every other segment is sealed: it was synced and
+//! indexed before the next one was created, so it is trusted through its index files (and
+//! its `.damaged` file); if they are missing, damaged or disagree with the file, the index is
+//! rebuilt from the batch headers, going on after damaged headers the same way (a damaged
+//! body then surfaces as a typed corruption error when read, not here). Offsets must
+//! continue from segment to segment; a gap left by a damaged sealed segment makes reads
+//! there fail with a corruption error; overlapping segments cannot be opened.
+//!
+//! A power cut can persist a later block of an unsynced tail without an earlier one; such a
+//! tail looks like damage followed by a valid batch and is kept as a damaged range of
+//! offsets that were never acknowledged — reported, never lost: telling it apart from bit rot
+//! would need the durable point of every fdatasync on disk.
 //!
 //! Invariants (asserted): a sealed segment read whole — trusted through its index, or
 //! scanned to its end — is followed by a segment starting at its end offset (this code
@@ -21,9 +31,10 @@ use std::rc::Rc;
 use ufer_io::{file_name, parse_file_name, DataDir, FileKind, IoError, SegmentFile};
 
 use crate::log::config::LogConfig;
+use crate::log::damage;
 use crate::log::error::OpenError;
 use crate::log::index::SegmentIndex;
-use crate::log::scan::{CrcCheck, ScanStep, ScannedBatch, SegmentScanner};
+use crate::log::scan::{find_resume, CrcCheck, ScanStep, ScannedBatch, SegmentScanner};
 use crate::log::segment::{ActiveSegment, Segment, SEGMENT_OFFSET_SPAN_MAX};
 use crate::log::state::State;
 use crate::log::writers::{StoredBatch, WriterTable};
@@ -82,7 +93,13 @@ pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, 
         },
         None => WriterTable::default(),
     };
-    let active = recover_active(dir, active_base, config, &mut writers).await?;
+    let (damaged_active, active) = recover_active(dir, active_base, config, &mut writers).await?;
+    if let Some(segment) = damaged_active {
+        check_continuity(dir, sealed.last(), &segment)?;
+        assert_follows(sealed.last(), previous_whole, &segment);
+        previous_whole = true;
+        sealed.push(segment);
+    }
     check_continuity(dir, sealed.last(), &active.segment)?;
     assert_follows(sealed.last(), previous_whole, &active.segment);
     let last_commit_timestamp = sealed
@@ -198,16 +215,24 @@ async fn open_sealed(
     if let (Some(offsets), Some(times)) = (offsets, times) {
         if let Ok((index, summary)) = SegmentIndex::decode(base, &offsets, &times) {
             if summary.size == file_size {
-                let segment = Segment {
-                    base_offset: base,
-                    end_offset: summary.end_offset,
-                    size: summary.size,
-                    first_timestamp: None,
-                    max_timestamp: summary.max_timestamp,
-                    index,
-                    file: None,
+                let damaged = match dir.read_file(&file_name(base, FileKind::Damage)).await? {
+                    Some(bytes) => damage::decode(base, &bytes),
+                    None => Some(Vec::new()),
                 };
-                return Ok(OpenedSealed { segment, whole: true });
+                // A damaged `.damaged` file: scan the segment again to find the ranges.
+                if let Some(damaged) = damaged {
+                    let segment = Segment {
+                        base_offset: base,
+                        end_offset: summary.end_offset,
+                        size: summary.size,
+                        first_timestamp: None,
+                        max_timestamp: summary.max_timestamp,
+                        index,
+                        file: None,
+                        damaged,
+                    };
+                    return Ok(OpenedSealed { segment, whole: true });
+                }
             }
         }
     }
@@ -216,28 +241,38 @@ async fn open_sealed(
     file.close().await?;
     let (segment, clean) = scanned?;
     if clean {
-        let summary = segment.summary();
-        dir.replace_file(
-            &file_name(base, FileKind::OffsetIndex),
-            &segment.index.encode_offsets(&summary),
-        )
-        .await?;
-        dir.replace_file(
-            &file_name(base, FileKind::TimeIndex),
-            &segment.index.encode_times(&summary),
-        )
-        .await?;
+        write_sealed_files(dir, &segment).await?;
     }
     Ok(OpenedSealed { segment, whole: clean })
 }
 
-/// The active segment: every batch checked, the file cut after the last good one.
+/// Writes what a sealed segment is trusted through at the next start: its `.damaged` file
+/// (when it has damaged ranges) first, then its index files.
+async fn write_sealed_files(dir: &DataDir, segment: &Segment) -> Result<(), IoError> {
+    let base = segment.base_offset;
+    if !segment.damaged.is_empty() {
+        dir.replace_file(&file_name(base, FileKind::Damage), &damage::encode(&segment.damaged))
+            .await?;
+    }
+    let summary = segment.summary();
+    dir.replace_file(
+        &file_name(base, FileKind::OffsetIndex),
+        &segment.index.encode_offsets(&summary),
+    )
+    .await?;
+    dir.replace_file(&file_name(base, FileKind::TimeIndex), &segment.index.encode_times(&summary))
+        .await?;
+    Ok(())
+}
+
+/// The active segment: every batch checked, the file cut after the last good one. One with
+/// damaged ranges is sealed there (returned first) and appends go on in a new segment.
 async fn recover_active(
     dir: &DataDir,
     base: u64,
     config: &LogConfig,
     writers: &mut WriterTable,
-) -> Result<ActiveSegment, OpenError> {
+) -> Result<(Option<Segment>, ActiveSegment), OpenError> {
     let name = file_name(base, FileKind::Segment);
     let file = dir.open_reader(&name).await?;
     let file_size = file.size().await?;
@@ -246,8 +281,33 @@ async fn recover_active(
     file.close().await?;
     let (mut segment, _) = scanned?;
     let writer = Rc::new(dir.open_writer(&name, segment.size, config.writer).await?);
-    segment.file = Some(writer.reader());
-    Ok(ActiveSegment { segment, writer })
+    if segment.damaged.is_empty() {
+        segment.file = Some(writer.reader());
+        return Ok((None, ActiveSegment { segment, writer }));
+    }
+    for range in &segment.damaged {
+        eprintln!(
+            "ufer: {}: offsets {}..{} are damaged (bytes {}..{}) and followed by valid \
+             batches: kept, reported, and failing reads until repaired",
+            dir.file_path(&name).display(),
+            range.offsets.start,
+            range.offsets.end,
+            range.positions.start,
+            range.positions.end
+        );
+    }
+    // Sealed where it ends: the cut torn tail (if any) durable first, then what the next
+    // start trusts it through, then the next segment.
+    writer.seal().await?;
+    write_sealed_files(dir, &segment).await?;
+    dir.replace_file(&file_name(base, FileKind::WriterSnapshot), &writers.encode()).await?;
+    let next_base = segment.end_offset;
+    let next =
+        Rc::new(dir.create_writer(&file_name(next_base, FileKind::Segment), config.writer).await?);
+    dir.sync().await?;
+    let active =
+        ActiveSegment { segment: Segment::empty(next_base, Some(next.reader())), writer: next };
+    Ok((Some(segment), active))
 }
 
 /// Which segment a recovery scan reads, and so what it checks and notes.
@@ -276,7 +336,26 @@ async fn scan_segment(
     let mut scanner =
         SegmentScanner::new(file, 0, file_size, Some(base), crc_check, RECOVERY_WINDOW_SIZE_BYTES);
     let clean = loop {
-        match scanner.next().await? {
+        let step = scanner.next().await?;
+        if let ScanStep::Stop(stop) = &step {
+            // Valid batches after the damage make it corruption: keep it and go on after it.
+            match find_resume(file, stop.position, file_size, segment.end_offset).await? {
+                Some(resume) if resume.base_offset - base <= SEGMENT_OFFSET_SPAN_MAX => {
+                    segment.skip_damage(resume.position, resume.base_offset);
+                    scanner = SegmentScanner::new(
+                        file,
+                        resume.position,
+                        file_size,
+                        Some(resume.base_offset),
+                        crc_check,
+                        RECOVERY_WINDOW_SIZE_BYTES,
+                    );
+                    continue;
+                }
+                _ => break false,
+            }
+        }
+        match step {
             // A segment never spans more offsets than its index can address: past that, the
             // file is not one this code wrote.
             ScanStep::Batch(batch) if batch.end_offset - base > SEGMENT_OFFSET_SPAN_MAX => {

@@ -50,12 +50,7 @@ impl LogTablet {
             outcome.deleted_bytes += victim.size;
             // The log file first: once it is gone the segment is gone; leftover index files
             // are removed at the next open.
-            for kind in [
-                FileKind::Segment,
-                FileKind::OffsetIndex,
-                FileKind::TimeIndex,
-                FileKind::WriterSnapshot,
-            ] {
+            for kind in FileKind::ALL {
                 self.dir.remove(&file_name(victim.base_offset, kind)).await?;
             }
         }

@@ -2,11 +2,101 @@
 //!
 //! The scanner reads the file in windows and checks each batch header (magic, length,
 //! fields), that offsets continue where the previous batch ended, that the batch lies inside
-//! the file, and optionally its CRC. It stops at the first batch that fails: recovery cuts
-//! the active segment there; index rebuilds stop there; reads report corruption.
+//! the file, and optionally its CRC. It stops at the first batch that fails; reads report
+//! corruption there. Recovery then asks [`find_resume`] whether valid batches follow the
+//! damage: if they do, the damage is corruption and is kept; if not, a torn tail, and cut.
 
 use ufer_io::{IoError, ReadBytes, SegmentFile};
+use ufer_wire::header::BATCH_ALIGNMENT_BYTES;
 use ufer_wire::{check_header, LogBatch, BATCH_HEADER_SIZE_BYTES};
+
+use crate::log::segment::SEGMENT_OFFSET_SPAN_MAX;
+
+/// Bytes read at a time while looking for valid batches after damage.
+const RESUME_SEARCH_WINDOW_BYTES: usize = 1024 * 1024;
+
+/// Where valid batches resume after damaged bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    /// File position of the first valid batch after the damage.
+    pub position: u64,
+    /// Its base offset: the offsets from the damage's first one up to it are damaged.
+    pub base_offset: u64,
+}
+
+/// Whether a valid batch follows damaged bytes at `damaged_at` (the first offset there was
+/// to be `expected_offset`) before `end`: a batch that passes every check, its CRC included,
+/// with a base offset past `expected_offset`. Where the damaged batch's header looks intact,
+/// the position right after it is tried first (with exactly the base offset its header
+/// implies); then every batch-aligned position after the damage. Damage with no valid batch
+/// after it is a torn tail (`None`).
+pub async fn find_resume(
+    file: &SegmentFile,
+    damaged_at: u64,
+    end: u64,
+    expected_offset: u64,
+) -> Result<Option<Resume>, IoError> {
+    let header = file.read_at(damaged_at, BATCH_HEADER_SIZE_BYTES).await?;
+    if let Ok((header, _)) = check_header(&header) {
+        let length = u64::from(header.batch_length.get());
+        let next_offset = expected_offset + u64::from(header.last_offset_delta.get()) + 1;
+        let next = damaged_at + length;
+        if header.base_offset.get() == expected_offset && next < end {
+            let exact = valid_batch_at(file, next, end, next_offset..next_offset + 1).await?;
+            if exact.is_some() {
+                return Ok(exact);
+            }
+            // The length itself may be what is damaged (it is outside the CRC): search.
+        }
+    }
+    let alignment = BATCH_ALIGNMENT_BYTES as u64;
+    let mut position = (damaged_at / alignment + 1) * alignment;
+    let offsets = expected_offset + 1..expected_offset.saturating_add(SEGMENT_OFFSET_SPAN_MAX);
+    while position + BATCH_HEADER_SIZE_BYTES as u64 <= end {
+        let window = file.read_at(position, RESUME_SEARCH_WINDOW_BYTES).await?;
+        let mut at = 0usize;
+        while at + BATCH_HEADER_SIZE_BYTES <= window.len() {
+            if plausible_header(&window[at..], position + at as u64, end, &offsets) {
+                let candidate = position + at as u64;
+                if let Some(resume) = valid_batch_at(file, candidate, end, offsets.clone()).await? {
+                    return Ok(Some(resume));
+                }
+            }
+            at += BATCH_ALIGNMENT_BYTES;
+        }
+        if window.len() < RESUME_SEARCH_WINDOW_BYTES {
+            break;
+        }
+        position += at as u64;
+    }
+    Ok(None)
+}
+
+/// A cheap look at a header before its batch is read and checked whole.
+fn plausible_header(bytes: &[u8], position: u64, end: u64, offsets: &std::ops::Range<u64>) -> bool {
+    let Ok((header, _)) = check_header(bytes) else { return false };
+    let length = u64::from(header.batch_length.get());
+    offsets.contains(&header.base_offset.get()) && position + length <= end
+}
+
+/// The batch at `position`, if it is whole inside `end`, passes every check (CRC included)
+/// and has a base offset in `offsets`.
+async fn valid_batch_at(
+    file: &SegmentFile,
+    position: u64,
+    end: u64,
+    offsets: std::ops::Range<u64>,
+) -> Result<Option<Resume>, IoError> {
+    let header = file.read_at(position, BATCH_HEADER_SIZE_BYTES).await?;
+    if !plausible_header(&header, position, end, &offsets) {
+        return Ok(None);
+    }
+    let Ok((header, _)) = check_header(&header) else { return Ok(None) };
+    let (length, base_offset) = (header.batch_length.get() as usize, header.base_offset.get());
+    let bytes = file.read_exact_at(position, length).await?;
+    let valid = LogBatch::parse(&bytes).is_ok_and(|batch| batch.len() == length);
+    Ok(valid.then_some(Resume { position, base_offset }))
+}
 
 /// A batch found by a scan.
 #[derive(Debug)]

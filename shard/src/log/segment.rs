@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use ufer_io::{SegmentFile, SegmentWriter};
 
+use crate::log::damage::DamagedRange;
 use crate::log::index::{SegmentIndex, SegmentSummary};
 
 /// Most offsets one segment spans: its index holds 32-bit relative offsets.
@@ -28,6 +29,8 @@ pub struct Segment {
     /// The file, for reads: always open for the active segment, opened on demand (and
     /// closed again when many are open) for sealed ones.
     pub file: Option<SegmentFile>,
+    /// Damaged offsets recovery kept (followed by valid batches), in order.
+    pub damaged: Vec<DamagedRange>,
 }
 
 impl Segment {
@@ -41,6 +44,7 @@ impl Segment {
             max_timestamp: i64::MIN,
             index: SegmentIndex::default(),
             file,
+            damaged: Vec::new(),
         }
     }
 
@@ -52,6 +56,22 @@ impl Segment {
             size: self.size,
             max_timestamp: self.max_timestamp,
         }
+    }
+
+    /// Notes damaged bytes from the segment's end to `resume_position`, where a valid batch
+    /// with base offset `resume_offset` starts: the offsets between are kept as damaged, and
+    /// that batch is indexed so that reads from its offset on start there.
+    pub fn skip_damage(&mut self, resume_position: u64, resume_offset: u64) {
+        assert!(resume_position > self.size, "damage takes bytes");
+        assert!(resume_offset > self.end_offset, "damage takes offsets");
+        self.damaged.push(DamagedRange {
+            segment_base: self.base_offset,
+            offsets: self.end_offset..resume_offset,
+            positions: self.size..resume_position,
+        });
+        self.size = resume_position;
+        self.end_offset = resume_offset;
+        self.index.force_next_entry();
     }
 
     /// Notes a batch appended (or recovered) at `position`.

@@ -8,6 +8,7 @@
 
 use ufer_io::{file_name, FileKind, SegmentFile};
 
+use crate::log::damage::{self, DamagedRange};
 use crate::log::error::ReadError;
 use crate::log::tablet::LogTablet;
 
@@ -22,6 +23,8 @@ pub(crate) struct SegmentView {
     pub(crate) scan_end: u64,
     /// Known batch starts (from the index) in `(scan_from, scan_from + reach]`.
     pub(crate) batch_starts: Vec<u64>,
+    /// The damaged range holding the offset asked for, if recovery kept one there.
+    pub(crate) damaged: Option<DamagedRange>,
 }
 
 /// The segment holding an offset, found in the state without awaiting.
@@ -35,6 +38,7 @@ struct Located {
     scan_from: u64,
     scan_end: u64,
     batch_starts: Vec<u64>,
+    damaged: Option<DamagedRange>,
 }
 
 impl LogTablet {
@@ -72,6 +76,7 @@ impl LogTablet {
             scan_from: located.scan_from,
             scan_end: located.scan_end,
             batch_starts: located.batch_starts,
+            damaged: located.damaged,
         })
     }
 
@@ -119,6 +124,7 @@ impl LogTablet {
             scan_from,
             scan_end,
             batch_starts: segment.index.positions_between(scan_from, reach_end),
+            damaged: damage::containing(&segment.damaged, offset).cloned(),
         })
     }
 }

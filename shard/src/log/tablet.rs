@@ -27,6 +27,7 @@ use ufer_io::DataDir;
 
 use crate::clock::Clock;
 use crate::log::config::LogConfig;
+use crate::log::damage::DamagedRange;
 use crate::log::error::OpenError;
 use crate::log::state::State;
 use crate::log::tail_cache::TailCache;
@@ -118,6 +119,14 @@ impl LogTablet {
     /// The offset the next append gets (durable or not).
     pub fn log_end_offset(&self) -> u64 {
         self.state.borrow().active.segment.end_offset
+    }
+
+    /// The damaged offset ranges recovery kept (followed by valid batches), oldest first:
+    /// reads of them fail with a corruption error until a replica repairs them.
+    pub fn damaged_ranges(&self) -> Vec<DamagedRange> {
+        let state = self.state.borrow();
+        let segments = state.sealed.iter().chain([&state.active.segment]);
+        segments.flat_map(|segment| segment.damaged.iter().cloned()).collect()
     }
 
     /// Number of segments, the active one included.

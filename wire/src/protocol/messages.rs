@@ -486,6 +486,9 @@ pub struct BucketStatus {
     /// For a lake-enabled table: records below this offset are in the lake (`None` before
     /// the first tiering round has been noted, and for other tables).
     pub tiered_offset: Option<u64>,
+    /// Offsets damaged on disk but kept (valid batches follow them): `(first, end)` pairs,
+    /// oldest first. Reads of them fail with `CORRUPT_DATA`; reading resumes at `end`.
+    pub damaged_offsets: Vec<(u64, u64)>,
 }
 
 impl BucketStatus {
@@ -497,6 +500,10 @@ impl BucketStatus {
         encoder.u64(self.size_bytes);
         encoder.u32(self.segment_count);
         encoder.option(self.tiered_offset.as_ref(), |encoder, offset| encoder.u64(*offset));
+        encoder.list(&self.damaged_offsets, |encoder, (first, end)| {
+            encoder.u64(*first);
+            encoder.u64(*end);
+        });
     }
 
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, ProtocolError> {
@@ -509,6 +516,9 @@ impl BucketStatus {
             segment_count: decoder.u32("segment_count")?,
             tiered_offset: decoder
                 .option("tiered_offset", |decoder| decoder.u64("tiered_offset"))?,
+            damaged_offsets: decoder.list("damaged_offsets", 16, |decoder| {
+                Ok((decoder.u64("damaged_offsets")?, decoder.u64("damaged_offsets")?))
+            })?,
         })
     }
 }

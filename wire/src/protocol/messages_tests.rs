@@ -218,6 +218,7 @@ fn bucket_status(bucket: u32) -> BucketStatus {
         size_bytes: u64::MAX - 1,
         segment_count: 0xA0B0_C0D0,
         tiered_offset: (bucket % 2 == 1).then_some(7 + u64::from(bucket)),
+        damaged_offsets: if bucket == 0 { vec![(3, 9), (u64::MAX - 1, u64::MAX)] } else { vec![] },
     }
 }
 
