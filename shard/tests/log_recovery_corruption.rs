@@ -249,3 +249,37 @@ fn a_crash_after_sealing_but_before_the_next_segment_exists_recovers_by_scanning
         assert_eq!(support::read_ids(&tablet, 0, 1 << 20).await.len() as u64, hw);
     });
 }
+
+#[test]
+fn a_damaged_column_of_a_large_batch_is_never_served_by_a_projected_read() {
+    in_tempdir(|path| async move {
+        let clock = ManualClock::new(1_000);
+        let tablet = support::open(&path, LogConfig::test_min(), &clock).await;
+        let schema = support::schema();
+        // Large enough to be projected by reading only the chosen columns' bytes.
+        let mut batch = support::batch(0, 20_000);
+        assert!(batch.len() > 256 * 1024, "{} bytes", batch.len());
+        tablet.append_durable(&mut batch, &schema).await.unwrap();
+        // The next append seals the large batch's segment (trusted through its index).
+        tablet.append_durable(&mut support::batch(20_000, 4), &schema).await.unwrap();
+        drop(tablet);
+        let segments = support::segment_files(&path);
+        assert!(segments.len() >= 2, "the large batch's segment is sealed");
+        let (_, file) = segments[0].clone();
+        let (position, length, _) = support::batches_in(&file)[0];
+        // A bit in the values of the last column, `n`.
+        support::flip_bit(&file, position + length - 200);
+
+        let tablet = reopen(&path).await;
+        let projection = ufer_wire::Projection::new(schema.clone(), &[2]).unwrap();
+        // From disk, not from a cache of what was appended.
+        match tablet.read(ReadRequest::new(0, 1 << 30).projected(&projection)).await {
+            Err(ReadError::Corrupt { .. }) => {}
+            Ok(read) => panic!(
+                "a damaged column was served with a fresh checksum ({} chunks)",
+                read.chunks.len()
+            ),
+            Err(other) => panic!("expected a corruption error, got {other:?}"),
+        }
+    });
+}

@@ -1,32 +1,16 @@
-//! Projected reads: a stored batch cut down to some of its columns — in memory when the
-//! whole batch was read (its CRC checked first), otherwise by reading its metadata and then
-//! only the projected columns' byte ranges, all at once.
+//! Projected reads: a stored batch cut down to some of its columns, in memory, after its
+//! stored CRC was checked.
 //!
-//! Invariants: a batch projected in memory passed its CRC check first; a ranged projection
-//! reads exactly the ranges the projection names (`seal` asserts they add up); a projection
-//! that does not fit the batch is a [`ReadError::Projection`], damage to the batch a
-//! [`ReadError::Corrupt`].
+//! Invariants: every projected batch passed its CRC check first, so a damaged column is
+//! never served under the fresh CRC of the projected batch; a projection that does not fit
+//! the batch is a [`ReadError::Projection`], damage to the batch a [`ReadError::Corrupt`].
 
 use std::path::Path;
 
 use ufer_io::{ReadBytes, SegmentFile};
-use ufer_wire::{project, required_prefix_size, LogBatch, Projection};
+use ufer_wire::{project, LogBatch, Projection};
 
 use crate::log::error::ReadError;
-
-/// Leading bytes read first when projecting a batch by ranges.
-pub const PROJECTION_PREFIX_READ_BYTES: usize = 4096;
-
-/// What of a stored batch is in memory already.
-#[derive(Debug)]
-pub(crate) enum HeldBytes {
-    /// The whole batch.
-    Whole(ReadBytes),
-    /// Its leading bytes (what the scan's window holds from its start).
-    Head(ReadBytes),
-    /// Nothing.
-    Nothing,
-}
 
 /// The location of a stored batch.
 #[derive(Clone, Copy, Debug)]
@@ -36,50 +20,27 @@ pub(crate) struct StoredAt<'a> {
     pub(crate) length: u64,
 }
 
-/// Projects the stored batch at `at`: in memory if it was read whole, otherwise by reading
-/// its metadata and then only the projected columns' byte ranges.
+/// Projects the stored batch at `at` in memory, after checking its stored CRC: a batch not
+/// `held` in memory already is read whole first. (Reading only the projected columns' byte ranges saved
+/// disk reads but could not check them: a damaged column was served under a fresh CRC.
+/// Per-column checksums in the batch would let such reads check what they read.)
 pub(crate) async fn project_stored(
     at: StoredAt<'_>,
-    held: HeldBytes,
+    held: Option<ReadBytes>,
     projection: &Projection,
 ) -> Result<Vec<u8>, ReadError> {
     let StoredAt { file, position, length } = at;
-    let to_read_error = |error| {
+    let bytes = match held {
+        Some(bytes) => bytes,
+        None => file.read_exact_at(position, length as usize).await?,
+    };
+    if let Err(error) = LogBatch::parse(&bytes) {
+        return Err(ReadError::corrupt(file, position, error.to_string()));
+    }
+    let projected = project(&bytes, projection).map_err(|error| {
         ReadError::from_projection(error, |reason| ReadError::corrupt(file, position, reason))
-    };
-    let head = match held {
-        HeldBytes::Whole(bytes) => {
-            // The whole batch is in memory anyway: check its stored CRC before trusting it.
-            if let Err(error) = LogBatch::parse(&bytes) {
-                return Err(ReadError::corrupt(file, position, error.to_string()));
-            }
-            let projected = project(&bytes, projection).map_err(to_read_error)?;
-            return Ok(projected.assemble(&bytes));
-        }
-        HeldBytes::Head(head) => head,
-        HeldBytes::Nothing => {
-            file.read_at(position, PROJECTION_PREFIX_READ_BYTES.min(length as usize)).await?
-        }
-    };
-    let mut prefix = head;
-    let needed = required_prefix_size(&prefix).map_err(to_read_error)?;
-    if needed > prefix.len() {
-        prefix = file.read_exact_at(position, needed).await?;
-    }
-    let mut projected = project(&prefix, projection).map_err(to_read_error)?;
-    // The ranges are read at once: the disk works on all of them together.
-    let reads = projected
-        .body_ranges()
-        .iter()
-        .map(|range| file.read_exact_at(position + range.start as u64, range.len()));
-    let parts = futures_util::future::try_join_all(reads).await?;
-    projected.seal(parts.iter().map(|part| &part[..]));
-    let mut out = Vec::with_capacity(projected.len());
-    out.extend_from_slice(projected.head());
-    for part in &parts {
-        out.extend_from_slice(part);
-    }
-    Ok(out)
+    })?;
+    Ok(projected.assemble(&bytes))
 }
 
 /// Projects a batch from the tail cache of the log in `path` (it was checked when appended).

@@ -15,8 +15,8 @@ use ufer_io::ReadBytes;
 use ufer_wire::{LogBatch, Projection};
 
 use crate::log::error::ReadError;
-use crate::log::projection::{project_cached, project_stored, HeldBytes, StoredAt};
-use crate::log::read_plan::{ProjectedRead, ReadPlan, ReadShape};
+use crate::log::projection::{project_cached, project_stored, StoredAt};
+use crate::log::read_plan::{ReadPlan, ReadShape};
 use crate::log::scan::{CrcCheck, ScanStep, ScannedBatch, SegmentScanner};
 use crate::log::segment_view::SegmentView;
 use crate::log::tablet::LogTablet;
@@ -275,18 +275,9 @@ async fn projected_batch(
     projection: &Projection,
     plan: &mut ReadPlan,
 ) -> Result<Vec<u8>, ReadError> {
-    let file = scanner.file();
-    let held = match (batch.bytes, plan.projected_read(batch.length)) {
-        (Some(bytes), _) => HeldBytes::Whole(bytes),
-        (None, ProjectedRead::Whole) => {
-            HeldBytes::Whole(file.read_exact_at(batch.position, batch.length as usize).await?)
-        }
-        (None, ProjectedRead::Ranged) => {
-            scanner.window_from(batch.position).map_or(HeldBytes::Nothing, HeldBytes::Head)
-        }
-    };
-    let at = StoredAt { file, position: batch.position, length: batch.length };
-    project_stored(at, held, projection).await
+    plan.note_projected(batch.length);
+    let at = StoredAt { file: scanner.file(), position: batch.position, length: batch.length };
+    project_stored(at, batch.bytes, projection).await
 }
 
 /// A read that met damaged bytes: what it read before them is returned (the next read starts

@@ -9,14 +9,14 @@
 
 use ufer_wire::header::BATCH_HEADER_SIZE_BYTES;
 
-use crate::log::projection::PROJECTION_PREFIX_READ_BYTES;
-
 /// Smallest and largest window of a read.
 const READ_WINDOW_SIZE_MIN_BYTES: usize = 64 * 1024;
 const READ_WINDOW_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
-/// Batches at least this large are projected by reading their metadata and then only the
-/// chosen columns' byte ranges; smaller ones are read whole (fewer, larger reads win).
-const RANGED_PROJECTION_MIN_BYTES: u64 = 256 * 1024;
+/// Batches at least this large are read on their own when projected (the scanner's windows
+/// then hold headers only); smaller ones come with the window (fewer, larger reads win).
+const LARGE_BATCH_MIN_BYTES: u64 = 256 * 1024;
+/// The window of a projected read among large batches: their headers.
+const HEADER_WINDOW_SIZE_BYTES: usize = 4096;
 /// Most stored bytes one projected read goes through (its answer is a fraction of them).
 pub const PROJECTED_READ_SCAN_MAX_BYTES: usize = 64 * 1024 * 1024;
 
@@ -27,15 +27,6 @@ pub(crate) enum ReadShape {
     Stored,
     /// The batches cut down to a projection.
     Projected,
-}
-
-/// How a projected batch that the scan did not read whole is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ProjectedRead {
-    /// All of it, then projected in memory.
-    Whole,
-    /// Its metadata, then only the projected columns' byte ranges.
-    Ranged,
 }
 
 /// The budgets of one read and the decisions that follow from them.
@@ -74,7 +65,7 @@ impl ReadPlan {
     }
 
     /// How many bytes the scanner's next read at `position` fetches. Projecting large
-    /// batches: their headers only (the columns are read by ranges). Otherwise up to the last
+    /// batches: their headers only (each batch is read on its own). Otherwise up to the last
     /// known batch start within the scan budget (and the largest window), plus the header of
     /// the batch there — so no partial batch is read only to be thrown away (a read that stops
     /// at the budget cuts the batch after it, which the next fetch reads again) and the header
@@ -82,7 +73,7 @@ impl ReadPlan {
     /// least a generous window for the first batch (taken whatever its size).
     pub(crate) fn window_size(&self, batch_starts: &[u64], position: u64) -> usize {
         if self.shape == ReadShape::Projected && self.large_batches {
-            return PROJECTION_PREFIX_READ_BYTES;
+            return HEADER_WINDOW_SIZE_BYTES;
         }
         let budget = self.scan_budget;
         let limit = position.saturating_add(budget.min(READ_WINDOW_SIZE_MAX_BYTES) as u64);
@@ -105,15 +96,11 @@ impl ReadPlan {
         self.taken_count == 0 || length <= self.scan_budget as u64
     }
 
-    /// How the projected batch of `length` stored bytes is read, if the scan did not read
-    /// it whole; its size decides how the next one is scanned.
-    pub(crate) fn projected_read(&mut self, length: u64) -> ProjectedRead {
+    /// Notes a projected batch of `length` stored bytes: its size decides how the next one
+    /// is scanned.
+    pub(crate) fn note_projected(&mut self, length: u64) {
         assert_eq!(self.shape, ReadShape::Projected, "only a projected read projects");
-        self.large_batches = length >= RANGED_PROJECTION_MIN_BYTES;
-        match self.large_batches {
-            true => ProjectedRead::Ranged,
-            false => ProjectedRead::Whole,
-        }
+        self.large_batches = length >= LARGE_BATCH_MIN_BYTES;
     }
 
     /// Whether a projected batch of `size` bytes is returned: the first always, a later one
@@ -183,15 +170,15 @@ mod tests {
     fn a_projected_read_returns_its_budget_but_goes_through_more_stored_bytes() {
         let mut plan = ReadPlan::new(1_000, ReadShape::Projected);
         assert_eq!(plan.scan_budget(), PROJECTED_READ_SCAN_MAX_BYTES);
-        // Large batches are scanned by their headers and read by ranges.
-        assert_eq!(plan.window_size(&[], 0), PROJECTION_PREFIX_READ_BYTES);
-        assert_eq!(plan.projected_read(1 << 20), ProjectedRead::Ranged);
+        // Large batches are scanned by their headers and read on their own.
+        assert_eq!(plan.window_size(&[], 0), HEADER_WINDOW_SIZE_BYTES);
+        plan.note_projected(1 << 20);
         plan.take(1 << 20, 300);
         assert!(plan.admits_stored(1 << 20), "stored bytes count against the scan budget");
         assert!(plan.admits_projected(700));
         assert!(!plan.admits_projected(701));
         // A small batch: the next ones are read whole, in windows.
-        assert_eq!(plan.projected_read(1_000), ProjectedRead::Whole);
+        plan.note_projected(1_000);
         assert_eq!(plan.window_size(&[], 0), READ_WINDOW_SIZE_MAX_BYTES);
         plan.take(1_000, 700);
         assert!(plan.is_exhausted());
