@@ -74,6 +74,7 @@ pub fn pk_error(error: &PkBucketError) -> ErrorBody {
         PkBucketError::TooManyScans { .. } => ErrorCode::ResourceExhausted,
         PkBucketError::ScanNotFound(_) => ErrorCode::ScanNotFound,
         PkBucketError::Kv(KvError::Corrupt { .. })
+        | PkBucketError::KvUnrepairable { .. }
         | PkBucketError::ChangelogGone { .. }
         | PkBucketError::KvAheadOfChangelog { .. } => ErrorCode::CorruptData,
         PkBucketError::Kv(kv) if kv.is_disk_full() => ErrorCode::DiskFull,

@@ -454,3 +454,65 @@ fn retention_keeps_the_changelog_the_last_snapshot_needs() {
         bucket.close().await.unwrap();
     });
 }
+
+#[test]
+fn a_corrupt_kv_file_whose_changelog_retention_deleted_is_kept_and_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let mut log = LogConfig::test_min();
+    log.retention_size_max_bytes = Some(1);
+    let kv = KvConfig { memtable_size_max_bytes: 64 << 20, ..KvConfig::test_min() };
+    let (log_again, kv_again) = (log.clone(), kv.clone());
+    support::run(move || async move {
+        let bucket = open_with(&path, 0, log, kv).await;
+        let mut builder = LogBatchBuilder::new(schema(), BatchOptions::default()).unwrap();
+        for round in 0..40 {
+            let written: Vec<_> = (0..20).map(|id| (id, Some(round), None, false)).collect();
+            let bytes = builder.build(&rows(&written), None, WriterStamp::NONE).unwrap();
+            let outcome = bucket.write(&bytes, WriteColumns::All).await.unwrap();
+            bucket.wait_durable(&outcome).await.unwrap();
+        }
+        assert!(bucket.snapshot_if_older_than(std::time::Duration::ZERO).await.unwrap());
+        bucket.log().apply_retention().await.unwrap();
+        assert!(bucket.log().log_start_offset() > 0, "the changelog before the snapshot is gone");
+        bucket.close().await.unwrap();
+    });
+    // A flipped byte in the first data block of every sorted file: found by a read.
+    let kv_dir = dir.path().join("kv");
+    let files: Vec<_> = std::fs::read_dir(&kv_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "kv"))
+        .collect();
+    assert!(!files.is_empty());
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|file| {
+            let mut bytes = std::fs::read(file).unwrap();
+            bytes[100] ^= 0x40;
+            std::fs::write(file, &bytes).unwrap();
+            bytes
+        })
+        .collect();
+    let path = dir.path().to_path_buf();
+    support::run(move || async move {
+        let bucket = open_with(&path, 0, log_again.clone(), kv_again.clone()).await;
+        let keys: Vec<i64> = (0..20).collect();
+        let error = bucket.lookup(&key_batch(&bucket, &keys), LookupBy::Key, None).await;
+        assert!(matches!(error, Err(PkBucketError::Kv(KvError::Corrupt { .. }))), "{error:?}");
+        assert!(!bucket.needs_rebuild(), "the changelog cannot rebuild it");
+        // Every request of the bucket now fails, saying why, and nothing changes.
+        let error = bucket.lookup(&key_batch(&bucket, &[0]), LookupBy::Key, None).await;
+        assert!(matches!(error, Err(PkBucketError::KvUnrepairable { .. })), "{error:?}");
+        let mut builder = LogBatchBuilder::new(schema(), BatchOptions::default()).unwrap();
+        let bytes =
+            builder.build(&rows(&[(1, Some(99), None, false)]), None, WriterStamp::NONE).unwrap();
+        let error = bucket.write(&bytes, WriteColumns::All).await;
+        assert!(matches!(error, Err(PkBucketError::KvUnrepairable { .. })), "{error:?}");
+        bucket.close().await.unwrap();
+        // The files are kept as they were, for a repair.
+        for (file, bytes) in files.iter().zip(&before) {
+            assert_eq!(&std::fs::read(file).unwrap(), bytes, "{} kept", file.display());
+        }
+    });
+}

@@ -81,9 +81,10 @@ pub struct PkBucket {
     pub(super) maintenance_done: ufer_io::Notifier,
     /// The first failure of background flushing or compaction, reported by the next call.
     pub(super) maintenance_error: RefCell<Option<String>>,
-    /// A read found a KV file corrupt: closing the bucket discards its KV files, so the
-    /// next open rebuilds them from the changelog.
-    pub(super) kv_corrupt: Cell<bool>,
+    /// What a read found corrupt in the KV, if anything: while the changelog can rebuild
+    /// the KV, closing the bucket discards its KV files so the next open rebuilds them;
+    /// otherwise the bucket refuses every request and keeps its files.
+    pub(super) kv_corrupt: RefCell<Option<String>>,
     pub(super) kv_path: PathBuf,
     /// When the last KV snapshot was written (or the bucket opened), on `clock`.
     pub(super) snapshot_taken_at: Cell<MonotonicTime>,
@@ -137,17 +138,47 @@ impl PkBucket {
     }
 
     /// Notes a KV file found corrupt (see [`Self::needs_rebuild`]) and passes the error on.
+    /// While the changelog can rebuild the KV, retention keeps all of it until it has.
     pub(crate) fn noted(&self, error: KvError) -> PkBucketError {
-        if matches!(error, KvError::Corrupt { .. }) {
-            self.kv_corrupt.set(true);
+        if let KvError::Corrupt { file, reason } = &error {
+            if self.kv_corrupt.replace(Some(format!("{file}: {reason}"))).is_none() {
+                let rebuild = if self.can_rebuild_kv() {
+                    self.log.set_retention_floor(0);
+                    "it is rebuilt from the changelog once no request holds the bucket"
+                } else {
+                    "the changelog cannot rebuild it (retention deleted its start): the bucket \
+                     refuses every request and its files are kept for a repair"
+                };
+                eprintln!(
+                    "ufer: KV of {} is corrupt ({file}: {reason}); {rebuild}",
+                    self.kv_path.display()
+                );
+            }
         }
         error.into()
     }
 
-    /// True once a read found a KV file corrupt: the bucket should be closed (which discards
-    /// its KV files) and opened again (which rebuilds them from the changelog).
+    /// Whether the changelog can rebuild the KV: retention has not deleted its start.
+    fn can_rebuild_kv(&self) -> bool {
+        self.log.log_start_offset() == 0
+    }
+
+    /// True once a read found a KV file corrupt and the changelog can rebuild it: the bucket
+    /// should be closed (which discards its KV files) and opened again (which rebuilds them).
     pub fn needs_rebuild(&self) -> bool {
-        self.kv_corrupt.get()
+        self.kv_corrupt.borrow().is_some() && self.can_rebuild_kv()
+    }
+
+    /// Fails with [`PkBucketError::KvUnrepairable`] once a KV file was found corrupt that
+    /// the changelog cannot rebuild: no request may read or change what is left of the KV.
+    pub(super) fn check_kv_usable(&self) -> Result<(), PkBucketError> {
+        match self.kv_corrupt.borrow().as_ref() {
+            Some(reason) if !self.can_rebuild_kv() => Err(PkBucketError::KvUnrepairable {
+                reason: reason.clone(),
+                log_start_offset: self.log.log_start_offset(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// What the bucket promises about its KV: it holds the changelog replayed up to its

@@ -121,6 +121,19 @@ pub enum PkBucketError {
         /// The changelog's high watermark.
         high_watermark: u64,
     },
+    /// A KV file failed its checks and the changelog cannot rebuild it (retention deleted
+    /// the changelog before the KV's snapshot): the bucket refuses every request and keeps
+    /// its files as they are, for a repair (a backup, or a replica once there are replicas).
+    #[error(
+        "the KV of this bucket is corrupt ({reason}) and the changelog cannot rebuild it: it \
+         starts at offset {log_start_offset}; the files are kept for a repair"
+    )]
+    KvUnrepairable {
+        /// What failed its checks.
+        reason: String,
+        /// Where the changelog starts.
+        log_start_offset: u64,
+    },
     /// A background flush or compaction failed; the bucket refuses work until reopened.
     #[error("background KV work failed: {0}")]
     Maintenance(String),

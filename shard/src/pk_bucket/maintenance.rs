@@ -14,8 +14,10 @@ use crate::pk_bucket::bucket::PkBucket;
 use crate::pk_bucket::error::PkBucketError;
 
 impl PkBucket {
-    /// Fails with the first background failure, if there was one.
+    /// Fails if the bucket refuses work: a KV found corrupt that the changelog cannot rebuild,
+    /// or the first background failure.
     pub(super) fn check_maintenance(&self) -> Result<(), PkBucketError> {
+        self.check_kv_usable()?;
         match self.maintenance_error.borrow().as_ref() {
             Some(reason) => Err(PkBucketError::Maintenance(reason.clone())),
             None => Ok(()),

@@ -1,7 +1,8 @@
 //! Opening and closing a [`PkBucket`]. Recovery is the KV's last snapshot plus a replay of
 //! the changelog after it; KV files that fail their checks are rebuilt from the whole
 //! changelog when retention kept all of it; a KV found corrupt while open is discarded at
-//! close so the next open rebuilds it.
+//! close so the next open rebuilds it — only when the changelog can rebuild it: otherwise
+//! its files are kept as they are and the bucket refuses every request.
 //!
 //! Invariants: an open bucket's KV snapshot lies between the changelog's start and its high
 //! watermark (otherwise it does not open); after the replay the KV holds the changelog up
@@ -82,7 +83,7 @@ impl PkBucket {
             maintenance_running: Cell::new(false),
             maintenance_done: ufer_io::Notifier::default(),
             maintenance_error: RefCell::new(None),
-            kv_corrupt: Cell::new(false),
+            kv_corrupt: RefCell::new(None),
             kv_path: kv_path.to_path_buf(),
         });
         bucket.replay().await?;
@@ -128,8 +129,11 @@ impl PkBucket {
     /// Waits for the pending writes, writes a last snapshot (so the next open replays
     /// little) and closes both tablets. Fails if something still holds the bucket.
     pub async fn close(self: Rc<Self>) -> Result<(), PkBucketError> {
-        if self.kv_corrupt.get() {
+        if self.needs_rebuild() {
             return self.close_and_discard_kv().await;
+        }
+        if self.check_kv_usable().is_err() {
+            return self.close_keeping_kv().await;
         }
         let _ = self.log.sync().await;
         self.apply_durable();
@@ -140,6 +144,20 @@ impl PkBucket {
         if let Ok(kv) = Rc::try_unwrap(kv) {
             kv.close().await?;
         }
+        if let Ok(log) = Rc::try_unwrap(log) {
+            log.close().await?;
+        }
+        Ok(())
+    }
+
+    /// Closes a bucket whose KV is corrupt and cannot be rebuilt without writing to it: its
+    /// files stay as they are, for a repair.
+    async fn close_keeping_kv(self: Rc<Self>) -> Result<(), PkBucketError> {
+        let _ = self.log.sync().await;
+        self.wait_maintenance().await;
+        let bucket = Rc::try_unwrap(self).map_err(|_| PkBucketError::Busy)?;
+        let PkBucket { log, kv, .. } = bucket;
+        drop(kv);
         if let Ok(log) = Rc::try_unwrap(log) {
             log.close().await?;
         }

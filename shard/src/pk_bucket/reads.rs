@@ -175,6 +175,7 @@ impl PkBucket {
         max_bytes: usize,
         projection: Option<&[usize]>,
     ) -> Result<ScanPart, PkBucketError> {
+        self.check_kv_usable()?;
         let (scan_id, position) = self.scan_position(cursor)?;
         let ScanPosition { view, resume_after } = position;
         assert!(view.log_offset() <= self.log.high_watermark(), "a snapshot is of durable data");
