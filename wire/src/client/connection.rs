@@ -21,7 +21,7 @@ use crate::protocol::frame::{
     FrameFlags, FrameHeader, ALPN_UFER_V1, FRAME_HEADER_SIZE_BYTES, RESPONSE_BODY_SIZE_MAX_BYTES,
 };
 use crate::protocol::messages::{
-    decode_body, encode_frame_head, MetadataRequest, MetadataResponse, Request, TableMetadata,
+    decode_body, try_encode_frame_head, MetadataRequest, MetadataResponse, Request, TableMetadata,
     TablePath,
 };
 
@@ -258,8 +258,14 @@ impl Connection {
         let request_id = self.inner.next_request_id.fetch_add(1, Ordering::Relaxed);
         // The head is encoded alone and the records written after it from where they are:
         // a produce's batch is not copied into a frame first.
-        let head =
-            encode_frame_head(R::API, FrameFlags::request(), request_id, request, records.len());
+        let head = try_encode_frame_head(
+            R::API,
+            FrameFlags::request(),
+            request_id,
+            request,
+            records.len(),
+        )
+        .map_err(|error| ClientError::Invalid(format!("the request cannot be sent: {error}")))?;
         let timeout = self.inner.config.request_timeout + extra_wait;
         let exchange = self.exchange(address, &head, records, request_id);
         let response =

@@ -48,21 +48,40 @@ pub enum ProtocolError {
     TrailingBytes(usize),
 }
 
-/// Writes a message body.
+/// Writes a message body. A value the format cannot hold (a string over 65 535 bytes) is
+/// noted rather than written: [`Encoder::try_finish`] returns it as an error (what a client
+/// does with what a user typed); [`Encoder::finish`] treats it as a bug (what a node does
+/// with what it built).
 #[derive(Debug, Default)]
 pub struct Encoder {
     out: Vec<u8>,
+    /// The first value the format could not hold.
+    refused: Option<ProtocolError>,
 }
 
 impl Encoder {
     /// An encoder appending to `out`.
     pub fn new(out: Vec<u8>) -> Self {
-        Self { out }
+        Self { out, refused: None }
     }
 
     /// The bytes written.
+    ///
+    /// # Panics
+    /// If a value could not be encoded (a caller bug: see [`Encoder::try_finish`]).
     pub fn finish(self) -> Vec<u8> {
-        self.out
+        match self.try_finish() {
+            Ok(out) => out,
+            Err(error) => panic!("a message this code built does not encode: {error}"),
+        }
+    }
+
+    /// The bytes written, or the first value the format could not hold.
+    pub fn try_finish(self) -> Result<Vec<u8>, ProtocolError> {
+        match self.refused {
+            None => Ok(self.out),
+            Some(error) => Err(error),
+        }
     }
 
     /// Bytes written so far.
@@ -105,13 +124,18 @@ impl Encoder {
         self.out.extend_from_slice(&value.to_le_bytes());
     }
 
-    /// Writes a string (at most 65 535 bytes; longer strings are a caller bug).
-    ///
-    /// # Panics
-    /// If the string is longer than `u16::MAX` bytes.
+    /// Writes a string of at most 65 535 bytes; a longer one is noted as refused (see
+    /// [`Encoder::try_finish`]) and written as an empty string.
     pub fn string(&mut self, value: &str) {
-        let len = u16::try_from(value.len())
-            .unwrap_or_else(|_| panic!("string of {} bytes", value.len()));
+        let Ok(len) = u16::try_from(value.len()) else {
+            self.refused.get_or_insert(ProtocolError::TooLarge {
+                what: "string",
+                size: value.len() as u64,
+                limit: u64::from(u16::MAX),
+            });
+            self.u16(0);
+            return;
+        };
         self.u16(len);
         self.out.extend_from_slice(value.as_bytes());
     }

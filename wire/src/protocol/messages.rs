@@ -54,6 +54,10 @@ pub fn encode_frame<B: Body>(
 
 /// Encodes the head of a frame whose records follow separately (`records_length` bytes):
 /// header and fields only. The caller sends the records after it.
+///
+/// # Panics
+/// If a field does not fit the format (a bug of the code that built `body`; a client
+/// encoding what a user typed uses [`try_encode_frame_head`]).
 pub fn encode_frame_head<B: Body>(
     api: ApiKey,
     flags: FrameFlags,
@@ -61,13 +65,28 @@ pub fn encode_frame_head<B: Body>(
     body: &B,
     records_length: usize,
 ) -> Vec<u8> {
+    match try_encode_frame_head(api, flags, request_id, body, records_length) {
+        Ok(frame) => frame,
+        Err(error) => panic!("a message this code built does not encode: {error}"),
+    }
+}
+
+/// [`encode_frame_head`], or the first field that does not fit the format (a string over
+/// 65 535 bytes).
+pub fn try_encode_frame_head<B: Body>(
+    api: ApiKey,
+    flags: FrameFlags,
+    request_id: u32,
+    body: &B,
+    records_length: usize,
+) -> Result<Vec<u8>, ProtocolError> {
     assert!(
         B::HAS_RECORDS || records_length == 0,
         "only messages with a records section carry records"
     );
     let mut encoder = Encoder::new(vec![0u8; FRAME_HEADER_SIZE_BYTES]);
     body.encode(&mut encoder);
-    let mut frame = encoder.finish();
+    let mut frame = encoder.try_finish()?;
     if B::HAS_RECORDS {
         // Pad so the records section starts 64-byte aligned from the frame start: a receiver
         // reading the frame into an aligned buffer decodes every batch in place.
@@ -79,7 +98,7 @@ pub fn encode_frame_head<B: Body>(
     let body_length = (frame.len() - FRAME_HEADER_SIZE_BYTES + records_length) as u32;
     let header = FrameHeader::new(api, flags, request_id, body_length);
     frame[..FRAME_HEADER_SIZE_BYTES].copy_from_slice(&header.to_bytes());
-    frame
+    Ok(frame)
 }
 
 /// Encodes an error response frame for the raw API number `api_key`.
