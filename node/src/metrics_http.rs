@@ -3,15 +3,18 @@
 //! touches a shard's executor, so a slow scraper never delays a request.
 //!
 //! HTTP/1.1, one request per connection, `Connection: close`; anything but `GET /metrics`
-//! (or `GET /`) gets 404. A request head over [`REQUEST_HEAD_SIZE_MAX_BYTES`] or slower than
-//! [`REQUEST_READ_TIMEOUT`] is dropped.
+//! (or `GET /`) gets 404. Each connection is answered on a thread of its own, at most
+//! [`CONNECTION_COUNT_MAX`] at once (more are closed at once), so a slow client delays no
+//! other. A request head over [`REQUEST_HEAD_SIZE_MAX_BYTES`], or not whole within
+//! [`REQUEST_READ_TIMEOUT`] of the connection's start however slowly it trickles, is
+//! dropped; the answer must be taken within the same time.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ufer_shard::{Clock, SystemClock};
 
@@ -22,8 +25,11 @@ use crate::metrics::{render_prometheus, ShardMetrics};
 /// Longest request head read.
 pub const REQUEST_HEAD_SIZE_MAX_BYTES: usize = 8 * 1024;
 
-/// Longest a client may take to send its request head.
+/// Longest a client may take to send its whole request head (and to take the answer).
 pub const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections answered at once; more are closed without an answer.
+pub const CONNECTION_COUNT_MAX: usize = 16;
 
 /// A running metrics endpoint; stopped by [`MetricsServer::stop`] (or when dropped).
 #[derive(Debug)]
@@ -51,12 +57,25 @@ impl MetricsServer {
         let thread = std::thread::Builder::new()
             .name("ufer-metrics".into())
             .spawn(move || {
+                let open = Arc::new(AtomicUsize::new(0));
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         return;
                     }
-                    if let Ok(stream) = stream {
-                        let _ = answer(stream, &shards, lake.as_deref());
+                    let Ok(stream) = stream else { continue };
+                    if open.fetch_add(1, Ordering::SeqCst) >= CONNECTION_COUNT_MAX {
+                        open.fetch_sub(1, Ordering::SeqCst);
+                        continue;
+                    }
+                    let (shards, lake, held) = (shards.clone(), lake.clone(), open.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("ufer-metrics-answer".into())
+                        .spawn(move || {
+                            let _ = answer(stream, &shards, lake.as_deref());
+                            held.fetch_sub(1, Ordering::SeqCst);
+                        });
+                    if spawned.is_err() {
+                        open.fetch_sub(1, Ordering::SeqCst);
                     }
                 }
             })
@@ -95,11 +114,17 @@ fn answer(
     shards: &[Arc<ShardMetrics>],
     lake: Option<&LakeMetrics>,
 ) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(REQUEST_READ_TIMEOUT))?;
+    let deadline = Instant::now() + REQUEST_READ_TIMEOUT;
     stream.set_write_timeout(Some(REQUEST_READ_TIMEOUT))?;
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+        // Each read may take only what is left of the whole head's time.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        stream.set_read_timeout(Some(left))?;
         let read = stream.read(&mut chunk)?;
         if read == 0 || head.len() + read > REQUEST_HEAD_SIZE_MAX_BYTES {
             return Ok(());
@@ -171,6 +196,36 @@ mod tests {
         let _ = stream.read_to_end(&mut answer);
         assert!(answer.is_empty());
         assert!(get(server.address(), "GET / HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200"));
+        server.stop();
+    }
+
+    #[test]
+    fn a_slow_client_blocks_no_scrape_and_is_cut_off_at_the_head_deadline() {
+        let shards = vec![Arc::new(ShardMetrics::default())];
+        let server = MetricsServer::start("127.0.0.1:0", shards, None).unwrap();
+        let address = server.address();
+        // One byte every 200 ms: each read is quick, the head never ends.
+        let slow = std::thread::spawn(move || {
+            let mut stream = TcpStream::connect(address).unwrap();
+            let started = std::time::Instant::now();
+            for byte in b"GET /metrics HTTP/1.1\r\nX-Slow: ".iter().cycle().take(200) {
+                if stream.write_all(&[*byte]).is_err() {
+                    return Some(started.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            None
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        // Scrapes are answered while the slow client is still sending.
+        for _ in 0..3 {
+            assert!(get(address, "GET /metrics HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200"));
+        }
+        assert!(!slow.is_finished(), "the slow client was still sending during the scrapes");
+        // Its connection is closed once the whole head took longer than the deadline (the
+        // byte after the close fails), long before its 40 s of sending would end.
+        let cut_after = slow.join().unwrap().expect("the slow client was cut off");
+        assert!(cut_after < REQUEST_READ_TIMEOUT * 3, "cut off after {cut_after:?}");
         server.stop();
     }
 }
