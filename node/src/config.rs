@@ -97,8 +97,12 @@ pub struct NodeConfig {
     pub kv: KvConfig,
     /// Longest a fetch may long-poll.
     pub fetch_wait_max: Duration,
-    /// Bytes of request bodies a shard holds in memory at once; requests beyond wait.
+    /// Bytes of request bodies a shard holds in memory at once, counted as they arrive;
+    /// requests beyond wait.
     pub inflight_request_bytes_max: usize,
+    /// Longest a client may take to send a whole request frame (header and body) once its
+    /// stream is open; a stream that stalls is answered with an error then.
+    pub request_read_timeout: Duration,
     /// Receive and send buffer asked of the kernel for each shard's UDP socket (capped by
     /// `net.core.rmem_max` / `wmem_max`); bursts beyond it are dropped and retransmitted.
     pub udp_buffer_size_bytes: usize,
@@ -126,6 +130,7 @@ impl NodeConfig {
             kv: KvConfig::production(),
             fetch_wait_max: Duration::from_secs(30),
             inflight_request_bytes_max: 256 * 1024 * 1024,
+            request_read_timeout: Duration::from_secs(30),
             udp_buffer_size_bytes: UDP_BUFFER_SIZE_DEFAULT_BYTES,
             metrics_listen: Some(format!("127.0.0.1:{METRICS_PORT_DEFAULT}")),
             lake: LakeConfig::default(),
@@ -144,6 +149,7 @@ impl NodeConfig {
             log: LogConfig::test_min(),
             kv: KvConfig::test_min(),
             inflight_request_bytes_max: crate::limits::request_body_size_max() + 16 * 1024 * 1024,
+            request_read_timeout: Duration::from_secs(2),
             metrics_listen: None,
             ..Self::production()
         }
@@ -206,6 +212,9 @@ impl NodeConfig {
         if let Some(value) = file.spin_before_park_us {
             self.spin_before_park = Duration::from_micros(value);
         }
+        if let Some(value) = file.request_read_timeout_ms {
+            self.request_read_timeout = Duration::from_millis(value);
+        }
         if let Some(value) = file.udp_buffer_bytes {
             self.udp_buffer_size_bytes = value;
         }
@@ -252,6 +261,7 @@ struct FileConfig {
     pin_shards: Option<bool>,
     spin_before_park_us: Option<u64>,
     udp_buffer_bytes: Option<usize>,
+    request_read_timeout_ms: Option<u64>,
     metrics_listen: Option<String>,
     node_id: Option<u32>,
     segment_size_max_bytes: Option<u64>,

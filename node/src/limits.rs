@@ -8,9 +8,8 @@ pub const STREAMS_PER_CONNECTION_MAX: u32 = 1024;
 /// Messages waiting in each direction between two shards.
 pub const SHARD_CHANNEL_CAPACITY: usize = 1024;
 
-/// Longest a client may take to send a request frame once its stream is open; a stalled
-/// sender would otherwise hold its announced body size of the in-flight memory budget.
-pub const REQUEST_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Bytes of a request body read (and counted against the in-flight budget) at a time.
+pub const REQUEST_READ_CHUNK_BYTES: usize = 256 * 1024;
 
 /// Buckets per table.
 pub const BUCKET_COUNT_MAX: u32 = 1024;

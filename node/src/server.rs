@@ -1,6 +1,12 @@
 //! The QUIC side of a shard: accept connections, accept one bidirectional stream per
 //! request, read the frame (refusing oversized or malformed ones on that stream only), hand
 //! it to the handlers, write the response and finish the stream.
+//!
+//! A request's body counts against the shard's in-flight budget as its bytes arrive, in
+//! chunks of [`REQUEST_READ_CHUNK_BYTES`]; a stream whose frame is not whole within the
+//! node's `request_read_timeout` of its start is answered with an error and gives back what
+//! it held — so a client that announces large bodies and stalls holds nothing it did not
+//! send, and delays no other request.
 
 use std::pin::pin;
 use std::rc::Rc;
@@ -12,7 +18,7 @@ use ufer_wire::protocol::frame::{request_body_size_max, FrameHeader, FRAME_HEADE
 use ufer_wire::protocol::messages::encode_error_frame;
 
 use crate::api::{handle, Response};
-use crate::limits::REQUEST_READ_TIMEOUT;
+use crate::limits::REQUEST_READ_CHUNK_BYTES;
 use crate::metrics::ShardMetrics;
 use crate::shard::Shard;
 
@@ -60,12 +66,72 @@ async fn serve_stream(
     mut receive: quinn::RecvStream,
 ) {
     ShardMetrics::add(&shard.metrics.requests, 1);
+    let timeout = shard.config.request_read_timeout;
+    let outcome = {
+        let read = read_frame(&shard, &mut receive);
+        match select(pin!(read), pin!(glommio::timer::sleep(timeout))).await {
+            Either::Left((read, _)) => read,
+            Either::Right(_) => {
+                let error = ErrorBody::new(
+                    ErrorCode::MalformedRequest,
+                    format!("the request did not arrive within {} ms", timeout.as_millis()),
+                );
+                ShardMetrics::add(&shard.metrics.error_responses, 1);
+                Err(Refusal { api_key: 0, request_id: 0, error })
+            }
+        }
+    };
+    let frame = match outcome {
+        Ok(frame) => frame,
+        Err(refusal) => {
+            return refuse(send, receive, refusal.api_key, refusal.request_id, refusal.error).await;
+        }
+    };
+    shard.active_requests.set(shard.active_requests.get() + 1);
+    let response = handle(&shard, frame.bytes).await;
+    drop(frame.memory);
+    let _ = write_response(&mut send, &response).await;
+    let _ = send.finish();
+    shard.active_requests.set(shard.active_requests.get() - 1);
+    shard.request_finished.notify_all();
+}
+
+/// A request frame read whole, and the in-flight memory it holds.
+struct ReadFrame {
+    bytes: Vec<u8>,
+    memory: InflightBytes,
+}
+
+/// Why a stream's request is refused before it is handled.
+struct Refusal {
+    api_key: u16,
+    request_id: u32,
+    error: ErrorBody,
+}
+
+/// Bytes of the shard's in-flight budget a request holds; given back when dropped.
+struct InflightBytes {
+    budget: Rc<glommio::sync::Semaphore>,
+    held: u64,
+}
+
+impl Drop for InflightBytes {
+    fn drop(&mut self) {
+        self.budget.signal(self.held);
+    }
+}
+
+/// Reads one request frame: its header, then its body in chunks, each counted against the
+/// shard's in-flight budget as it arrives (a header announcing a large body holds nothing
+/// until the body comes).
+async fn read_frame(shard: &Shard, receive: &mut quinn::RecvStream) -> Result<ReadFrame, Refusal> {
+    let refusal = |api_key, request_id, error| Refusal { api_key, request_id, error };
     let mut header_bytes = [0u8; FRAME_HEADER_SIZE_BYTES];
     if receive.read_exact(&mut header_bytes).await.is_err() {
         let error =
             ErrorBody::new(ErrorCode::MalformedRequest, "the stream ended inside the frame header");
         ShardMetrics::add(&shard.metrics.error_responses, 1);
-        return refuse(send, receive, 0, 0, error).await;
+        return Err(refusal(0, 0, error));
     }
     let raw_api = u16::from_le_bytes([header_bytes[0], header_bytes[1]]);
     let raw_request_id =
@@ -78,49 +144,39 @@ async fn serve_stream(
                 _ => ErrorCode::MalformedRequest,
             };
             ShardMetrics::add(&shard.metrics.error_responses, 1);
-            return refuse(
-                send,
-                receive,
-                raw_api,
-                raw_request_id,
-                ErrorBody::new(code, error.to_string()),
-            )
-            .await;
+            return Err(refusal(raw_api, raw_request_id, ErrorBody::new(code, error.to_string())));
         }
     };
     if shard.draining.get() {
-        return refuse(send, receive, raw_api, raw_request_id, crate::shard::shutting_down()).await;
+        return Err(refusal(raw_api, raw_request_id, crate::shard::shutting_down()));
     }
     let body_length = header.body_length.get() as usize;
-    let Ok(_memory) = shard.inflight_bytes.clone().acquire_static_permit(body_length as u64).await
-    else {
-        return refuse(send, receive, raw_api, raw_request_id, crate::shard::shutting_down()).await;
-    };
-    let mut frame = vec![0u8; FRAME_HEADER_SIZE_BYTES + body_length];
-    frame[..FRAME_HEADER_SIZE_BYTES].copy_from_slice(&header_bytes);
-    let read = receive.read_exact(&mut frame[FRAME_HEADER_SIZE_BYTES..]);
-    let deadline = glommio::timer::sleep(REQUEST_READ_TIMEOUT);
-    let outcome = match select(pin!(read), pin!(deadline)).await {
-        Either::Left((Ok(()), _)) => Ok(()),
-        Either::Left((Err(_), _)) => {
-            Err(format!("the stream ended before the {body_length}-byte body its header announced"))
+    let mut memory = InflightBytes { budget: shard.inflight_bytes.clone(), held: 0 };
+    // Reserved, not filled: pages are only touched as bytes arrive.
+    let mut bytes = Vec::with_capacity(FRAME_HEADER_SIZE_BYTES + body_length);
+    bytes.extend_from_slice(&header_bytes);
+    while bytes.len() < FRAME_HEADER_SIZE_BYTES + body_length {
+        let chunk =
+            (FRAME_HEADER_SIZE_BYTES + body_length - bytes.len()).min(REQUEST_READ_CHUNK_BYTES);
+        if memory.budget.acquire(chunk as u64).await.is_err() {
+            return Err(refusal(raw_api, raw_request_id, crate::shard::shutting_down()));
         }
-        Either::Right(_) => Err(format!(
-            "the {body_length}-byte body did not arrive within {} s",
-            REQUEST_READ_TIMEOUT.as_secs()
-        )),
-    };
-    if let Err(reason) = outcome {
-        let error = ErrorBody::new(ErrorCode::MalformedRequest, reason);
-        ShardMetrics::add(&shard.metrics.error_responses, 1);
-        return refuse(send, receive, raw_api, raw_request_id, error).await;
+        memory.held += chunk as u64;
+        let filled = bytes.len();
+        bytes.resize(filled + chunk, 0);
+        match receive.read(&mut bytes[filled..]).await {
+            Ok(Some(read)) => bytes.truncate(filled + read),
+            Ok(None) | Err(_) => {
+                let reason = format!(
+                    "the stream ended before the {body_length}-byte body its header announced"
+                );
+                ShardMetrics::add(&shard.metrics.error_responses, 1);
+                let error = ErrorBody::new(ErrorCode::MalformedRequest, reason);
+                return Err(refusal(raw_api, raw_request_id, error));
+            }
+        }
     }
-    shard.active_requests.set(shard.active_requests.get() + 1);
-    let response = handle(&shard, frame).await;
-    let _ = write_response(&mut send, &response).await;
-    let _ = send.finish();
-    shard.active_requests.set(shard.active_requests.get() - 1);
-    shard.request_finished.notify_all();
+    Ok(ReadFrame { bytes, memory })
 }
 
 async fn write_response(
