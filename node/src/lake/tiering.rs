@@ -219,8 +219,8 @@ async fn run(context: Context) {
             glommio::timer::sleep(POLL_INTERVAL).await;
             continue;
         };
-        let known = Known { tables: &mut tables, retry_at: &mut retry_at };
-        tier_due_tables(&context, &runtime, iceberg, &lake_tables, known).await;
+        tier_due_tables(&context, &runtime, iceberg, &lake_tables, &mut tables, &mut retry_at)
+            .await;
         glommio::timer::sleep(POLL_INTERVAL).await;
     }
 }
@@ -235,22 +235,16 @@ fn lake_tables_of(context: &Context, catalog: &Catalog) -> Vec<Rc<ResolvedTable>
         .collect()
 }
 
-/// What the thread knows of its lake tables between passes.
-struct Known<'a> {
-    /// The tables set up, by table id.
-    tables: &'a mut HashMap<u64, LakeTable>,
-    /// When a table whose set-up or last round failed is tried again, by table id.
-    retry_at: &'a mut HashMap<u64, Instant>,
-}
-
-/// One pass over `lake_tables`: sets up each that is not yet and runs a round of each that
-/// is due, until the node stops.
+/// One pass over `lake_tables`: sets up each that is not in `tables` yet and runs a round of
+/// each that is due, until the node stops. A table whose set-up or round fails is tried
+/// again at its `retry_at`.
 async fn tier_due_tables(
     context: &Context,
     runtime: &tokio::runtime::Runtime,
     iceberg: &SqlCatalog,
     lake_tables: &[Rc<ResolvedTable>],
-    known: Known<'_>,
+    tables: &mut HashMap<u64, LakeTable>,
+    retry_at: &mut HashMap<u64, Instant>,
 ) {
     for resolved in lake_tables {
         if context.stopping.load(Ordering::SeqCst) {
@@ -258,10 +252,10 @@ async fn tier_due_tables(
         }
         let table_id = resolved.info.table_id;
         let now = Instant::now();
-        if known.retry_at.get(&table_id).is_some_and(|at| now < *at) {
+        if retry_at.get(&table_id).is_some_and(|at| now < *at) {
             continue;
         }
-        let table = match known.tables.entry(table_id) {
+        let table = match tables.entry(table_id) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
                 match runtime.block_on(load_table(iceberg, resolved)) {
@@ -274,7 +268,7 @@ async fn tier_due_tables(
                             context,
                             &format!("setting up lake table {}: {error}", resolved.info.path),
                         );
-                        known.retry_at.insert(table_id, now + RETRY_DELAY);
+                        retry_at.insert(table_id, now + RETRY_DELAY);
                         continue;
                     }
                 }
@@ -287,13 +281,13 @@ async fn tier_due_tables(
             Ok(caught_up) => {
                 let freshness = resolved.lake.as_ref().map_or(RETRY_DELAY, |lake| lake.freshness);
                 table.next_round = if caught_up { now + freshness } else { Instant::now() };
-                known.retry_at.remove(&table_id);
+                retry_at.remove(&table_id);
             }
             Err(TieringError::Stopping) => return,
             Err(error) => {
                 fail(context, &format!("tiering {}: {error}", resolved.info.path));
-                known.tables.remove(&table_id);
-                known.retry_at.insert(table_id, Instant::now() + RETRY_DELAY);
+                tables.remove(&table_id);
+                retry_at.insert(table_id, Instant::now() + RETRY_DELAY);
             }
         }
     }
