@@ -25,7 +25,7 @@ use ufer_node::config::LakeConfig;
 use ufer_node::sql::{LakeLocation, SqlEngine};
 use ufer_node::{NodeConfig, NodeHandle};
 use ufer_wire::client::{Admin, AppendOptions, AppendWriter, ClientConfig, Connection};
-use ufer_wire::protocol::messages::{TableDefinition, TablePath};
+use ufer_wire::protocol::messages::{BucketStatus, TableDefinition, TablePath};
 
 use crate::error::BenchError;
 use crate::rows;
@@ -230,62 +230,7 @@ fn freshness(
 ) -> Result<Value, BenchError> {
     let schema = rows::arrow_schema()?;
     let node = ufer_node::start(config.clone())?;
-    let delays = runtime.block_on(async {
-        let connection = connect(&node)?;
-        let path = create_lake_table(
-            &connection,
-            "lake_fresh",
-            &rows::schema_text(),
-            params.buckets,
-            params.freshness_ms,
-        )
-        .await?;
-        let admin = Admin::new(connection.clone());
-        let writer = AppendWriter::new(connection.clone(), &path, AppendOptions::default()).await?;
-        // (bucket, last offset, acknowledged at) of every batch not yet seen tiered.
-        let mut waiting: Vec<(u32, u64, Instant)> = Vec::new();
-        let mut delays: Vec<Duration> = Vec::new();
-        let started = Instant::now();
-        let mut next_send = Instant::now();
-        let mut id = 0i64;
-        while started.elapsed() < params.freshness_run || !waiting.is_empty() {
-            if started.elapsed() < params.freshness_run && Instant::now() >= next_send {
-                let handle = writer.append(rows::batch(&schema, id, 10, rows::now_us())?).await?;
-                writer.flush().await?;
-                for ack in handle.wait().await? {
-                    waiting.push((ack.bucket, ack.last_offset, Instant::now()));
-                }
-                id += 10;
-                next_send += Duration::from_millis(100);
-            }
-            let buckets = admin.describe_table(&path).await?.buckets;
-            let now = Instant::now();
-            waiting.retain(|(bucket, last, acked)| {
-                let tiered = buckets
-                    .iter()
-                    .find(|status| status.bucket == *bucket)
-                    .and_then(|status| status.tiered_offset)
-                    .unwrap_or(0);
-                if tiered > *last {
-                    delays.push(now - *acked);
-                    false
-                } else {
-                    true
-                }
-            });
-            if started.elapsed()
-                > params.freshness_run
-                    + Duration::from_millis(params.freshness_ms) * 4
-                    + Duration::from_secs(30)
-            {
-                return Err(BenchError::Other("batches never became visible in the lake".into()));
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        writer.close().await?;
-        connection.close().await;
-        Ok::<_, BenchError>(delays)
-    })?;
+    let delays = runtime.block_on(visibility_delays(params, &node, &schema))?;
     node.shutdown()?;
     let mut ms: Vec<f64> = delays.iter().map(|delay| delay.as_secs_f64() * 1e3).collect();
     ms.sort_by(f64::total_cmp);
@@ -303,6 +248,80 @@ fn freshness(
     Ok(
         json!({ "freshness_ms": params.freshness_ms, "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0), "batches": ms.len() }),
     )
+}
+
+/// Produces a batch of 10 rows every 100 ms for `params.freshness_run` into a new lake table
+/// on `node`, and returns, per batch, the time from its acknowledgement until its shard
+/// reports it tiered.
+async fn visibility_delays(
+    params: &LakeParams,
+    node: &NodeHandle,
+    schema: &arrow_schema::SchemaRef,
+) -> Result<Vec<Duration>, BenchError> {
+    let connection = connect(node)?;
+    let path = create_lake_table(
+        &connection,
+        "lake_fresh",
+        &rows::schema_text(),
+        params.buckets,
+        params.freshness_ms,
+    )
+    .await?;
+    let admin = Admin::new(connection.clone());
+    let writer = AppendWriter::new(connection.clone(), &path, AppendOptions::default()).await?;
+    // (bucket, last offset, acknowledged at) of every batch not yet seen tiered.
+    let mut waiting: Vec<(u32, u64, Instant)> = Vec::new();
+    let mut delays: Vec<Duration> = Vec::new();
+    let started = Instant::now();
+    let mut next_send = Instant::now();
+    let mut id = 0i64;
+    while started.elapsed() < params.freshness_run || !waiting.is_empty() {
+        if started.elapsed() < params.freshness_run && Instant::now() >= next_send {
+            let handle = writer.append(rows::batch(schema, id, 10, rows::now_us())?).await?;
+            writer.flush().await?;
+            for ack in handle.wait().await? {
+                waiting.push((ack.bucket, ack.last_offset, Instant::now()));
+            }
+            id += 10;
+            next_send += Duration::from_millis(100);
+        }
+        let buckets = admin.describe_table(&path).await?.buckets;
+        take_tiered(&mut waiting, &buckets, &mut delays);
+        if started.elapsed()
+            > params.freshness_run
+                + Duration::from_millis(params.freshness_ms) * 4
+                + Duration::from_secs(30)
+        {
+            return Err(BenchError::Other("batches never became visible in the lake".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    writer.close().await?;
+    connection.close().await;
+    Ok(delays)
+}
+
+/// Removes from `waiting` every batch `buckets` report tiered, adding to `delays` the time
+/// since its acknowledgement.
+fn take_tiered(
+    waiting: &mut Vec<(u32, u64, Instant)>,
+    buckets: &[BucketStatus],
+    delays: &mut Vec<Duration>,
+) {
+    let now = Instant::now();
+    waiting.retain(|(bucket, last, acked)| {
+        let tiered = buckets
+            .iter()
+            .find(|status| status.bucket == *bucket)
+            .and_then(|status| status.tiered_offset)
+            .unwrap_or(0);
+        if tiered > *last {
+            delays.push(now - *acked);
+            false
+        } else {
+            true
+        }
+    });
 }
 
 /// The union-read table: `id, kind, amount, ts, note`.

@@ -37,6 +37,9 @@ const LEFT: f64 = 80.0;
 const RIGHT: f64 = 230.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 60.0;
+/// The plot area inside the margins.
+const PLOT_WIDTH: f64 = WIDTH - LEFT - RIGHT;
+const PLOT_HEIGHT: f64 = HEIGHT - TOP - BOTTOM;
 /// Line colours, in order.
 const COLOURS: [&str; 8] =
     ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"];
@@ -97,12 +100,9 @@ fn label_us(value_us: f64) -> String {
 
 /// `series` drawn as one SVG document titled `title`.
 pub fn svg(title: &str, series: &[Series]) -> String {
-    let plot_width = WIDTH - LEFT - RIGHT;
-    let plot_height = HEIGHT - TOP - BOTTOM;
     let highest = series.iter().flat_map(|line| line.points.iter()).map(|point| point.value_us);
     let (top_us, step_us) = latency_axis(highest.max().unwrap_or(1));
-    let x = |percentile: f64| LEFT + nines(percentile) / DEPTH_NINES * plot_width;
-    let y = |value_us: f64| TOP + plot_height - value_us / top_us * plot_height;
+    let scale = Scale { top_us };
 
     let mut out = String::new();
     let _ = writeln!(
@@ -113,13 +113,40 @@ pub fn svg(title: &str, series: &[Series]) -> String {
     let _ = writeln!(
         out,
         r#"<text x="{}" y="24" font-size="15" text-anchor="middle">{}</text>"#,
-        LEFT + plot_width / 2.0,
+        LEFT + PLOT_WIDTH / 2.0,
         escape(title)
     );
-    // Percentile axis: 0%, 90%, 99%, … at equal steps.
+    write_percentile_axis(&mut out, &scale);
+    write_latency_axis(&mut out, &scale, step_us);
+    let _ = writeln!(
+        out,
+        r##"<rect x="{LEFT}" y="{TOP}" width="{PLOT_WIDTH}" height="{PLOT_HEIGHT}" fill="none" stroke="#444"/>"##
+    );
+    write_series(&mut out, series, &scale);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// Where a point lands in the plot area, for a latency axis topping out at `top_us`.
+struct Scale {
+    top_us: f64,
+}
+
+impl Scale {
+    fn x(&self, percentile: f64) -> f64 {
+        LEFT + nines(percentile) / DEPTH_NINES * PLOT_WIDTH
+    }
+
+    fn y(&self, value_us: f64) -> f64 {
+        TOP + PLOT_HEIGHT - value_us / self.top_us * PLOT_HEIGHT
+    }
+}
+
+/// The percentile axis: 0%, 90%, 99%, … at equal steps, and its title.
+fn write_percentile_axis(out: &mut String, scale: &Scale) {
     for nine in 0..=DEPTH_NINES as usize {
         let percentile = 100.0 - 100.0 / 10f64.powi(nine as i32);
-        let at = x(percentile);
+        let at = scale.x(percentile);
         let label = match nine {
             0 => "0%".to_string(),
             _ => format!("{:.*}%", nine.saturating_sub(2), percentile),
@@ -127,24 +154,27 @@ pub fn svg(title: &str, series: &[Series]) -> String {
         let _ = writeln!(
             out,
             r##"<line x1="{at:.1}" y1="{TOP}" x2="{at:.1}" y2="{:.1}" stroke="#ddd"/><text x="{at:.1}" y="{:.1}" text-anchor="middle">{label}</text>"##,
-            TOP + plot_height,
-            TOP + plot_height + 18.0
+            TOP + PLOT_HEIGHT,
+            TOP + PLOT_HEIGHT + 18.0
         );
     }
     let _ = writeln!(
         out,
         r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">percentile</text>"#,
-        LEFT + plot_width / 2.0,
+        LEFT + PLOT_WIDTH / 2.0,
         HEIGHT - 12.0
     );
-    // Latency axis.
+}
+
+/// The latency axis: a tick every `step_us` up to the top, and its title.
+fn write_latency_axis(out: &mut String, scale: &Scale, step_us: f64) {
     let mut tick = 0.0;
-    while tick <= top_us + step_us / 2.0 {
-        let at = y(tick);
+    while tick <= scale.top_us + step_us / 2.0 {
+        let at = scale.y(tick);
         let _ = writeln!(
             out,
             r##"<line x1="{LEFT}" y1="{at:.1}" x2="{:.1}" y2="{at:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
-            LEFT + plot_width,
+            LEFT + PLOT_WIDTH,
             LEFT - 6.0,
             at + 4.0,
             label_us(tick)
@@ -154,20 +184,21 @@ pub fn svg(title: &str, series: &[Series]) -> String {
     let _ = writeln!(
         out,
         r#"<text x="18" y="{:.1}" transform="rotate(-90 18 {:.1})" text-anchor="middle">latency</text>"#,
-        TOP + plot_height / 2.0,
-        TOP + plot_height / 2.0
+        TOP + PLOT_HEIGHT / 2.0,
+        TOP + PLOT_HEIGHT / 2.0
     );
-    let _ = writeln!(
-        out,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_width}" height="{plot_height}" fill="none" stroke="#444"/>"##
-    );
-    // One line per series, and its legend entry.
+}
+
+/// One line per series, and its legend entry.
+fn write_series(out: &mut String, series: &[Series], scale: &Scale) {
     for (index, line) in series.iter().enumerate() {
         let colour = COLOURS[index % COLOURS.len()];
         let points: Vec<String> = line
             .points
             .iter()
-            .map(|point| format!("{:.1},{:.1}", x(point.percentile), y(point.value_us as f64)))
+            .map(|point| {
+                format!("{:.1},{:.1}", scale.x(point.percentile), scale.y(point.value_us as f64))
+            })
             .collect();
         let _ = writeln!(
             out,
@@ -175,7 +206,7 @@ pub fn svg(title: &str, series: &[Series]) -> String {
             points.join(" ")
         );
         let legend_y = TOP + 10.0 + index as f64 * 20.0;
-        let legend_x = LEFT + plot_width + 14.0;
+        let legend_x = LEFT + PLOT_WIDTH + 14.0;
         let _ = writeln!(
             out,
             r#"<line x1="{legend_x}" y1="{legend_y}" x2="{:.1}" y2="{legend_y}" stroke="{colour}" stroke-width="3"/><text x="{:.1}" y="{:.1}">{}</text>"#,
@@ -185,8 +216,6 @@ pub fn svg(title: &str, series: &[Series]) -> String {
             escape(&line.label)
         );
     }
-    out.push_str("</svg>\n");
-    out
 }
 
 #[cfg(test)]

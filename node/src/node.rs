@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::channels::channel_mesh::{Full, MeshBuilder};
+use glommio::channels::shared_channel::ConnectedReceiver;
 use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
 use ufer_io::quic_runtime::{bind_udp, GlommioRuntime};
 use ufer_io::DataDir;
@@ -133,12 +134,7 @@ impl NodeHandle {
 /// Starts a node.
 pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
     config.validate().map_err(NodeError::Startup)?;
-    config.data_dir = std::path::absolute(&config.data_dir).map_err(|error| {
-        NodeError::Startup(format!("resolving {}: {error}", config.data_dir.display()))
-    })?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|error| {
-        NodeError::Startup(format!("creating {}: {error}", config.data_dir.display()))
-    })?;
+    resolve_data_dir(&mut config)?;
     let identity = crate::tls::load_or_create(&config.data_dir, &config.advertised_host)?;
     let server_config = crate::tls::server_config(&identity)?;
     let (catalog, catalog_exists) = match file::load(&config.data_dir)? {
@@ -147,17 +143,7 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
     };
     let catalog = Arc::new(catalog);
 
-    let mut sockets = Vec::with_capacity(config.shard_count);
-    for shard in 0..config.shard_count {
-        let port = if config.base_port == 0 { 0 } else { config.base_port + shard as u16 };
-        let address: SocketAddr =
-            format!("{}:{port}", config.listen_host).parse().map_err(|error| {
-                NodeError::Startup(format!("listen address {}: {error}", config.listen_host))
-            })?;
-        let socket = bind_udp(address, config.udp_buffer_size_bytes)
-            .map_err(|error| NodeError::Startup(format!("binding UDP {address}: {error}")))?;
-        sockets.push(socket);
-    }
+    let sockets = bind_shard_sockets(&config)?;
     let ports: Vec<u16> = sockets
         .iter()
         .map(|socket| socket.local_addr().map_or(0, |address| address.port()))
@@ -175,39 +161,18 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let (ready_sender, ready_receiver) = std::sync::mpsc::channel::<Readiness>();
     let mut shards = Vec::with_capacity(config.shard_count);
     for (index, socket) in sockets.into_iter().enumerate() {
-        let (shutdown, shutdown_signal) = oneshot::channel();
-        let metrics = Arc::new(ShardMetrics::default());
-        let placement =
-            if config.pin_shards { Placement::Fixed(index) } else { Placement::Unbound };
-        let mut builder = LocalExecutorBuilder::new(placement)
-            .name(&format!("ufer-shard-{index}"))
-            .io_memory(SHARD_IO_MEMORY_BYTES);
-        if !config.spin_before_park.is_zero() {
-            builder = builder.spin_before_park(config.spin_before_park);
-        }
         let context = ShardContext {
             index,
             config: config.clone(),
             node: node.clone(),
-            metrics: metrics.clone(),
+            metrics: Arc::new(ShardMetrics::default()),
             catalog: catalog.clone(),
             catalog_exists,
             server_config: server_config.clone(),
             tier_requests: tier_receivers.remove(0),
             lake_catalog: (index == 0).then(|| shared_catalog.clone()),
         };
-        let mesh = mesh.clone();
-        let ready = ready_sender.clone();
-        let join = builder
-            .spawn(move || async move {
-                let result = shard_main(context, mesh, socket, shutdown_signal, &ready).await;
-                if let Err(reason) = &result {
-                    let _ = ready.send((index, Err(reason.clone())));
-                }
-                result
-            })
-            .map_err(|error| NodeError::Startup(format!("starting shard {index}: {error}")))?;
-        shards.push(ShardThread { join, shutdown, metrics });
+        shards.push(spawn_shard(context, mesh.clone(), socket, ready_sender.clone())?);
     }
     drop(ready_sender);
     let mut node = NodeHandle {
@@ -218,23 +183,7 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
         ports,
         data_dir: config.data_dir.clone(),
     };
-    // Serving only once every shard is: a shard that failed to start (its data directory,
-    // the catalog) fails the start, instead of leaving its buckets unanswered.
-    let mut serving = 0;
-    while serving < node.shards.len() {
-        let failure = match ready_receiver.recv_timeout(SHARD_START_MAX) {
-            Ok((_, Ok(()))) => {
-                serving += 1;
-                continue;
-            }
-            Ok((shard, Err(reason))) => NodeError::Shard { shard, reason },
-            Err(_) => NodeError::Startup(format!(
-                "{} of {} shards serving after {} s",
-                serving,
-                node.shards.len(),
-                SHARD_START_MAX.as_secs()
-            )),
-        };
+    if let Err(failure) = wait_until_serving(node.shards.len(), &ready_receiver) {
         return stopped_with(node, failure);
     }
     match LakeService::start(&config, shared_catalog, tier_senders) {
@@ -249,6 +198,89 @@ pub fn start(mut config: NodeConfig) -> Result<NodeHandle, NodeError> {
         }
     }
     Ok(node)
+}
+
+/// Makes `config.data_dir` absolute and creates it if it is missing.
+fn resolve_data_dir(config: &mut NodeConfig) -> Result<(), NodeError> {
+    config.data_dir = std::path::absolute(&config.data_dir).map_err(|error| {
+        NodeError::Startup(format!("resolving {}: {error}", config.data_dir.display()))
+    })?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|error| {
+        NodeError::Startup(format!("creating {}: {error}", config.data_dir.display()))
+    })
+}
+
+/// One UDP socket per shard: on consecutive ports from `base_port`, or on ports the system
+/// picks when it is 0.
+fn bind_shard_sockets(config: &NodeConfig) -> Result<Vec<std::net::UdpSocket>, NodeError> {
+    let mut sockets = Vec::with_capacity(config.shard_count);
+    for shard in 0..config.shard_count {
+        let port = if config.base_port == 0 { 0 } else { config.base_port + shard as u16 };
+        let address: SocketAddr =
+            format!("{}:{port}", config.listen_host).parse().map_err(|error| {
+                NodeError::Startup(format!("listen address {}: {error}", config.listen_host))
+            })?;
+        let socket = bind_udp(address, config.udp_buffer_size_bytes)
+            .map_err(|error| NodeError::Startup(format!("binding UDP {address}: {error}")))?;
+        sockets.push(socket);
+    }
+    Ok(sockets)
+}
+
+/// Starts shard `context.index` on an executor of its own; it reports on `ready` once it
+/// serves, or why it could not start.
+fn spawn_shard(
+    context: ShardContext,
+    mesh: MeshBuilder<ShardMessage, Full>,
+    socket: std::net::UdpSocket,
+    ready: std::sync::mpsc::Sender<Readiness>,
+) -> Result<ShardThread, NodeError> {
+    let index = context.index;
+    let metrics = context.metrics.clone();
+    let (shutdown, shutdown_signal) = oneshot::channel();
+    let placement =
+        if context.config.pin_shards { Placement::Fixed(index) } else { Placement::Unbound };
+    let mut builder = LocalExecutorBuilder::new(placement)
+        .name(&format!("ufer-shard-{index}"))
+        .io_memory(SHARD_IO_MEMORY_BYTES);
+    if !context.config.spin_before_park.is_zero() {
+        builder = builder.spin_before_park(context.config.spin_before_park);
+    }
+    let join = builder
+        .spawn(move || async move {
+            let result = shard_main(context, mesh, socket, shutdown_signal, &ready).await;
+            if let Err(reason) = &result {
+                let _ = ready.send((index, Err(reason.clone())));
+            }
+            result
+        })
+        .map_err(|error| NodeError::Startup(format!("starting shard {index}: {error}")))?;
+    Ok(ShardThread { join, shutdown, metrics })
+}
+
+/// Waits until each of `shard_count` shards reports serving. Serving only once every shard
+/// is: a shard that failed to start (its data directory, the catalog) fails the start,
+/// instead of leaving its buckets unanswered.
+fn wait_until_serving(
+    shard_count: usize,
+    ready: &std::sync::mpsc::Receiver<Readiness>,
+) -> Result<(), NodeError> {
+    let mut serving = 0;
+    while serving < shard_count {
+        match ready.recv_timeout(SHARD_START_MAX) {
+            Ok((_, Ok(()))) => serving += 1,
+            Ok((shard, Err(reason))) => return Err(NodeError::Shard { shard, reason }),
+            Err(_) => {
+                return Err(NodeError::Startup(format!(
+                    "{} of {} shards serving after {} s",
+                    serving,
+                    shard_count,
+                    SHARD_START_MAX.as_secs()
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Stops what of a starting node already runs and fails the start with `error`.
@@ -271,7 +303,7 @@ struct ShardContext {
 
 async fn shard_main(
     context: ShardContext,
-    mesh: MeshBuilder<ShardMessage, glommio::channels::channel_mesh::Full>,
+    mesh: MeshBuilder<ShardMessage, Full>,
     socket: std::net::UdpSocket,
     shutdown: oneshot::Receiver<()>,
     ready: &std::sync::mpsc::Sender<Readiness>,
@@ -312,14 +344,7 @@ async fn shard_main(
         prepare_data_dir(&shard, &context.catalog, context.catalog_exists).await?;
     }
     for (_, stream) in receivers.streams() {
-        let shard = shard.clone();
-        glommio::spawn_local(async move {
-            while let Some(message) = stream.recv().await {
-                let shard = shard.clone();
-                glommio::spawn_local(async move { handle_message(&shard, message).await }).detach();
-            }
-        })
-        .detach();
+        glommio::spawn_local(receive_messages(shard.clone(), stream)).detach();
     }
     let endpoint = quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
@@ -334,6 +359,22 @@ async fn shard_main(
     let _ = ready.send((context.index, Ok(())));
 
     let _ = shutdown.await;
+    stop_serving(&shard, endpoint, retention).await;
+    Ok(())
+}
+
+/// Handles each message another shard sends on `stream`, each in a task of its own.
+async fn receive_messages(shard: Rc<Shard>, stream: ConnectedReceiver<ShardMessage>) {
+    while let Some(message) = stream.recv().await {
+        let shard = shard.clone();
+        glommio::spawn_local(async move { handle_message(&shard, message).await }).detach();
+    }
+}
+
+/// Graceful shutdown of one shard: stop accepting, let in-flight requests finish (up to
+/// [`SHUTDOWN_DRAIN_MAX`]), stop the retention loop, close connections and logs, and wait
+/// for the endpoint's port to be released.
+async fn stop_serving(shard: &Shard, endpoint: quinn::Endpoint, retention: glommio::Task<()>) {
     shard.draining.set(true);
     shard.drain_started.notify_all();
     endpoint.set_server_config(None);
@@ -362,7 +403,6 @@ async fn shard_main(
         wait_until_released(address).await;
     }
     shard.peers.close();
-    Ok(())
 }
 
 /// Waits (up to [`PORT_RELEASE_WAIT_MAX`]) until the endpoint's UDP port can be bound again.

@@ -10,6 +10,59 @@ mod common;
 
 use common::{ok, scrape, send_signal, serve, serve_in, ufer, Served};
 
+/// Rows of `events` (`id`, `name`, `ts`) as JSON lines.
+fn events_jsonl(ids: std::ops::Range<i64>) -> String {
+    ids.map(|id| {
+        format!("{{\"id\":{id},\"name\":\"n{id}\",\"ts\":\"2026-01-01T00:00:0{}Z\"}}\n", id % 10)
+    })
+    .collect()
+}
+
+/// Rows of `events` as CSV with a header line.
+fn events_csv(ids: std::ops::Range<i64>) -> String {
+    std::iter::once("id,name,ts\n".to_string())
+        .chain(ids.map(|id| format!("{id},c{id},2026-01-01T00:00:00Z\n")))
+        .collect()
+}
+
+/// The `id` of each JSON line `consume` printed, sorted.
+fn sorted_ids(consumed: &str) -> Vec<i64> {
+    let mut ids: Vec<i64> = consumed
+        .lines()
+        .map(|line| {
+            line.split("\"id\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// The sum of the high watermarks in the bucket lines `table describe` printed.
+fn high_watermarks(described: &str) -> u64 {
+    described
+        .lines()
+        .filter(|line| line.trim_start().chars().next().is_some_and(|first| first.is_ascii_digit()))
+        .map(|line| line.split_whitespace().nth(2).unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// The Prometheus `exposition` counts what happened: produced batches, error responses, UDP
+/// transmits.
+fn assert_counted(exposition: &str) {
+    let produced: u64 = exposition
+        .lines()
+        .filter(|line| line.starts_with("ufer_produced_batches_total{"))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(produced >= 2, "{exposition}");
+    assert!(exposition.contains("ufer_error_responses_total{shard=\"0\"}"), "{exposition}");
+    let transmits = exposition
+        .lines()
+        .find_map(|line| line.strip_prefix("ufer_udp_transmits_total "))
+        .map(|value| value.parse::<u64>().unwrap());
+    assert!(transmits.is_some_and(|count| count > 0), "{exposition}");
+}
+
 #[test]
 fn the_cli_creates_writes_reads_and_drops_tables() {
     let dir = tempfile::tempdir().unwrap();
@@ -32,32 +85,15 @@ fn the_cli_creates_writes_reads_and_drops_tables() {
     ));
     assert!(created.contains("created table default.events"), "{created}");
 
-    let jsonl: String = (0..1000)
-        .map(|id| {
-            format!(
-                "{{\"id\":{id},\"name\":\"n{id}\",\"ts\":\"2026-01-01T00:00:0{}Z\"}}\n",
-                id % 10
-            )
-        })
-        .collect();
-    let produced = ok(&run(&["produce", "events"], Some(&jsonl)));
+    let produced = ok(&run(&["produce", "events"], Some(&events_jsonl(0..1000))));
     assert!(produced.contains("wrote 1000 row(s)"), "{produced}");
     assert!(produced.contains("bucket 0: offsets 0..="), "{produced}");
-    let csv: String = std::iter::once("id,name,ts\n".to_string())
-        .chain((1000..1500).map(|id| format!("{id},c{id},2026-01-01T00:00:00Z\n")))
-        .collect();
+    let csv = events_csv(1000..1500);
     assert!(ok(&run(&["produce", "events", "--format", "csv"], Some(&csv)))
         .contains("wrote 500 row(s)"));
 
     let consumed = ok(&run(&["consume", "events"], None));
-    let mut ids: Vec<i64> = consumed
-        .lines()
-        .map(|line| {
-            line.split("\"id\":").nth(1).unwrap().split(',').next().unwrap().parse().unwrap()
-        })
-        .collect();
-    ids.sort_unstable();
-    assert_eq!(ids, (0..1500).collect::<Vec<_>>());
+    assert_eq!(sorted_ids(&consumed), (0..1500).collect::<Vec<_>>());
 
     let projected = ok(&run(
         &["consume", "events", "--columns", "name,id", "--format", "csv", "--limit", "10"],
@@ -77,12 +113,7 @@ fn the_cli_creates_writes_reads_and_drops_tables() {
 
     let described = ok(&run(&["table", "describe", "events"], None));
     assert!(described.contains("id BIGINT NOT NULL, name STRING, ts TIMESTAMP(3)"), "{described}");
-    let watermarks: u64 = described
-        .lines()
-        .filter(|line| line.trim_start().chars().next().is_some_and(|first| first.is_ascii_digit()))
-        .map(|line| line.split_whitespace().nth(2).unwrap().parse::<u64>().unwrap())
-        .sum();
-    assert_eq!(watermarks, 1500);
+    assert_eq!(high_watermarks(&described), 1500);
 
     let bad = run(&["table", "create", "broken", "--schema", "id BIGINTEGER"], None);
     assert_eq!(bad.status.code(), Some(1));
@@ -95,20 +126,7 @@ fn the_cli_creates_writes_reads_and_drops_tables() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("TABLE_NOT_FOUND"));
 
-    // The Prometheus endpoint counts what happened.
-    let exposition = scrape(&metrics);
-    let produced: u64 = exposition
-        .lines()
-        .filter(|line| line.starts_with("ufer_produced_batches_total{"))
-        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-        .sum();
-    assert!(produced >= 2, "{exposition}");
-    assert!(exposition.contains("ufer_error_responses_total{shard=\"0\"}"), "{exposition}");
-    let transmits = exposition
-        .lines()
-        .find_map(|line| line.strip_prefix("ufer_udp_transmits_total "))
-        .map(|value| value.parse::<u64>().unwrap());
-    assert!(transmits.is_some_and(|count| count > 0), "{exposition}");
+    assert_counted(&scrape(&metrics));
 
     assert!(ok(&run(&["table", "list"], None)).contains("events"));
     ok(&run(&["table", "drop", "events"], None));

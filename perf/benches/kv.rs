@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::{Int64Array, RecordBatch, StringArray};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use ufer_io::DataDir;
 use ufer_perf::ExecutorOptions;
 use ufer_shard::{
@@ -69,7 +70,14 @@ fn kv(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
+    tablet_benches(&mut group);
+    merge_engine_benches(&mut group);
+    group.finish();
+}
 
+/// The tablet's: applying mutations to the memtable, point reads from the memtable and from
+/// sorted files.
+fn tablet_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     group.throughput(Throughput::Elements(APPLY_BATCH as u64));
     group.bench_function("apply_1000_to_memtable", |b| {
         b.iter_custom(|iterations| {
@@ -109,7 +117,11 @@ fn kv(c: &mut Criterion) {
             })
         });
     }
+}
 
+/// The merge engine's: an upsert of 100 rows turned into changelog and mutations, and
+/// encoding keys and decoding rows.
+fn merge_engine_benches(group: &mut BenchmarkGroup<'_, WallTime>) {
     let arrow = Arc::new(parse_schema("id BIGINT NOT NULL, v BIGINT, pad STRING").unwrap());
     let options = PkTableOptions::from_definition(&arrow, &["id".into()], &[], &[]).unwrap();
     let generator = ChangelogGenerator::new(1, arrow.clone(), options).unwrap();
@@ -154,7 +166,6 @@ fn kv(c: &mut Criterion) {
         b.iter(|| black_box(generator.row_codec().decode_rows(&stored).unwrap()))
     });
     black_box(keys);
-    group.finish();
 }
 
 /// Batches in the log the read benchmark reads.

@@ -74,6 +74,11 @@ async fn scan_all(view: &KvView, byte_limit: usize) -> Model {
     }
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "the model's interpreter: one match arm per operation, each checked against the \
+              BTreeMap, all sharing the tablet, the model, the changelog and the views"
+)]
 async fn run_ops(path: &Path, ops: Vec<Op>) {
     let mut tablet = open(path).await;
     let mut model = Model::new();

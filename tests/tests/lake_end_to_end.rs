@@ -21,7 +21,7 @@ use ufer_tests::lake::{
     column, pyiceberg_python, read_lake, wait_until_tiered, write_user_history,
 };
 use ufer_wire::client::{Admin, AppendOptions, AppendWriter, ClientConfig, Connection};
-use ufer_wire::protocol::messages::{TableDefinition, TablePath};
+use ufer_wire::protocol::messages::{BucketStatus, TableDefinition, TablePath};
 
 /// Every column type a table may have.
 const ALL_TYPES: &str = "id BIGINT NOT NULL, tiny TINYINT, small SMALLINT, n INT, f FLOAT, \
@@ -114,6 +114,79 @@ fn sorted_by_id(batch: &RecordBatch) -> RecordBatch {
     arrow_select::take::take_record_batch(batch, &UInt32Array::from(order)).unwrap()
 }
 
+/// Connects with `client`, creates `path` (database `shop`), a lake table of every type,
+/// produces `rows` rows (in batches of 1 000) into it and waits until they are tiered:
+/// returns them, and each bucket's status then.
+async fn produce_all_types(
+    client: ClientConfig,
+    path: &TablePath,
+    rows: i64,
+) -> (RecordBatch, Vec<BucketStatus>) {
+    let connection = Connection::new(client).unwrap();
+    let admin = Admin::new(connection.clone());
+    admin.create_database("shop", false).await.unwrap();
+    let definition = TableDefinition {
+        schema: ALL_TYPES.into(),
+        bucket_count: 3,
+        bucket_key: vec!["id".into()],
+        properties: vec![
+            ("lake.enabled".into(), "true".into()),
+            ("lake.freshness.ms".into(), "200".into()),
+        ],
+        ..TableDefinition::default()
+    };
+    admin.create_table(path, definition, false).await.unwrap();
+    let writer =
+        AppendWriter::new(connection.clone(), path, AppendOptions::default()).await.unwrap();
+    let schema = writer.table().schema.arrow().clone();
+    let mut produced = Vec::new();
+    for part in 0..rows / 1_000 {
+        let batch = all_types_rows(&schema, part * 1_000, 1_000);
+        writer.append(batch.clone()).await.unwrap();
+        produced.push(batch);
+    }
+    writer.flush().await.unwrap();
+    writer.close().await.unwrap();
+    let buckets = wait_until_tiered(&admin, path, rows as u64, Duration::from_secs(60)).await;
+    connection.close().await;
+    (arrow_select::concat::concat_batches(&schema, &produced).unwrap(), buckets)
+}
+
+/// Every value as produced: each column `read` from the lake, cast back to the table's type
+/// (the lake widens TINYINT/SMALLINT to int and times to microseconds), equals the rows.
+fn assert_values_as_produced(read: &RecordBatch, produced: &RecordBatch) {
+    for (index, field) in produced.schema().fields().iter().enumerate() {
+        let lake_column = read.column_by_name(field.name()).unwrap();
+        let back: ArrayRef = arrow_cast::cast(lake_column, field.data_type()).unwrap();
+        let expected = produced.column(index);
+        assert_eq!(back.to_data().len(), expected.len());
+        for row in 0..expected.len() {
+            assert_eq!(
+                back.slice(row, 1).to_data(),
+                expected.slice(row, 1).to_data(),
+                "column {} row {row}",
+                field.name()
+            );
+        }
+    }
+}
+
+/// Each bucket's offsets are in `read` exactly once and without a gap, up to its high
+/// watermark.
+fn assert_each_offset_once(read: &RecordBatch, buckets: &[BucketStatus]) {
+    let mut offsets: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
+    let read_buckets = column::<arrow_array::Int32Array>(read, "__bucket");
+    let read_offsets = column::<Int64Array>(read, "__offset");
+    for row in 0..read.num_rows() {
+        offsets.entry(read_buckets.value(row)).or_default().push(read_offsets.value(row));
+    }
+    for bucket in buckets {
+        let mut seen = offsets.remove(&(bucket.bucket as i32)).unwrap_or_default();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..bucket.high_watermark as i64).collect::<Vec<_>>());
+    }
+}
+
 #[test]
 fn pyiceberg_reads_back_every_row_and_type_of_a_tiered_table() {
     let python = pyiceberg_python();
@@ -124,38 +197,8 @@ fn pyiceberg_reads_back_every_row_and_type_of_a_tiered_table() {
     let runtime = client_runtime();
     let path = TablePath::new("shop", "orders");
     let first_round = 3_000i64;
-    let (produced, buckets) = runtime.block_on(async {
-        let connection =
-            Connection::new(ClientConfig::local(node.shard_addresses()[0], dir.path())).unwrap();
-        let admin = Admin::new(connection.clone());
-        admin.create_database("shop", false).await.unwrap();
-        let definition = TableDefinition {
-            schema: ALL_TYPES.into(),
-            bucket_count: 3,
-            bucket_key: vec!["id".into()],
-            properties: vec![
-                ("lake.enabled".into(), "true".into()),
-                ("lake.freshness.ms".into(), "200".into()),
-            ],
-            ..TableDefinition::default()
-        };
-        admin.create_table(&path, definition, false).await.unwrap();
-        let writer =
-            AppendWriter::new(connection.clone(), &path, AppendOptions::default()).await.unwrap();
-        let schema = writer.table().schema.arrow().clone();
-        let mut produced = Vec::new();
-        for part in 0..3 {
-            let rows = all_types_rows(&schema, part * 1_000, 1_000);
-            writer.append(rows.clone()).await.unwrap();
-            produced.push(rows);
-        }
-        writer.flush().await.unwrap();
-        writer.close().await.unwrap();
-        let buckets =
-            wait_until_tiered(&admin, &path, first_round as u64, Duration::from_secs(60)).await;
-        connection.close().await;
-        (arrow_select::concat::concat_batches(&schema, &produced).unwrap(), buckets)
-    });
+    let client = ClientConfig::local(node.shard_addresses()[0], dir.path());
+    let (produced, buckets) = runtime.block_on(produce_all_types(client, &path, first_round));
 
     // pyiceberg, from the same catalog and warehouse.
     let lake = LakeConfig::default();
@@ -195,34 +238,8 @@ fn pyiceberg_reads_back_every_row_and_type_of_a_tiered_table() {
     let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
     let read = sorted_by_id(&arrow_select::concat::concat_batches(&read_schema, &batches).unwrap());
     assert_eq!(read.num_rows() as i64, first_round, "every row once");
-    // Every value as produced: each column read by pyiceberg, cast back to the table's type
-    // (the lake widens TINYINT/SMALLINT to int and times to microseconds), equals the rows.
-    for (index, field) in produced.schema().fields().iter().enumerate() {
-        let lake_column = read.column_by_name(field.name()).unwrap();
-        let back: ArrayRef = arrow_cast::cast(lake_column, field.data_type()).unwrap();
-        let expected = produced.column(index);
-        assert_eq!(back.to_data().len(), expected.len());
-        for row in 0..expected.len() {
-            assert_eq!(
-                back.slice(row, 1).to_data(),
-                expected.slice(row, 1).to_data(),
-                "column {} row {row}",
-                field.name()
-            );
-        }
-    }
-    // Each bucket's offsets, exactly once and without a gap.
-    let mut offsets: BTreeMap<i32, Vec<i64>> = BTreeMap::new();
-    let read_buckets = column::<arrow_array::Int32Array>(&read, "__bucket");
-    let read_offsets = column::<Int64Array>(&read, "__offset");
-    for row in 0..read.num_rows() {
-        offsets.entry(read_buckets.value(row)).or_default().push(read_offsets.value(row));
-    }
-    for bucket in &buckets {
-        let mut seen = offsets.remove(&(bucket.bucket as i32)).unwrap_or_default();
-        seen.sort_unstable();
-        assert_eq!(seen, (0..bucket.high_watermark as i64).collect::<Vec<_>>());
-    }
+    assert_values_as_produced(&read, &produced);
+    assert_each_offset_once(&read, &buckets);
 
     // Later rows arrive in a later round; iceberg-rust reads the same table.
     runtime.block_on(async {
@@ -306,6 +323,41 @@ fn a_primary_key_tables_changelog_is_tiered_with_its_change_types() {
     node.shutdown().unwrap();
 }
 
+/// Creates `path`, with 16 KiB segments and retention (a lake table if `lake`), and
+/// appends `rows` rows in 20 flushed batches, so it spans several segments.
+async fn create_and_fill(connection: &Connection, path: &TablePath, lake: bool, rows: i64) {
+    let mut properties = vec![
+        ("segment.bytes".to_string(), "16384".to_string()),
+        ("retention.bytes".to_string(), "16384".to_string()),
+    ];
+    if lake {
+        properties.push(("lake.enabled".into(), "true".into()));
+        properties.push(("lake.freshness.ms".into(), "100".into()));
+    }
+    let definition = TableDefinition {
+        schema: "id BIGINT NOT NULL, name STRING".into(),
+        bucket_count: 1,
+        properties,
+        ..TableDefinition::default()
+    };
+    Admin::new(connection.clone()).create_table(path, definition, false).await.unwrap();
+    let writer =
+        AppendWriter::new(connection.clone(), path, AppendOptions::default()).await.unwrap();
+    let schema = writer.table().schema.arrow().clone();
+    for part in 0..20 {
+        let ids: Vec<i64> = (part * rows / 20..(part + 1) * rows / 20).collect();
+        let names: Vec<String> = ids.iter().map(|id| format!("{id:0>40}")).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(names))],
+        )
+        .unwrap();
+        writer.append(batch).await.unwrap();
+        writer.flush().await.unwrap();
+    }
+    writer.close().await.unwrap();
+}
+
 #[test]
 fn retention_keeps_what_is_not_in_the_lake_yet() {
     let dir = tempfile::tempdir().unwrap();
@@ -325,37 +377,7 @@ fn retention_keeps_what_is_not_in_the_lake_yet() {
             Connection::new(ClientConfig::local(node.shard_addresses()[0], dir.path())).unwrap();
         let admin = Admin::new(connection.clone());
         for (path, lake) in [(&lake_table, true), (&plain_table, false)] {
-            let mut properties = vec![
-                ("segment.bytes".to_string(), "16384".to_string()),
-                ("retention.bytes".to_string(), "16384".to_string()),
-            ];
-            if lake {
-                properties.push(("lake.enabled".into(), "true".into()));
-                properties.push(("lake.freshness.ms".into(), "100".into()));
-            }
-            let definition = TableDefinition {
-                schema: "id BIGINT NOT NULL, name STRING".into(),
-                bucket_count: 1,
-                properties,
-                ..TableDefinition::default()
-            };
-            admin.create_table(path, definition, false).await.unwrap();
-            let writer = AppendWriter::new(connection.clone(), path, AppendOptions::default())
-                .await
-                .unwrap();
-            let schema = writer.table().schema.arrow().clone();
-            for part in 0..20 {
-                let ids: Vec<i64> = (part * rows / 20..(part + 1) * rows / 20).collect();
-                let names: Vec<String> = ids.iter().map(|id| format!("{id:0>40}")).collect();
-                let batch = RecordBatch::try_new(
-                    schema.clone(),
-                    vec![Arc::new(Int64Array::from(ids)), Arc::new(StringArray::from(names))],
-                )
-                .unwrap();
-                writer.append(batch).await.unwrap();
-                writer.flush().await.unwrap();
-            }
-            writer.close().await.unwrap();
+            create_and_fill(&connection, path, lake, rows).await;
         }
         // Retention has run several times: the plain table lost its oldest segments, the
         // lake table kept all of them.

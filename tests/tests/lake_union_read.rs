@@ -106,6 +106,30 @@ fn strings(batches: &[RecordBatch], name: &str) -> Vec<String> {
         .collect()
 }
 
+/// Aggregates per group, over the lake and the live tail, equal the `log`'s.
+async fn assert_groups_as_in_the_log(engine: &SqlEngine, log: &BTreeMap<i64, (String, i64, bool)>) {
+    let (_, grouped) = engine
+        .query(
+            "SELECT kind, count(*) AS n, sum(amount) AS total, min(amount) AS low, \
+             max(id) AS last FROM default.payments GROUP BY kind ORDER BY kind",
+        )
+        .await
+        .unwrap();
+    let mut expected: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
+    for (id, (kind, amount, _)) in log {
+        let entry = expected.entry(kind.clone()).or_insert((0, 0, i64::MAX, i64::MIN));
+        entry.0 += 1;
+        entry.1 += amount;
+        entry.2 = entry.2.min(*amount);
+        entry.3 = entry.3.max(*id);
+    }
+    assert_eq!(strings(&grouped, "kind"), expected.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(int(&grouped, "n"), expected.values().map(|value| value.0).collect::<Vec<_>>());
+    assert_eq!(int(&grouped, "total"), expected.values().map(|value| value.1).collect::<Vec<_>>());
+    assert_eq!(int(&grouped, "low"), expected.values().map(|value| value.2).collect::<Vec<_>>());
+    assert_eq!(int(&grouped, "last"), expected.values().map(|value| value.3).collect::<Vec<_>>());
+}
+
 #[test]
 fn sql_sees_the_lake_and_the_live_tail_once_and_agrees_with_the_log() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,27 +190,7 @@ fn sql_sees_the_lake_and_the_live_tail_once_and_agrees_with_the_log() {
         assert_eq!(int(&counted, "ids"), vec![tiered_rows + live_rows]);
         assert_eq!(int(&counted, "notes"), vec![notes]);
 
-        // Aggregates per group equal the log's.
-        let (_, grouped) = engine
-            .query(
-                "SELECT kind, count(*) AS n, sum(amount) AS total, min(amount) AS low, \
-                 max(id) AS last FROM default.payments GROUP BY kind ORDER BY kind",
-            )
-            .await
-            .unwrap();
-        let mut expected: BTreeMap<String, (i64, i64, i64, i64)> = BTreeMap::new();
-        for (id, (kind, amount, _)) in &log {
-            let entry = expected.entry(kind.clone()).or_insert((0, 0, i64::MAX, i64::MIN));
-            entry.0 += 1;
-            entry.1 += amount;
-            entry.2 = entry.2.min(*amount);
-            entry.3 = entry.3.max(*id);
-        }
-        assert_eq!(strings(&grouped, "kind"), expected.keys().cloned().collect::<Vec<_>>());
-        assert_eq!(int(&grouped, "n"), expected.values().map(|value| value.0).collect::<Vec<_>>());
-        assert_eq!(int(&grouped, "total"), expected.values().map(|value| value.1).collect::<Vec<_>>());
-        assert_eq!(int(&grouped, "low"), expected.values().map(|value| value.2).collect::<Vec<_>>());
-        assert_eq!(int(&grouped, "last"), expected.values().map(|value| value.3).collect::<Vec<_>>());
+        assert_groups_as_in_the_log(&engine, &log).await;
 
         // A projection with a filter that spans both sides.
         let (schema, filtered) = engine

@@ -196,43 +196,9 @@ fn strip_comments_and_strings(text: &str) -> String {
                 i += 1;
             }
         } else if c == '/' && next == Some('*') {
-            let mut depth = 0;
-            while i < chars.len() {
-                if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    i += 2;
-                } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    if chars[i] == '\n' {
-                        out.push('\n');
-                    }
-                    i += 1;
-                }
-            }
+            i = blank_block_comment(&chars, i, &mut out);
         } else if c == 'r' && (next == Some('"') || next == Some('#')) && is_raw_string(&chars, i) {
-            i += 1;
-            let mut hashes = 0;
-            while chars[i] == '#' {
-                hashes += 1;
-                i += 1;
-            }
-            i += 1;
-            out.push_str("\"\"");
-            while i < chars.len() {
-                if chars[i] == '"' && (1..=hashes).all(|k| chars.get(i + k) == Some(&'#')) {
-                    i += 1 + hashes;
-                    break;
-                }
-                if chars[i] == '\n' {
-                    out.push('\n');
-                }
-                i += 1;
-            }
+            i = blank_raw_string(&chars, i, &mut out);
         } else if c == '"' {
             i += 1;
             while i < chars.len() && chars[i] != '"' {
@@ -261,6 +227,54 @@ fn strip_comments_and_strings(text: &str) -> String {
         }
     }
     out
+}
+
+/// Blanks the (possibly nested) block comment that starts at `chars[i]`, keeping its line
+/// breaks in `out`; returns where it ends.
+fn blank_block_comment(chars: &[char], mut i: usize, out: &mut String) -> usize {
+    let mut depth = 0;
+    while i < chars.len() {
+        if chars[i] == '/' && chars.get(i + 1) == Some(&'*') {
+            depth += 1;
+            i += 2;
+        } else if chars[i] == '*' && chars.get(i + 1) == Some(&'/') {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            if chars[i] == '\n' {
+                out.push('\n');
+            }
+            i += 1;
+        }
+    }
+    i
+}
+
+/// Blanks the raw string literal that starts at `chars[i]` (its `r`) to `""`, keeping its
+/// line breaks in `out`; returns where it ends.
+fn blank_raw_string(chars: &[char], mut i: usize, out: &mut String) -> usize {
+    i += 1;
+    let mut hashes = 0;
+    while chars[i] == '#' {
+        hashes += 1;
+        i += 1;
+    }
+    i += 1;
+    out.push_str("\"\"");
+    while i < chars.len() {
+        if chars[i] == '"' && (1..=hashes).all(|k| chars.get(i + k) == Some(&'#')) {
+            i += 1 + hashes;
+            break;
+        }
+        if chars[i] == '\n' {
+            out.push('\n');
+        }
+        i += 1;
+    }
+    i
 }
 
 fn is_raw_string(chars: &[char], at: usize) -> bool {

@@ -118,172 +118,11 @@ fn malformed_frames_and_requests_get_typed_errors_and_the_node_stays_healthy() {
         let good = table::batch(0, 100, Compression::None, None);
         assert_eq!(produce_ok(connection, owner, &produce_frame(table_id, 0, 1, &good)).await, 100);
 
-        // Frames.
-        let short = &header(8, 1, 0, 5, 0)[..10];
-        expect_code(connection, owner, short, ErrorCode::MalformedRequest, "frame header").await;
-        let mut truncated = header(8, 1, 0, 6, 100);
-        truncated.extend_from_slice(&[0u8; 20]);
-        expect_code(connection, owner, &truncated, ErrorCode::MalformedRequest, "100-byte body")
-            .await;
-        let huge = header(10, 1, 0, 7, u32::MAX);
-        expect_code(connection, owner, &huge, ErrorCode::FrameTooLarge, "over the limit").await;
-        // Over the limit and actually sending: the node stops reading and still answers.
-        let mut flood = header(10, 1, 0, 8, REQUEST_BODY_SIZE_MAX_BYTES + 1);
-        // More than the stream flow-control window (16 MiB): the write blocks, then is stopped.
-        flood.resize(flood.len() + 24 * 1024 * 1024, 0xAB);
-        expect_code(connection, owner, &flood, ErrorCode::FrameTooLarge, "over the limit").await;
-        // Requests without records have a far smaller limit than produce.
-        let big_metadata = header(8, 1, 0, 9, REQUEST_FIELDS_SIZE_MAX_BYTES + 1);
-        expect_code(connection, owner, &big_metadata, ErrorCode::FrameTooLarge, "over the limit")
-            .await;
-        let unknown_api = header(999, 1, 0, 9, 0);
-        let error = refused(connection, owner, &unknown_api).await;
-        assert_eq!(error.code, ErrorCode::UnsupportedApi, "{error:?}");
-        let answer = connection.call_raw(owner, &header(0, 1, 0, 10, 0)).await;
-        assert!(
-            matches!(answer, Err(ClientError::Server(ref e)) if e.code == ErrorCode::UnsupportedApi)
-        );
-        expect_code(
-            connection,
-            owner,
-            &header(8, 2, 0, 11, 0),
-            ErrorCode::UnsupportedVersion,
-            "version 2",
-        )
-        .await;
-        expect_code(
-            connection,
-            owner,
-            &header(8, 1, 0x80, 12, 0),
-            ErrorCode::MalformedRequest,
-            "flags",
-        )
-        .await;
-        let response_as_request = header(8, 1, FrameFlags::RESPONSE, 13, 0);
-        expect_code(
-            connection,
-            owner,
-            &response_as_request,
-            ErrorCode::MalformedRequest,
-            "response",
-        )
-        .await;
-        // Message bodies.
-        let mut trailing = encode_frame(
-            ApiKey::Metadata,
-            FrameFlags::request(),
-            14,
-            &MetadataRequest { tables: Vec::new() },
-            &[],
-        );
-        trailing.extend_from_slice(b"junk");
-        let length = (trailing.len() - FRAME_HEADER_SIZE_BYTES) as u32;
-        trailing[12..16].copy_from_slice(&length.to_le_bytes());
-        expect_code(connection, owner, &trailing, ErrorCode::MalformedRequest, "left after").await;
-        let mut hostile_count = header(8, 1, 0, 15, 4);
-        hostile_count.extend_from_slice(&u32::MAX.to_le_bytes());
-        expect_code(connection, owner, &hostile_count, ErrorCode::MalformedRequest, "").await;
-
-        // Batches.
-        expect_code(
-            connection,
-            owner,
-            &produce_frame(table_id, 0, 20, &[0x5Au8; 256]),
-            ErrorCode::InvalidBatch,
-            "",
-        )
-        .await;
-        let mut flipped = good.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 1;
-        expect_code(
-            connection,
-            owner,
-            &produce_frame(table_id, 0, 21, &flipped),
-            ErrorCode::InvalidBatch,
-            "crc",
-        )
-        .await;
-        let mut wrong_schema = good.clone();
-        wrong_schema[SCHEMA_ID_AT..SCHEMA_ID_AT + 2].copy_from_slice(&7u16.to_le_bytes());
-        let crc = compute_crc(&wrong_schema);
-        set_crc(&mut wrong_schema, crc);
-        expect_code(
-            connection,
-            owner,
-            &produce_frame(table_id, 0, 22, &wrong_schema),
-            ErrorCode::SchemaMismatch,
-            "schema",
-        )
-        .await;
-        let mut oversize = good.clone();
-        let announced = BATCH_SIZE_MAX_BYTES + 64;
-        oversize[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&announced.to_le_bytes());
-        let crc = compute_crc(&oversize);
-        set_crc(&mut oversize, crc);
-        expect_code(
-            connection,
-            owner,
-            &produce_frame(table_id, 0, 23, &oversize),
-            ErrorCode::BatchTooLarge,
-            "limit",
-        )
-        .await;
-        let mut two = good.clone();
-        two.extend_from_slice(&good);
-        expect_code(
-            connection,
-            owner,
-            &produce_frame(table_id, 0, 24, &two),
-            ErrorCode::InvalidRequest,
-            "exactly one batch",
-        )
-        .await;
-        expect_code(
-            connection,
-            owner,
-            &produce_frame(table_id, 0, 25, &[]),
-            ErrorCode::InvalidRequest,
-            "must carry",
-        )
-        .await;
-        expect_code(
-            connection,
-            owner,
-            &produce_frame(table_id + 100, 0, 26, &good),
-            ErrorCode::TableNotFound,
-            "",
-        )
-        .await;
-        expect_code(
-            connection,
-            owner,
-            &produce_frame(table_id, 2, 27, &good),
-            ErrorCode::BucketNotFound,
-            "2 buckets",
-        )
-        .await;
-        // Reads of things that do not exist.
-        let fetch = FetchRequest {
-            table_id: table_id + 100,
-            max_wait_ms: 0,
-            min_bytes: 0,
-            max_bytes: 1 << 20,
-            projection: None,
-            buckets: vec![FetchBucket { bucket: 0, offset: 0, max_bytes: 1 << 20 }],
-        };
-        let frame = encode_frame(ApiKey::Fetch, FrameFlags::request(), 30, &fetch, &[]);
-        expect_code(connection, owner, &frame, ErrorCode::TableNotFound, "").await;
-        let fetch = FetchRequest { table_id, projection: Some(vec![9]), ..fetch };
-        let frame = encode_frame(ApiKey::Fetch, FrameFlags::request(), 31, &fetch, &[]);
-        expect_code(connection, owner, &frame, ErrorCode::InvalidRequest, "").await;
-        let offsets = ListOffsetsRequest {
-            table_id: table_id + 100,
-            query: OffsetQuery::Latest,
-            buckets: vec![0],
-        };
-        let frame = encode_frame(ApiKey::ListOffsets, FrameFlags::request(), 32, &offsets, &[]);
-        expect_code(connection, owner, &frame, ErrorCode::TableNotFound, "").await;
+        refuse_bad_frames(connection, owner).await;
+        refuse_bad_bodies(connection, owner).await;
+        refuse_bad_batches(connection, owner, table_id, &good).await;
+        refuse_misaddressed_batches(connection, owner, table_id, &good).await;
+        refuse_reads_of_what_does_not_exist(connection, owner, table_id).await;
 
         // The same connection still works, and the log holds exactly the good batches.
         let next = table::batch(100, 50, Compression::Lz4Frame, None);
@@ -300,6 +139,196 @@ fn malformed_frames_and_requests_get_typed_errors_and_the_node_stays_healthy() {
     assert!(errors >= 20, "every refusal is counted: {metrics:?}");
     fixture.runtime.block_on(fixture.connection.close());
     fixture.node.shutdown().unwrap();
+}
+
+/// Frames: short, truncated, over the size limits (one of them actually sent), unknown APIs
+/// and versions, bad flags.
+async fn refuse_bad_frames(connection: &Connection, owner: SocketAddr) {
+    let short = &header(8, 1, 0, 5, 0)[..10];
+    expect_code(connection, owner, short, ErrorCode::MalformedRequest, "frame header").await;
+    let mut truncated = header(8, 1, 0, 6, 100);
+    truncated.extend_from_slice(&[0u8; 20]);
+    expect_code(connection, owner, &truncated, ErrorCode::MalformedRequest, "100-byte body").await;
+    let huge = header(10, 1, 0, 7, u32::MAX);
+    expect_code(connection, owner, &huge, ErrorCode::FrameTooLarge, "over the limit").await;
+    // Over the limit and actually sending: the node stops reading and still answers.
+    let mut flood = header(10, 1, 0, 8, REQUEST_BODY_SIZE_MAX_BYTES + 1);
+    // More than the stream flow-control window (16 MiB): the write blocks, then is stopped.
+    flood.resize(flood.len() + 24 * 1024 * 1024, 0xAB);
+    expect_code(connection, owner, &flood, ErrorCode::FrameTooLarge, "over the limit").await;
+    // Requests without records have a far smaller limit than produce.
+    let big_metadata = header(8, 1, 0, 9, REQUEST_FIELDS_SIZE_MAX_BYTES + 1);
+    expect_code(connection, owner, &big_metadata, ErrorCode::FrameTooLarge, "over the limit").await;
+    let unknown_api = header(999, 1, 0, 9, 0);
+    let error = refused(connection, owner, &unknown_api).await;
+    assert_eq!(error.code, ErrorCode::UnsupportedApi, "{error:?}");
+    let answer = connection.call_raw(owner, &header(0, 1, 0, 10, 0)).await;
+    assert!(
+        matches!(answer, Err(ClientError::Server(ref e)) if e.code == ErrorCode::UnsupportedApi)
+    );
+    expect_code(
+        connection,
+        owner,
+        &header(8, 2, 0, 11, 0),
+        ErrorCode::UnsupportedVersion,
+        "version 2",
+    )
+    .await;
+    expect_code(
+        connection,
+        owner,
+        &header(8, 1, 0x80, 12, 0),
+        ErrorCode::MalformedRequest,
+        "flags",
+    )
+    .await;
+    let response_as_request = header(8, 1, FrameFlags::RESPONSE, 13, 0);
+    expect_code(connection, owner, &response_as_request, ErrorCode::MalformedRequest, "response")
+        .await;
+}
+
+/// Message bodies: bytes left after the message, a list count no body could hold.
+async fn refuse_bad_bodies(connection: &Connection, owner: SocketAddr) {
+    let mut trailing = encode_frame(
+        ApiKey::Metadata,
+        FrameFlags::request(),
+        14,
+        &MetadataRequest { tables: Vec::new() },
+        &[],
+    );
+    trailing.extend_from_slice(b"junk");
+    let length = (trailing.len() - FRAME_HEADER_SIZE_BYTES) as u32;
+    trailing[12..16].copy_from_slice(&length.to_le_bytes());
+    expect_code(connection, owner, &trailing, ErrorCode::MalformedRequest, "left after").await;
+    let mut hostile_count = header(8, 1, 0, 15, 4);
+    hostile_count.extend_from_slice(&u32::MAX.to_le_bytes());
+    expect_code(connection, owner, &hostile_count, ErrorCode::MalformedRequest, "").await;
+}
+
+/// Batches: garbage, a flipped bit, another schema, over the size limit. `good` is a batch
+/// the table takes.
+async fn refuse_bad_batches(
+    connection: &Connection,
+    owner: SocketAddr,
+    table_id: u64,
+    good: &[u8],
+) {
+    expect_code(
+        connection,
+        owner,
+        &produce_frame(table_id, 0, 20, &[0x5Au8; 256]),
+        ErrorCode::InvalidBatch,
+        "",
+    )
+    .await;
+    let mut flipped = good.to_vec();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    expect_code(
+        connection,
+        owner,
+        &produce_frame(table_id, 0, 21, &flipped),
+        ErrorCode::InvalidBatch,
+        "crc",
+    )
+    .await;
+    let mut wrong_schema = good.to_vec();
+    wrong_schema[SCHEMA_ID_AT..SCHEMA_ID_AT + 2].copy_from_slice(&7u16.to_le_bytes());
+    let crc = compute_crc(&wrong_schema);
+    set_crc(&mut wrong_schema, crc);
+    expect_code(
+        connection,
+        owner,
+        &produce_frame(table_id, 0, 22, &wrong_schema),
+        ErrorCode::SchemaMismatch,
+        "schema",
+    )
+    .await;
+    let mut oversize = good.to_vec();
+    let announced = BATCH_SIZE_MAX_BYTES + 64;
+    oversize[BATCH_LENGTH_AT..BATCH_LENGTH_AT + 4].copy_from_slice(&announced.to_le_bytes());
+    let crc = compute_crc(&oversize);
+    set_crc(&mut oversize, crc);
+    expect_code(
+        connection,
+        owner,
+        &produce_frame(table_id, 0, 23, &oversize),
+        ErrorCode::BatchTooLarge,
+        "limit",
+    )
+    .await;
+}
+
+/// Batches sent wrong: two in one request, none, to a table or bucket that does not
+/// exist. `good` is a batch the table takes.
+async fn refuse_misaddressed_batches(
+    connection: &Connection,
+    owner: SocketAddr,
+    table_id: u64,
+    good: &[u8],
+) {
+    let mut two = good.to_vec();
+    two.extend_from_slice(good);
+    expect_code(
+        connection,
+        owner,
+        &produce_frame(table_id, 0, 24, &two),
+        ErrorCode::InvalidRequest,
+        "exactly one batch",
+    )
+    .await;
+    expect_code(
+        connection,
+        owner,
+        &produce_frame(table_id, 0, 25, &[]),
+        ErrorCode::InvalidRequest,
+        "must carry",
+    )
+    .await;
+    expect_code(
+        connection,
+        owner,
+        &produce_frame(table_id + 100, 0, 26, good),
+        ErrorCode::TableNotFound,
+        "",
+    )
+    .await;
+    expect_code(
+        connection,
+        owner,
+        &produce_frame(table_id, 2, 27, good),
+        ErrorCode::BucketNotFound,
+        "2 buckets",
+    )
+    .await;
+}
+
+/// Reads of things that do not exist: a table, a column.
+async fn refuse_reads_of_what_does_not_exist(
+    connection: &Connection,
+    owner: SocketAddr,
+    table_id: u64,
+) {
+    let fetch = FetchRequest {
+        table_id: table_id + 100,
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 1 << 20,
+        projection: None,
+        buckets: vec![FetchBucket { bucket: 0, offset: 0, max_bytes: 1 << 20 }],
+    };
+    let frame = encode_frame(ApiKey::Fetch, FrameFlags::request(), 30, &fetch, &[]);
+    expect_code(connection, owner, &frame, ErrorCode::TableNotFound, "").await;
+    let fetch = FetchRequest { table_id, projection: Some(vec![9]), ..fetch };
+    let frame = encode_frame(ApiKey::Fetch, FrameFlags::request(), 31, &fetch, &[]);
+    expect_code(connection, owner, &frame, ErrorCode::InvalidRequest, "").await;
+    let offsets = ListOffsetsRequest {
+        table_id: table_id + 100,
+        query: OffsetQuery::Latest,
+        buckets: vec![0],
+    };
+    let frame = encode_frame(ApiKey::ListOffsets, FrameFlags::request(), 32, &offsets, &[]);
+    expect_code(connection, owner, &frame, ErrorCode::TableNotFound, "").await;
 }
 
 /// Every frame gets an answer: a response for the API asked, or a decodable error that is

@@ -34,6 +34,36 @@ fn batches_in(file: &std::path::Path) -> Vec<(usize, usize, u64)> {
     batches
 }
 
+/// Connects with `client`, creates the one-bucket table `path` and appends [`BATCHES`]
+/// batches to it, each acknowledged before the next is sent: returns the table id.
+async fn create_and_fill(client: ClientConfig, path: &TablePath) -> u64 {
+    let connection = Connection::new(client).unwrap();
+    let definition =
+        TableDefinition { schema: SCHEMA_TEXT.into(), bucket_count: 1, ..Default::default() };
+    let table_id =
+        Admin::new(connection.clone()).create_table(path, definition, false).await.unwrap();
+    let writer =
+        AppendWriter::new(connection.clone(), path, AppendOptions::default()).await.unwrap();
+    for batch in 0..BATCHES {
+        let rows = record_batch(batch * ROWS_PER_BATCH, ROWS_PER_BATCH as usize);
+        writer.append(rows).await.unwrap().wait().await.unwrap();
+    }
+    writer.close().await.unwrap();
+    connection.close().await;
+    table_id
+}
+
+/// The active (last) segment file of the bucket in `bucket_dir`.
+fn active_segment(bucket_dir: &std::path::Path) -> std::path::PathBuf {
+    let mut segments: Vec<_> = std::fs::read_dir(bucket_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
+        .collect();
+    segments.sort();
+    segments.pop().unwrap()
+}
+
 #[test]
 fn a_damaged_batch_in_the_middle_of_a_bucket_is_reported_and_nothing_after_it_is_lost() {
     let dir = tempfile::tempdir().unwrap();
@@ -43,33 +73,12 @@ fn a_damaged_batch_in_the_middle_of_a_bucket_is_reported_and_nothing_after_it_is
     let path = TablePath::new("default", "events");
     let runtime = client_runtime();
     let node = start(config.clone()).unwrap();
-    let table_id = runtime.block_on(async {
-        let connection =
-            Connection::new(ClientConfig::local(node.shard_addresses()[0], dir.path())).unwrap();
-        let definition =
-            TableDefinition { schema: SCHEMA_TEXT.into(), bucket_count: 1, ..Default::default() };
-        let table_id =
-            Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
-        let writer =
-            AppendWriter::new(connection.clone(), &path, AppendOptions::default()).await.unwrap();
-        for batch in 0..BATCHES {
-            let rows = record_batch(batch * ROWS_PER_BATCH, ROWS_PER_BATCH as usize);
-            writer.append(rows).await.unwrap().wait().await.unwrap();
-        }
-        writer.close().await.unwrap();
-        connection.close().await;
-        table_id
-    });
+    let client = ClientConfig::local(node.shard_addresses()[0], dir.path());
+    let table_id = runtime.block_on(create_and_fill(client, &path));
     node.shutdown().unwrap();
 
     let bucket_dir = dir.path().join("tables").join(table_id.to_string()).join("0");
-    let mut segments: Vec<_> = std::fs::read_dir(&bucket_dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|extension| extension == "log"))
-        .collect();
-    segments.sort();
-    let active = segments.pop().unwrap();
+    let active = active_segment(&bucket_dir);
     let batches = batches_in(&active);
     assert!(batches.len() >= 3, "need a batch in the middle: {batches:?}");
     let (position, length, damaged_from) = batches[1];

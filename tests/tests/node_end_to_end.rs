@@ -53,6 +53,28 @@ async fn create_events_table(connection: &Connection, name: &str, buckets: u32) 
     path
 }
 
+/// Writer `writer`'s share of the rows, appended in batches and flushed: returns how many
+/// the node acknowledged as stored.
+async fn write_share(connection: Connection, path: &TablePath, writer: i64) -> u64 {
+    let options = AppendOptions { batch_size_bytes: 64 * 1024, ..AppendOptions::default() };
+    let appender = AppendWriter::new(connection, path, options).await.unwrap();
+    let schema = appender.table().schema.arrow().clone();
+    let mut handles = Vec::new();
+    for batch in 0..BATCHES_PER_WRITER {
+        let first_id = (writer * BATCHES_PER_WRITER + batch) * ROWS_PER_BATCH;
+        handles.push(appender.append(rows(&schema, first_id)).await.unwrap());
+    }
+    appender.flush().await.unwrap();
+    let mut stored = 0;
+    for handle in handles {
+        for ack in handle.wait().await.unwrap() {
+            stored += ack.last_offset - ack.base_offset + 1;
+        }
+    }
+    appender.close().await.unwrap();
+    stored
+}
+
 #[test]
 fn produce_and_consume_over_quic_with_and_without_projection() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,26 +100,7 @@ fn produce_and_consume_over_quic_with_and_without_projection() {
         for writer in 0..WRITERS {
             let connection = connection.clone();
             let path = path.clone();
-            tasks.push(tokio::spawn(async move {
-                let options =
-                    AppendOptions { batch_size_bytes: 64 * 1024, ..AppendOptions::default() };
-                let appender = AppendWriter::new(connection, &path, options).await.unwrap();
-                let schema = appender.table().schema.arrow().clone();
-                let mut handles = Vec::new();
-                for batch in 0..BATCHES_PER_WRITER {
-                    let first_id = (writer * BATCHES_PER_WRITER + batch) * ROWS_PER_BATCH;
-                    handles.push(appender.append(rows(&schema, first_id)).await.unwrap());
-                }
-                appender.flush().await.unwrap();
-                let mut stored = 0;
-                for handle in handles {
-                    for ack in handle.wait().await.unwrap() {
-                        stored += ack.last_offset - ack.base_offset + 1;
-                    }
-                }
-                appender.close().await.unwrap();
-                stored
-            }));
+            tasks.push(tokio::spawn(async move { write_share(connection, &path, writer).await }));
         }
         let mut stored = 0;
         for task in tasks {

@@ -78,6 +78,23 @@ async fn init_writer(connection: &Connection, address: SocketAddr) -> i64 {
     connection.call(address, &InitWriterRequest, &[], Duration::ZERO).await.unwrap().body.writer_id
 }
 
+/// Writer ids are unique, asked for concurrently on every shard: returns the 64 given out.
+async fn unique_writer_ids(connection: &Connection, addresses: &[SocketAddr]) -> BTreeSet<i64> {
+    let mut asks = Vec::new();
+    for round in 0..64 {
+        let connection = connection.clone();
+        let address = addresses[round % addresses.len()];
+        asks.push(tokio::spawn(async move { init_writer(&connection, address).await }));
+    }
+    let mut ids = BTreeSet::new();
+    for ask in asks {
+        let id = ask.await.unwrap();
+        assert!(id >= 0);
+        assert!(ids.insert(id), "writer id {id} handed out twice");
+    }
+    ids
+}
+
 #[test]
 fn a_resent_batch_is_stored_once_even_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,19 +107,7 @@ fn a_resent_batch_is_stored_once_even_after_a_restart() {
         let connection = Connection::new(ClientConfig::local(addresses[0], dir.path())).unwrap();
         let (table_id, owner) = create_table(&connection, &path, 1).await;
 
-        // Writer ids are unique, asked for concurrently on every shard.
-        let mut asks = Vec::new();
-        for round in 0..64 {
-            let connection = connection.clone();
-            let address = addresses[round % addresses.len()];
-            asks.push(tokio::spawn(async move { init_writer(&connection, address).await }));
-        }
-        let mut ids = BTreeSet::new();
-        for ask in asks {
-            let id = ask.await.unwrap();
-            assert!(id >= 0);
-            assert!(ids.insert(id), "writer id {id} handed out twice");
-        }
+        let ids = unique_writer_ids(&connection, &addresses).await;
         let writer_id = init_writer(&connection, addresses[1 % addresses.len()]).await;
         assert!(!ids.contains(&writer_id));
 
@@ -211,6 +216,35 @@ impl quinn::AsyncUdpSocket for LossySocket {
     }
 }
 
+/// Produces to `bucket` (on the shard at `owner`) from writer ids never given out are
+/// refused, and nothing is stored; from `issued`, just given out (maybe by another shard),
+/// it is taken at once.
+async fn only_given_out_writers(
+    connection: &Connection,
+    owner: SocketAddr,
+    table_id: u64,
+    bucket: u32,
+    issued: i64,
+) {
+    let request = ProduceRequest { table_id, bucket, acks: Acks::All, timeout_ms: 10_000 };
+    for unknown in [issued + 1, issued + 10_000, 1 << 40] {
+        let batch = stamped_batch(0, unknown, 0);
+        let frame = encode_frame(ApiKey::Produce, FrameFlags::request(), 1, &request, &batch);
+        match produce(connection, owner, &frame).await {
+            Err(ClientError::Server(error)) => {
+                assert_eq!(error.code, ErrorCode::UnknownWriter, "{error:?}");
+                assert!(error.message.contains(&unknown.to_string()), "{error:?}");
+            }
+            other => panic!("writer {unknown} was never given out: {other:?}"),
+        }
+    }
+    // The id that was given out is taken at once, on this shard too.
+    let batch = stamped_batch(0, issued, 0);
+    let frame = encode_frame(ApiKey::Produce, FrameFlags::request(), 1, &request, &batch);
+    let stored = produce(connection, owner, &frame).await.unwrap();
+    assert_eq!((stored.base_offset, stored.high_watermark), (0, 100), "only its rows");
+}
+
 #[test]
 fn a_writer_id_the_node_never_gave_out_is_refused_and_nothing_is_stored() {
     let dir = tempfile::tempdir().unwrap();
@@ -235,36 +269,7 @@ fn a_writer_id_the_node_never_gave_out_is_refused_and_nothing_is_stored() {
                 let owner = connection.shard_address(location.node_id, location.shard).await;
                 let owner = owner.unwrap();
                 let issued = init_writer(&connection, addresses[0]).await;
-                for unknown in [issued + 1, issued + 10_000, 1 << 40] {
-                    let request = ProduceRequest {
-                        table_id,
-                        bucket: location.bucket,
-                        acks: Acks::All,
-                        timeout_ms: 10_000,
-                    };
-                    let batch = stamped_batch(0, unknown, 0);
-                    let frame =
-                        encode_frame(ApiKey::Produce, FrameFlags::request(), 1, &request, &batch);
-                    match produce(&connection, owner, &frame).await {
-                        Err(ClientError::Server(error)) => {
-                            assert_eq!(error.code, ErrorCode::UnknownWriter, "{error:?}");
-                            assert!(error.message.contains(&unknown.to_string()), "{error:?}");
-                        }
-                        other => panic!("writer {unknown} was never given out: {other:?}"),
-                    }
-                }
-                // The id that was given out is taken at once, on this shard too.
-                let request = ProduceRequest {
-                    table_id,
-                    bucket: location.bucket,
-                    acks: Acks::All,
-                    timeout_ms: 10_000,
-                };
-                let batch = stamped_batch(0, issued, 0);
-                let frame =
-                    encode_frame(ApiKey::Produce, FrameFlags::request(), 1, &request, &batch);
-                let stored = produce(&connection, owner, &frame).await.unwrap();
-                assert_eq!((stored.base_offset, stored.high_watermark), (0, 100), "only its rows");
+                only_given_out_writers(&connection, owner, table_id, location.bucket, issued).await;
             }
         }
         assert_eq!(owners.len(), 2, "the table has buckets on both shards");

@@ -24,8 +24,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow_array::{Int64Array, RecordBatch};
-use ufer_shard::pk_bucket::LookupBy;
-use ufer_shard::{Clock, ReadRequest, SystemClock};
+use ufer_shard::pk_bucket::{LookupBy, PkBucket};
+use ufer_shard::{Clock, LogTablet, ReadRequest, SystemClock};
 use ufer_tests::pk;
 use ufer_tests::rng::Rng;
 use ufer_wire::{BatchOptions, ChangeType, LogBatch, LogBatchBuilder, WriterStamp};
@@ -138,8 +138,42 @@ async fn check(
 ) -> Result<(), String> {
     let clock: Rc<dyn Clock> = Rc::new(SystemClock);
     let bucket = pk::open_bucket(dir, clock).await.map_err(|error| format!("open: {error}"))?;
-    let log = bucket.log().clone();
-    // The changelog from the beginning, replayed; every value at most once.
+    let Replayed { replayed, seen } = replay_changelog(bucket.log()).await?;
+    for (key, value) in acked.iter().filter(|(_, value)| *value >= 0) {
+        if !seen.contains(&(*key, *value)) {
+            return Err(format!("acknowledged write {key}={value} is not in the changelog"));
+        }
+    }
+    // Lookups: every key at its acknowledged value or a later one in flight at the kill.
+    let stored = look_up(&bucket, keys).await?;
+    if stored != replayed {
+        return Err(format!(
+            "the KV differs from the changelog replayed: {} vs {} keys",
+            stored.len(),
+            replayed.len()
+        ));
+    }
+    for (key, state) in keys {
+        let now = stored.get(key).copied();
+        if !state.allows(now) {
+            return Err(format!("key {key} is {now:?}; its writes: {:?}", state.writes));
+        }
+    }
+    bucket.close().await.map_err(|error| format!("close: {error}"))?;
+    Ok(())
+}
+
+/// The changelog replayed from the beginning.
+struct Replayed {
+    /// Each key's value.
+    replayed: BTreeMap<i64, i64>,
+    /// Every (key, value) written.
+    seen: BTreeSet<(i64, i64)>,
+}
+
+/// Replays the changelog `log` from its beginning, which must still be there; every value at
+/// most once.
+async fn replay_changelog(log: &LogTablet) -> Result<Replayed, String> {
     let mut replayed: BTreeMap<i64, i64> = BTreeMap::new();
     let mut seen: BTreeSet<(i64, i64)> = BTreeSet::new();
     let mut offset = log.log_start_offset();
@@ -185,12 +219,14 @@ async fn check(
         }
         offset = read.next_offset;
     }
-    for (key, value) in acked.iter().filter(|(_, value)| *value >= 0) {
-        if !seen.contains(&(*key, *value)) {
-            return Err(format!("acknowledged write {key}={value} is not in the changelog"));
-        }
-    }
-    // Lookups: every key at its acknowledged value or a later one in flight at the kill.
+    Ok(Replayed { replayed, seen })
+}
+
+/// Each of `keys` the bucket has, with its value, looked up in one request.
+async fn look_up(
+    bucket: &Rc<PkBucket>,
+    keys: &BTreeMap<i64, KeyState>,
+) -> Result<BTreeMap<i64, i64>, String> {
     let key_schema = bucket.key_schema().clone();
     let ids: Vec<i64> = keys.keys().copied().collect();
     let key_batch = RecordBatch::try_new(
@@ -211,21 +247,7 @@ async fn check(
             stored.insert(ids[*index as usize], values.value(row));
         }
     }
-    if stored != replayed {
-        return Err(format!(
-            "the KV differs from the changelog replayed: {} vs {} keys",
-            stored.len(),
-            replayed.len()
-        ));
-    }
-    for (key, state) in keys {
-        let now = stored.get(key).copied();
-        if !state.allows(now) {
-            return Err(format!("key {key} is {now:?}; its writes: {:?}", state.writes));
-        }
-    }
-    bucket.close().await.map_err(|error| format!("close: {error}"))?;
-    Ok(())
+    Ok(stored)
 }
 
 fn column(batch: &RecordBatch, index: usize) -> &Int64Array {

@@ -17,7 +17,7 @@ use ufer_node::{start, NodeConfig};
 use ufer_tests::client_runtime;
 use ufer_wire::client::{
     Admin, ClientConfig, ClientError, Connection, LogScanner, Lookuper, RowKind, ScanOptions,
-    SnapshotScanner, StartFrom, UpsertOptions, UpsertWriter,
+    SnapshotScanner, StartFrom, Table, UpsertOptions, UpsertWriter,
 };
 use ufer_wire::protocol::error_code::ErrorCode;
 use ufer_wire::protocol::messages::{
@@ -145,6 +145,45 @@ async fn follow_changelog(
     changes
 }
 
+/// 300 inserts, in batches that span all buckets; then updates of every third key, an
+/// unchanged row (no changelog), deletes of every fifth key and of a missing one, and a key
+/// updated twice in one request. Returns the table they make.
+async fn write_history(writer: &UpsertWriter) -> Model {
+    let schema = writer.table().schema.arrow().clone();
+    let mut model = Model::new();
+    for first in (0..300).step_by(50) {
+        let rows: Vec<(i64, String, i64)> =
+            (first..first + 50).map(|id| (id, format!("user-{id}"), id * 10)).collect();
+        let refs: Vec<(i64, &str, i64)> =
+            rows.iter().map(|(id, name, score)| (*id, name.as_str(), *score)).collect();
+        let acks = writer.upsert(&users(&schema, &refs)).await.unwrap();
+        assert_eq!(acks.iter().map(|ack| ack.changelog_record_count).sum::<u32>(), 50);
+        for (id, name, score) in rows {
+            model.insert(id, (name, score));
+        }
+    }
+    let updates: Vec<(i64, &str, i64)> =
+        (0..300).step_by(3).map(|id| (id, "renamed", -id)).collect();
+    writer.upsert(&users(&schema, &updates)).await.unwrap();
+    for (id, name, score) in &updates {
+        model.insert(*id, (name.to_string(), *score));
+    }
+    let unchanged = writer.upsert(&users(&schema, &[(1, "user-1", 10)])).await.unwrap();
+    assert_eq!(unchanged.iter().map(|ack| ack.changelog_record_count).sum::<u32>(), 0);
+    let deletes: Vec<(i64, &str, i64)> =
+        (0..300).step_by(5).chain([10_000]).map(|id| (id, "", 0)).collect();
+    writer.delete(&users(&schema, &deletes)).await.unwrap();
+    for (id, _, _) in &deletes {
+        model.remove(id);
+    }
+    let twice = users(&schema, &[(7, "first", 1), (7, "second", 2), (8, "gone", 0)]);
+    let kinds = [RowKind::Upsert, RowKind::Upsert, RowKind::Delete];
+    writer.write(&twice, Some(&kinds)).await.unwrap();
+    model.insert(7, ("second".into(), 2));
+    model.remove(&8);
+    model
+}
+
 #[test]
 fn upserts_lookups_changelog_and_snapshots_over_quic_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -157,40 +196,7 @@ fn upserts_lookups_changelog_and_snapshots_over_quic_survive_a_restart() {
         let path = create(&connection, "users", &[]).await;
         let writer = UpsertWriter::new(&connection, &path, UpsertOptions::default()).await.unwrap();
         let schema = writer.table().schema.arrow().clone();
-        let mut model = Model::new();
-        // 300 inserts, in batches that span all buckets.
-        for first in (0..300).step_by(50) {
-            let rows: Vec<(i64, String, i64)> =
-                (first..first + 50).map(|id| (id, format!("user-{id}"), id * 10)).collect();
-            let refs: Vec<(i64, &str, i64)> =
-                rows.iter().map(|(id, name, score)| (*id, name.as_str(), *score)).collect();
-            let acks = writer.upsert(&users(&schema, &refs)).await.unwrap();
-            assert_eq!(acks.iter().map(|ack| ack.changelog_record_count).sum::<u32>(), 50);
-            for (id, name, score) in rows {
-                model.insert(id, (name, score));
-            }
-        }
-        // Updates of every third key, an unchanged row (no changelog), deletes of every
-        // fifth key and of a missing one, and a key updated twice in one request.
-        let updates: Vec<(i64, &str, i64)> =
-            (0..300).step_by(3).map(|id| (id, "renamed", -id)).collect();
-        writer.upsert(&users(&schema, &updates)).await.unwrap();
-        for (id, name, score) in &updates {
-            model.insert(*id, (name.to_string(), *score));
-        }
-        let unchanged = writer.upsert(&users(&schema, &[(1, "user-1", 10)])).await.unwrap();
-        assert_eq!(unchanged.iter().map(|ack| ack.changelog_record_count).sum::<u32>(), 0);
-        let deletes: Vec<(i64, &str, i64)> =
-            (0..300).step_by(5).chain([10_000]).map(|id| (id, "", 0)).collect();
-        writer.delete(&users(&schema, &deletes)).await.unwrap();
-        for (id, _, _) in &deletes {
-            model.remove(id);
-        }
-        let twice = users(&schema, &[(7, "first", 1), (7, "second", 2), (8, "gone", 0)]);
-        let kinds = [RowKind::Upsert, RowKind::Upsert, RowKind::Delete];
-        writer.write(&twice, Some(&kinds)).await.unwrap();
-        model.insert(7, ("second".into(), 2));
-        model.remove(&8);
+        let mut model = write_history(&writer).await;
 
         let lookuper = Lookuper::new(&connection, &path, None).await.unwrap();
         assert_eq!(lookup_all(&lookuper, 300).await, model, "lookups see every acked write");
@@ -258,6 +264,92 @@ fn server_code(result: Result<impl std::fmt::Debug, ClientError>) -> ErrorCode {
     }
 }
 
+/// Tables the node refuses: an unknown merge engine, a versioned one without a version
+/// column, a sum of strings; and an upsert writer on a log table.
+async fn refuse_bad_definitions(connection: &Connection) {
+    let admin = Admin::new(connection.clone());
+    let aggregation = ("table.merge-engine", "aggregation");
+    for (properties, what) in [
+        (vec![("table.merge-engine", "newest")], "unknown merge engine"),
+        (vec![("table.merge-engine", "versioned")], "versioned without a version column"),
+        (vec![aggregation, ("fields.name.agg", "sum")], "sum of a string"),
+    ] {
+        let definition = TableDefinition {
+            schema: "id BIGINT NOT NULL, name STRING, score BIGINT".into(),
+            bucket_count: 1,
+            primary_key: vec!["id".into()],
+            properties: properties
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+            ..TableDefinition::default()
+        };
+        let answer = admin.create_table(&TablePath::new("default", "bad"), definition, false).await;
+        assert_eq!(server_code(answer), ErrorCode::InvalidTableDefinition, "{what}");
+    }
+    let log_table = TablePath::new("default", "plain");
+    let definition = TableDefinition {
+        schema: "id BIGINT NOT NULL, name STRING, score BIGINT".into(),
+        bucket_count: 1,
+        ..TableDefinition::default()
+    };
+    admin.create_table(&log_table, definition, false).await.unwrap();
+    let answer = UpsertWriter::new(connection, &log_table, UpsertOptions::default()).await;
+    assert!(matches!(answer, Err(ClientError::Invalid(_))), "upsert writer on a log table");
+}
+
+/// Sends one upsert of key 1 (score 100) twice with the same writer id and sequence, and
+/// checks that the second is a duplicate with the first's offset: returns the request.
+async fn send_twice(connection: &Connection, table: &Table) -> UpsertRequest {
+    let schema = table.schema.arrow().clone();
+    let bucket = ufer_wire::bucketing::buckets_of_rows(
+        &users(&schema, &[(1, "a", 100)]),
+        &[0],
+        table.bucket_count(),
+    )
+    .unwrap()[0];
+    let address = table.bucket_addresses[bucket as usize];
+    let mut builder = LogBatchBuilder::new(table.schema.clone(), BatchOptions::default()).unwrap();
+    let stamp = WriterStamp { writer_id: 1_000_000, batch_sequence: 0 };
+    let batch = builder.build(&users(&schema, &[(1, "a", 100)]), None, stamp).unwrap();
+    let request = UpsertRequest {
+        table_id: table.info.table_id,
+        bucket,
+        acks: Acks::All,
+        timeout_ms: 10_000,
+        target_columns: None,
+    };
+    let first = connection.call(address, &request, &batch, Duration::ZERO).await.unwrap();
+    let retry = connection.call(address, &request, &batch, Duration::ZERO).await.unwrap();
+    assert!(!first.body.duplicate && retry.body.duplicate);
+    assert_eq!(retry.body.changelog_offset, first.body.changelog_offset);
+    request
+}
+
+/// A batch of `table` whose row has a null key. The builder takes a null in the NOT NULL key
+/// column (IPC does not check it); the node must refuse the batch.
+fn null_key_batch(table: &Table) -> Vec<u8> {
+    let schema = table.schema.arrow().clone();
+    let mut nullable_key = users(&schema, &[(3, "x", 1)]);
+    let ids: Arc<dyn Array> = Arc::new(Int64Array::from(vec![None::<i64>]));
+    nullable_key = RecordBatch::try_new_with_options(
+        Arc::new(arrow_schema::Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|field| field.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        )),
+        vec![ids, nullable_key.column(1).clone(), nullable_key.column(2).clone()],
+        &Default::default(),
+    )
+    .unwrap();
+    LogBatchBuilder::new(table.schema.clone(), BatchOptions::default())
+        .unwrap()
+        .build(&nullable_key, None, WriterStamp::NONE)
+        .unwrap()
+}
+
 #[test]
 fn aggregation_retries_and_bad_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -278,54 +370,15 @@ fn aggregation_retries_and_bad_input() {
         }
         // A request sent twice with the same writer id and sequence is applied once.
         let table = writer.table().clone();
-        let bucket = ufer_wire::bucketing::buckets_of_rows(
-            &users(&schema, &[(1, "a", 100)]),
-            &[0],
-            table.bucket_count(),
-        )
-        .unwrap()[0];
-        let address = table.bucket_addresses[bucket as usize];
-        let mut builder =
-            LogBatchBuilder::new(table.schema.clone(), BatchOptions::default()).unwrap();
-        let stamp = WriterStamp { writer_id: 1_000_000, batch_sequence: 0 };
-        let batch = builder.build(&users(&schema, &[(1, "a", 100)]), None, stamp).unwrap();
-        let request = UpsertRequest {
-            table_id: table.info.table_id,
-            bucket,
-            acks: Acks::All,
-            timeout_ms: 10_000,
-            target_columns: None,
-        };
-        let first = connection.call(address, &request, &batch, Duration::ZERO).await.unwrap();
-        let retry = connection.call(address, &request, &batch, Duration::ZERO).await.unwrap();
-        assert!(!first.body.duplicate && retry.body.duplicate);
-        assert_eq!(retry.body.changelog_offset, first.body.changelog_offset);
+        let request = send_twice(&connection, &table).await;
+        let bucket = request.bucket;
         let lookuper = Lookuper::new(&connection, &path, None).await.unwrap();
         let found = lookuper.lookup(&keys(lookuper.key_schema(), &[1, 2])).await.unwrap();
         let scores = found.rows.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!((scores.value(0), scores.value(1)), (115, 3), "summed, the retry once");
 
         // Bad input: typed errors, nothing applied.
-        let mut nullable_key = users(&schema, &[(3, "x", 1)]);
-        let ids: Arc<dyn Array> = Arc::new(Int64Array::from(vec![None::<i64>]));
-        nullable_key = RecordBatch::try_new_with_options(
-            Arc::new(arrow_schema::Schema::new(
-                schema
-                    .fields()
-                    .iter()
-                    .map(|field| field.as_ref().clone().with_nullable(true))
-                    .collect::<Vec<_>>(),
-            )),
-            vec![ids, nullable_key.column(1).clone(), nullable_key.column(2).clone()],
-            &Default::default(),
-        )
-        .unwrap();
-        // The builder takes a null in the NOT NULL key column (IPC does not check it); the
-        // node refuses the batch.
-        let null_key = LogBatchBuilder::new(table.schema.clone(), BatchOptions::default())
-            .unwrap()
-            .build(&nullable_key, None, WriterStamp::NONE)
-            .unwrap();
+        let null_key = null_key_batch(&table);
         let request_bucket_0 = UpsertRequest { bucket: 0, ..request.clone() };
         let answer = connection
             .call(table.bucket_addresses[0], &request_bucket_0, &null_key, Duration::ZERO)
@@ -360,36 +413,7 @@ fn aggregation_retries_and_bad_input() {
         let names = found.rows.column(1).as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(names.value(0), "a", "nothing applied half-way");
 
-        let admin = Admin::new(connection.clone());
-        let aggregation = ("table.merge-engine", "aggregation");
-        for (properties, what) in [
-            (vec![("table.merge-engine", "newest")], "unknown merge engine"),
-            (vec![("table.merge-engine", "versioned")], "versioned without a version column"),
-            (vec![aggregation, ("fields.name.agg", "sum")], "sum of a string"),
-        ] {
-            let definition = TableDefinition {
-                schema: "id BIGINT NOT NULL, name STRING, score BIGINT".into(),
-                bucket_count: 1,
-                primary_key: vec!["id".into()],
-                properties: properties
-                    .iter()
-                    .map(|(key, value)| (key.to_string(), value.to_string()))
-                    .collect(),
-                ..TableDefinition::default()
-            };
-            let answer =
-                admin.create_table(&TablePath::new("default", "bad"), definition, false).await;
-            assert_eq!(server_code(answer), ErrorCode::InvalidTableDefinition, "{what}");
-        }
-        let log_table = TablePath::new("default", "plain");
-        let definition = TableDefinition {
-            schema: "id BIGINT NOT NULL, name STRING, score BIGINT".into(),
-            bucket_count: 1,
-            ..TableDefinition::default()
-        };
-        admin.create_table(&log_table, definition, false).await.unwrap();
-        let answer = UpsertWriter::new(&connection, &log_table, UpsertOptions::default()).await;
-        assert!(matches!(answer, Err(ClientError::Invalid(_))), "upsert writer on a log table");
+        refuse_bad_definitions(&connection).await;
         connection.close().await;
     });
 }

@@ -285,15 +285,7 @@ impl<'a> IpcMessage<'a> {
             ));
         }
         for node in nodes.iter() {
-            let valid = (0..=NODE_LENGTH_MAX as i64).contains(&node.length())
-                && (0..=node.length()).contains(&node.null_count());
-            if !valid {
-                return Err(BatchError::BadMessage(format!(
-                    "field node with length {} and null count {}",
-                    node.length(),
-                    node.null_count()
-                )));
-            }
+            check_node(node)?;
         }
         for buffer in buffers.iter() {
             self.check_buffer(buffer)?;
@@ -381,6 +373,20 @@ impl<'a> IpcMessage<'a> {
         }
         Ok(())
     }
+}
+
+/// A field node's length is at most [`NODE_LENGTH_MAX`] and its null count at most its length.
+fn check_node(node: &arrow_ipc::FieldNode) -> Result<(), BatchError> {
+    let valid = (0..=NODE_LENGTH_MAX as i64).contains(&node.length())
+        && (0..=node.length()).contains(&node.null_count());
+    if !valid {
+        return Err(BatchError::BadMessage(format!(
+            "field node with length {} and null count {}",
+            node.length(),
+            node.null_count()
+        )));
+    }
+    Ok(())
 }
 
 /// Size of `buffer` once decompressed. Its range in `body` was checked by `check_layout`.

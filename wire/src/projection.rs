@@ -26,7 +26,8 @@ use crate::header::{
     CRC_START_OFFSET,
 };
 use crate::ipc_message::{
-    encapsulated_metadata_size, write_metadata, IpcMessage, MessageParts, MESSAGE_PREFIX_SIZE_BYTES,
+    encapsulated_metadata_size, write_metadata, ColumnSpan, IpcMessage, MessageParts,
+    MESSAGE_PREFIX_SIZE_BYTES,
 };
 use crate::limits::BATCH_SIZE_MAX_BYTES;
 
@@ -184,6 +185,54 @@ pub fn project(prefix: &[u8], projection: &Projection) -> Result<ProjectedBatch,
     })?;
     let body_at = layout.message + message.metadata_size;
     let record_batch = &message.record_batch;
+    let selected =
+        select_columns(record_batch, &spans, &projection.columns, body_at, layout.batch_length)?;
+
+    let compression = record_batch.compression().map(|body| (body.codec(), body.method()));
+    let flatbuffer = MessageParts {
+        length: record_batch.length(),
+        nodes: &selected.nodes,
+        buffers: &selected.buffers,
+        variadic: &selected.variadic,
+        compression,
+        body_size: selected.body_size,
+    }
+    .encode();
+    let change_types = Attributes(header.attributes)
+        .has_change_types()
+        .then(|| &prefix[layout.change_types..layout.change_types + layout.record_count]);
+    let head = projected_head(header, change_types, &flatbuffer, selected.body_size);
+    // New metadata may be a few bytes longer than the writer's, so a projection of (nearly)
+    // every column can be one alignment unit longer than the original.
+    let batch_length = head.len() + selected.body_size;
+    if batch_length > BATCH_SIZE_MAX_BYTES as usize {
+        return Err(BatchError::BadLength {
+            length: batch_length as u64,
+            reason: "the projected batch would be over the batch size limit",
+        });
+    }
+    Ok(ProjectedBatch { head, body_ranges: selected.body_ranges, batch_length, sealed: false })
+}
+
+/// The chosen columns' entries of a batch's metadata, buffer offsets rebased on the
+/// projected body, and the ranges of the original batch that make up that body.
+struct SelectedColumns {
+    nodes: Vec<arrow_ipc::FieldNode>,
+    buffers: Vec<arrow_ipc::Buffer>,
+    variadic: Vec<i64>,
+    body_ranges: Vec<Range<usize>>,
+    body_size: usize,
+}
+
+/// Picks `columns` out of `record_batch`, whose column `c` lies at `spans[c]` and whose body
+/// starts at `body_at` of a batch `batch_length` bytes long.
+fn select_columns(
+    record_batch: &arrow_ipc::RecordBatch<'_>,
+    spans: &[ColumnSpan],
+    columns: &[usize],
+    body_at: usize,
+    batch_length: usize,
+) -> Result<SelectedColumns, BatchError> {
     let (Some(all_nodes), Some(all_buffers)) = (record_batch.nodes(), record_batch.buffers())
     else {
         return Err(BatchError::BadMessage("field nodes or buffers missing".into()));
@@ -195,7 +244,7 @@ pub fn project(prefix: &[u8], projection: &Projection) -> Result<ProjectedBatch,
     let mut variadic = Vec::new();
     let mut body_ranges: Vec<Range<usize>> = Vec::new();
     let mut body_size = 0usize;
-    for &column in &projection.columns {
+    for &column in columns {
         let span = &spans[column];
         nodes.extend(span.nodes.clone().map(|index| *all_nodes.get(index)));
         if let Some(counts) = all_variadic {
@@ -209,7 +258,7 @@ pub fn project(prefix: &[u8], projection: &Projection) -> Result<ProjectedBatch,
             // belongs to this buffer and the body size stays aligned.
             let padded = align_to_batch(length);
             let range = body_at + offset..body_at + offset + padded;
-            assert!(range.end <= layout.batch_length, "checked by check_layout");
+            assert!(range.end <= batch_length, "checked by check_layout");
             match body_ranges.last_mut() {
                 Some(last) if last.end == range.start => last.end = range.end,
                 _ if padded > 0 => body_ranges.push(range),
@@ -218,31 +267,7 @@ pub fn project(prefix: &[u8], projection: &Projection) -> Result<ProjectedBatch,
             body_size += padded;
         }
     }
-
-    let compression = record_batch.compression().map(|body| (body.codec(), body.method()));
-    let flatbuffer = MessageParts {
-        length: record_batch.length(),
-        nodes: &nodes,
-        buffers: &buffers,
-        variadic: &variadic,
-        compression,
-        body_size,
-    }
-    .encode();
-    let change_types = Attributes(header.attributes)
-        .has_change_types()
-        .then(|| &prefix[layout.change_types..layout.change_types + layout.record_count]);
-    let head = projected_head(header, change_types, &flatbuffer, body_size);
-    // New metadata may be a few bytes longer than the writer's, so a projection of (nearly)
-    // every column can be one alignment unit longer than the original.
-    let batch_length = head.len() + body_size;
-    if batch_length > BATCH_SIZE_MAX_BYTES as usize {
-        return Err(BatchError::BadLength {
-            length: batch_length as u64,
-            reason: "the projected batch would be over the batch size limit",
-        });
-    }
-    Ok(ProjectedBatch { head, body_ranges, batch_length, sealed: false })
+    Ok(SelectedColumns { nodes, buffers, variadic, body_ranges, body_size })
 }
 
 fn projected_head(

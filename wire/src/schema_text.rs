@@ -319,14 +319,7 @@ impl Parser<'_> {
             Some(Keyword::Bytes) => DataType::Binary,
             Some(Keyword::Date) => DataType::Date32,
             Some(Keyword::Decimal) => self.decimal()?,
-            Some(Keyword::Binary) => {
-                let size = self.optional_number("binary size")?.unwrap_or(1);
-                let size = i32::try_from(size)
-                    .ok()
-                    .filter(|size| *size > 0)
-                    .ok_or_else(|| self.error("BINARY size must be positive"))?;
-                DataType::FixedSizeBinary(size)
-            }
+            Some(Keyword::Binary) => self.fixed_size_binary()?,
             Some(Keyword::Time) => {
                 let precision = self.precision(0)?;
                 let unit = unit_of(precision);
@@ -346,21 +339,7 @@ impl Parser<'_> {
                 self.expect('>')?;
                 DataType::List(Arc::new(Field::new("item", item, nullable)))
             }
-            Some(Keyword::Map) => {
-                self.expect('<')?;
-                let (key, _) = self.typed(depth + 1)?;
-                self.expect(',')?;
-                let (value, nullable) = self.typed(depth + 1)?;
-                self.expect('>')?;
-                let entries = Fields::from(vec![
-                    Field::new("key", key, false),
-                    Field::new("value", value, nullable),
-                ]);
-                DataType::Map(
-                    Arc::new(Field::new("entries", DataType::Struct(entries), false)),
-                    false,
-                )
-            }
+            Some(Keyword::Map) => self.map(depth)?,
             Some(Keyword::Row) => {
                 self.expect('<')?;
                 let children = self.columns(depth + 1, Some('>'))?;
@@ -373,6 +352,28 @@ impl Parser<'_> {
             }
         };
         Ok((data_type, self.nullability()?))
+    }
+
+    /// `BINARY` and its optional size (1 if none).
+    fn fixed_size_binary(&mut self) -> Result<DataType, SchemaTextError> {
+        let size = self.optional_number("binary size")?.unwrap_or(1);
+        let size = i32::try_from(size)
+            .ok()
+            .filter(|size| *size > 0)
+            .ok_or_else(|| self.error("BINARY size must be positive"))?;
+        Ok(DataType::FixedSizeBinary(size))
+    }
+
+    /// `MAP<key, value>` after the keyword, the map at nesting `depth`: keys are not null.
+    fn map(&mut self, depth: usize) -> Result<DataType, SchemaTextError> {
+        self.expect('<')?;
+        let (key, _) = self.typed(depth + 1)?;
+        self.expect(',')?;
+        let (value, nullable) = self.typed(depth + 1)?;
+        self.expect('>')?;
+        let entries =
+            Fields::from(vec![Field::new("key", key, false), Field::new("value", value, nullable)]);
+        Ok(DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false))
     }
 
     fn decimal(&mut self) -> Result<DataType, SchemaTextError> {

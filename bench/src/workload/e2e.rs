@@ -8,14 +8,16 @@
 //! Both ends run in this process against the same clock. With acks=all a row becomes
 //! readable once it is durable, so the latency includes the node's fdatasync.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_array::{Array, Int64Array};
 use hdrhistogram::Histogram;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 use ufer_wire::client::{
-    AppendOptions, AppendWriter, Connection, LogScanner, ScanOptions, StartFrom,
+    AppendHandle, AppendOptions, AppendWriter, Connection, LogScanner, ScanOptions, StartFrom,
 };
 use ufer_wire::protocol::messages::{Acks, TablePath};
 
@@ -51,13 +53,7 @@ pub async fn run(
     if params.rate_rows_per_s == 0 || params.batch_rows == 0 {
         return Err(BenchError::Other("e2e needs a rate and rows per batch above 0".into()));
     }
-    let options = ScanOptions {
-        columns: Some(rows::projected_columns()),
-        max_wait: Duration::from_millis(500),
-        ..ScanOptions::default()
-    };
-    let mut scanner = LogScanner::new(connection.clone(), path, options).await?;
-    scanner.subscribe_all(StartFrom::Latest).await?;
+    let mut scanner = subscribe_latest(connection, path).await?;
     let writer_options = AppendOptions {
         batch_size_bytes: 1,
         linger: Duration::from_millis(1),
@@ -65,13 +61,13 @@ pub async fn run(
         ..AppendOptions::default()
     };
     let appender = AppendWriter::new(connection.clone(), path, writer_options).await?;
-    let schema = appender.table().schema.arrow().clone();
 
     // The clocks: scheduled instants map to epoch microseconds through one fixed pair.
     let (epoch_start_us, instant_start) = (rows::now_us(), Instant::now());
     let window = Window::after(params.warmup, params.duration);
     let measured_from_us = epoch_start_us + params.warmup.as_micros() as i64;
     let measured_until_us = measured_from_us + params.duration.as_micros() as i64;
+    let measured_us = measured_from_us..measured_until_us;
     let schedule = Schedule::new(instant_start, params.rate_rows_per_s, params.batch_rows as u64)
         .ok_or_else(|| {
         BenchError::Other("e2e needs a rate and rows per batch above 0".into())
@@ -79,59 +75,147 @@ pub async fn run(
     let total_batches = schedule.sends_within(params.warmup + params.duration);
     let writer_done = Arc::new(Notify::new());
 
-    let batch_rows = params.batch_rows;
-    let done_signal = writer_done.clone();
-    // Acknowledgements are awaited in order by a task of their own, which records how long
-    // each took from its scheduled send: the produce half of the end-to-end latency.
-    let (acks_to, mut acks_from) = tokio::sync::mpsc::unbounded_channel();
-    let acker = tokio::spawn(async move {
-        let mut acked = latency_histogram();
-        while let Some((scheduled, sent_us, handle)) = acks_from.recv().await {
-            let handle: ufer_wire::client::AppendHandle = handle;
-            handle.wait().await?;
-            if (measured_from_us..measured_until_us).contains(&sent_us) {
-                record(
-                    &mut acked,
-                    Instant::now().saturating_duration_since(scheduled).as_micros() as u64,
-                );
-            }
-        }
-        Ok::<_, BenchError>(acked)
-    });
-    // The writer is a thread of its own that sleeps to each scheduled instant (nanosleep:
-    // tens of µs late at most) and hands the batch to the AppendWriter from there, like an
-    // application thread would. Spinning on the runtime until the instant instead (tokio's
-    // timer has millisecond ticks) took a core from the node on a small machine.
-    let runtime = tokio::runtime::Handle::current();
-    let writer = std::thread::Builder::new()
-        .name("e2e-writer".into())
-        .spawn(move || {
-            let sent = (|| {
-                for index in 0..total_batches {
-                    let scheduled = schedule.due(index);
-                    std::thread::sleep(scheduled.saturating_duration_since(Instant::now()));
-                    let sent_us = epoch_start_us + schedule.offset(index).as_micros() as i64;
-                    let batch = rows::batch(
-                        &schema,
-                        (index as usize * batch_rows) as i64,
-                        batch_rows,
-                        sent_us,
-                    )?;
-                    let handle = runtime.block_on(appender.append(batch))?;
-                    if acks_to.send((scheduled, sent_us, handle)).is_err() {
-                        return Err(BenchError::Other("the acknowledgement task stopped".into()));
-                    }
-                }
-                drop(acks_to);
-                runtime.block_on(appender.close())?;
-                Ok::<_, BenchError>(())
-            })();
-            done_signal.notify_one();
-            sent
-        })
-        .map_err(|error| BenchError::Other(format!("starting the writer thread: {error}")))?;
+    let (acks_to, acks_from) = tokio::sync::mpsc::unbounded_channel();
+    let acker = tokio::spawn(record_acks(acks_from, measured_us.clone()));
+    let plan = WriterPlan {
+        appender,
+        schedule,
+        total_batches,
+        batch_rows: params.batch_rows,
+        epoch_start_us,
+        acks_to,
+        done: writer_done.clone(),
+    };
+    let writer = spawn_writer(plan)?;
 
     let expected_rows = total_batches * params.batch_rows as u64;
+    let read = read_rows(&mut scanner, expected_rows, &measured_us, &window, &writer_done).await?;
+    writer.join().map_err(|_| BenchError::Other("the writer thread panicked".into()))??;
+    let acked = acker.await.map_err(|error| {
+        BenchError::Other(format!("the acknowledgement task failed: {error}"))
+    })??;
+    if read.seen < expected_rows {
+        return Err(BenchError::Other(format!(
+            "the reader saw {} of {expected_rows} rows within {} s of the last write",
+            read.seen,
+            DRAIN_WAIT.as_secs()
+        )));
+    }
+    Ok(E2eResult { delivered: read.delivered, latency: read.latency, acked })
+}
+
+/// A scanner of `path` from its latest offset, reading `id` and `sent_us` only (projected on
+/// the node).
+async fn subscribe_latest(
+    connection: &Connection,
+    path: &TablePath,
+) -> Result<LogScanner, BenchError> {
+    let options = ScanOptions {
+        columns: Some(rows::projected_columns()),
+        max_wait: Duration::from_millis(500),
+        ..ScanOptions::default()
+    };
+    let mut scanner = LogScanner::new(connection.clone(), path, options).await?;
+    scanner.subscribe_all(StartFrom::Latest).await?;
+    Ok(scanner)
+}
+
+/// A batch handed to the AppendWriter: when it was due, the `sent_us` its rows carry, and the
+/// handle that completes on its acknowledgement.
+type SentBatch = (Instant, i64, AppendHandle);
+
+/// Awaits acknowledgements in order, recording how long each took from its scheduled send
+/// for batches sent within `measured_us`: the produce half of the end-to-end latency.
+async fn record_acks(
+    mut acks_from: UnboundedReceiver<SentBatch>,
+    measured_us: Range<i64>,
+) -> Result<Histogram<u64>, BenchError> {
+    let mut acked = latency_histogram();
+    while let Some((scheduled, sent_us, handle)) = acks_from.recv().await {
+        handle.wait().await?;
+        if measured_us.contains(&sent_us) {
+            record(
+                &mut acked,
+                Instant::now().saturating_duration_since(scheduled).as_micros() as u64,
+            );
+        }
+    }
+    Ok(acked)
+}
+
+/// What the writer thread sends, and where it reports.
+struct WriterPlan {
+    appender: AppendWriter,
+    schedule: Schedule,
+    total_batches: u64,
+    batch_rows: usize,
+    /// The epoch microseconds of the schedule's start.
+    epoch_start_us: i64,
+    acks_to: UnboundedSender<SentBatch>,
+    /// Notified once the writer has sent everything, or failed.
+    done: Arc<Notify>,
+}
+
+/// The writer is a thread of its own that sleeps to each scheduled instant (nanosleep: tens
+/// of µs late at most) and hands the batch to the AppendWriter from there, like an
+/// application thread would. Spinning on the runtime until the instant instead (tokio's
+/// timer has millisecond ticks) took a core from the node on a small machine.
+fn spawn_writer(
+    plan: WriterPlan,
+) -> Result<std::thread::JoinHandle<Result<(), BenchError>>, BenchError> {
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name("e2e-writer".into())
+        .spawn(move || {
+            let done = plan.done.clone();
+            let sent = send_on_schedule(&runtime, plan);
+            done.notify_one();
+            sent
+        })
+        .map_err(|error| BenchError::Other(format!("starting the writer thread: {error}")))
+}
+
+/// Sends every batch of `plan` at its scheduled instant, then closes the writer.
+fn send_on_schedule(runtime: &tokio::runtime::Handle, plan: WriterPlan) -> Result<(), BenchError> {
+    let WriterPlan {
+        appender, schedule, total_batches, batch_rows, epoch_start_us, acks_to, ..
+    } = plan;
+    let schema = appender.table().schema.arrow().clone();
+    for index in 0..total_batches {
+        let scheduled = schedule.due(index);
+        std::thread::sleep(scheduled.saturating_duration_since(Instant::now()));
+        let sent_us = epoch_start_us + schedule.offset(index).as_micros() as i64;
+        let batch =
+            rows::batch(&schema, (index as usize * batch_rows) as i64, batch_rows, sent_us)?;
+        let handle = runtime.block_on(appender.append(batch))?;
+        if acks_to.send((scheduled, sent_us, handle)).is_err() {
+            return Err(BenchError::Other("the acknowledgement task stopped".into()));
+        }
+    }
+    drop(acks_to);
+    runtime.block_on(appender.close())?;
+    Ok(())
+}
+
+/// What the reader saw.
+struct Read {
+    /// Rows sent within the measured span.
+    delivered: Throughput,
+    /// Scheduled send to arrival, per row sent within the measured span (µs).
+    latency: Histogram<u64>,
+    /// Rows seen, measured or not.
+    seen: u64,
+}
+
+/// Polls `scanner` until `expected_rows` rows have arrived, or until [`DRAIN_WAIT`] after
+/// `writer_done` is notified, recording the latency of each row sent within `measured_us`.
+async fn read_rows(
+    scanner: &mut LogScanner,
+    expected_rows: u64,
+    measured_us: &Range<i64>,
+    window: &Window,
+    writer_done: &Notify,
+) -> Result<Read, BenchError> {
     let mut delivered =
         Throughput { seconds: window.duration().as_secs_f64(), ..Throughput::default() };
     let mut latency = latency_histogram();
@@ -157,7 +241,7 @@ pub async fn run(
             seen += sent.len() as u64;
             for row in 0..sent.len() {
                 let sent_us = sent.value(row);
-                if (measured_from_us..measured_until_us).contains(&sent_us) {
+                if measured_us.contains(&sent_us) {
                     record(&mut latency, arrived_us.saturating_sub(sent_us).max(0) as u64);
                     delivered.bytes += ROW_SIZE_BYTES as u64;
                     delivered.rows += 1;
@@ -166,17 +250,7 @@ pub async fn run(
             delivered.requests += 1;
         }
     }
-    writer.join().map_err(|_| BenchError::Other("the writer thread panicked".into()))??;
-    let acked = acker.await.map_err(|error| {
-        BenchError::Other(format!("the acknowledgement task failed: {error}"))
-    })??;
-    if seen < expected_rows {
-        return Err(BenchError::Other(format!(
-            "the reader saw {seen} of {expected_rows} rows within {} s of the last write",
-            DRAIN_WAIT.as_secs()
-        )));
-    }
-    Ok(E2eResult { delivered, latency, acked })
+    Ok(Read { delivered, latency, seen })
 }
 
 /// What an e2e run measured.

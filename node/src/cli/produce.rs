@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::io::BufReader;
 
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use tokio::sync::mpsc::Sender;
 use ufer_wire::client::{AppendOptions, AppendWriter, Connection};
 use ufer_wire::protocol::messages::Acks;
 
@@ -29,46 +31,7 @@ pub async fn run(connection: &Connection, args: &ProduceArgs) -> Result<(), Stri
         tokio::sync::mpsc::channel::<Result<RecordBatch, String>>(READ_AHEAD_BATCH_COUNT);
     let (format, batch_rows) = (args.format, args.batch_rows.max(1));
     // Standard input is read on its own thread: reading blocks.
-    let reader = std::thread::spawn(move || {
-        let stdin = BufReader::new(std::io::stdin());
-        let send = |batch| sender.blocking_send(batch).is_ok();
-        match format {
-            Format::Jsonl => match arrow_json::ReaderBuilder::new(schema)
-                .with_batch_size(batch_rows)
-                .build(stdin)
-            {
-                Ok(reader) => {
-                    for batch in reader {
-                        if !send(batch.map_err(|error| format!("reading JSON lines: {error}"))) {
-                            return;
-                        }
-                    }
-                }
-                Err(error) => {
-                    send(Err(error.to_string()));
-                }
-            },
-            Format::Csv => match arrow_csv::ReaderBuilder::new(schema)
-                .with_header(true)
-                .with_batch_size(batch_rows)
-                .build(stdin)
-            {
-                Ok(reader) => {
-                    for batch in reader {
-                        if !send(batch.map_err(|error| format!("reading CSV: {error}"))) {
-                            return;
-                        }
-                    }
-                }
-                Err(error) => {
-                    send(Err(error.to_string()));
-                }
-            },
-            Format::Table => {
-                send(Err("--format table is an output format; produce reads jsonl or csv".into()));
-            }
-        }
-    });
+    let reader = std::thread::spawn(move || read_stdin(format, schema, batch_rows, &sender));
     let mut handles = Vec::new();
     let mut rows = 0usize;
     while let Some(batch) = batches.recv().await {
@@ -92,4 +55,51 @@ pub async fn run(connection: &Connection, args: &ProduceArgs) -> Result<(), Stri
         println!("  bucket {bucket}: offsets {first}..={last}");
     }
     Ok(())
+}
+
+/// Reads standard input in `format` into batches of `batch_rows` rows of `schema`, sending
+/// each (or the error that ended the reading) to `sender` until it is closed.
+fn read_stdin(
+    format: Format,
+    schema: SchemaRef,
+    batch_rows: usize,
+    sender: &Sender<Result<RecordBatch, String>>,
+) {
+    let stdin = BufReader::new(std::io::stdin());
+    let send = |batch| sender.blocking_send(batch).is_ok();
+    match format {
+        Format::Jsonl => {
+            match arrow_json::ReaderBuilder::new(schema).with_batch_size(batch_rows).build(stdin) {
+                Ok(reader) => {
+                    for batch in reader {
+                        if !send(batch.map_err(|error| format!("reading JSON lines: {error}"))) {
+                            return;
+                        }
+                    }
+                }
+                Err(error) => {
+                    send(Err(error.to_string()));
+                }
+            }
+        }
+        Format::Csv => match arrow_csv::ReaderBuilder::new(schema)
+            .with_header(true)
+            .with_batch_size(batch_rows)
+            .build(stdin)
+        {
+            Ok(reader) => {
+                for batch in reader {
+                    if !send(batch.map_err(|error| format!("reading CSV: {error}"))) {
+                        return;
+                    }
+                }
+            }
+            Err(error) => {
+                send(Err(error.to_string()));
+            }
+        },
+        Format::Table => {
+            send(Err("--format table is an output format; produce reads jsonl or csv".into()));
+        }
+    }
 }

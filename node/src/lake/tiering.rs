@@ -47,7 +47,7 @@ use super::{
     decode_offsets, encode_offsets, DATA_FILE_SIZE_MAX_BYTES, OFFSETS_PROPERTY,
     READ_SIZE_MAX_BYTES, ROUND_BUCKET_BYTES_MAX, TABLE_ID_PROPERTY,
 };
-use crate::catalog::SharedCatalog;
+use crate::catalog::{Catalog, SharedCatalog};
 use crate::config::{LakeConfig, NodeConfig};
 use crate::error::NodeError;
 use crate::routing::shard_of;
@@ -195,12 +195,7 @@ async fn run(context: Context) {
         let current = context.catalog.get();
         if seen_catalog.as_ref().is_none_or(|seen| !Arc::ptr_eq(seen, &current)) {
             // The catalog changed: which tables are lake tables now.
-            lake_tables = current
-                .all_tables()
-                .filter_map(|info| resolve(info, &context.log).ok())
-                .filter(|table| table.lake.is_some())
-                .map(Rc::new)
-                .collect();
+            lake_tables = lake_tables_of(&context, &current);
             tables.retain(|id, _| lake_tables.iter().any(|table| table.info.table_id == *id));
             context.metrics.retain_tables(
                 &lake_tables.iter().map(|table| table.info.path.to_string()).collect::<Vec<_>>(),
@@ -224,53 +219,77 @@ async fn run(context: Context) {
             glommio::timer::sleep(POLL_INTERVAL).await;
             continue;
         };
-        for resolved in lake_tables.clone() {
-            if context.stopping.load(Ordering::SeqCst) {
-                break;
-            }
-            let table_id = resolved.info.table_id;
-            let now = Instant::now();
-            if retry_at.get(&table_id).is_some_and(|at| now < *at) {
-                continue;
-            }
-            let table = match tables.entry(table_id) {
-                std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-                std::collections::hash_map::Entry::Vacant(entry) => {
-                    match runtime.block_on(load_table(iceberg, &resolved)) {
-                        Ok(table) => {
-                            tell_shards(&context, &table);
-                            entry.insert(table)
-                        }
-                        Err(error) => {
-                            fail(
-                                &context,
-                                &format!("setting up lake table {}: {error}", resolved.info.path),
-                            );
-                            retry_at.insert(table_id, now + RETRY_DELAY);
-                            continue;
-                        }
+        tier_due_tables(&context, &runtime, iceberg, &lake_tables, &mut tables, &mut retry_at)
+            .await;
+        glommio::timer::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// The lake tables of `catalog`, resolved.
+fn lake_tables_of(context: &Context, catalog: &Catalog) -> Vec<Rc<ResolvedTable>> {
+    catalog
+        .all_tables()
+        .filter_map(|info| resolve(info, &context.log).ok())
+        .filter(|table| table.lake.is_some())
+        .map(Rc::new)
+        .collect()
+}
+
+/// One pass over `lake_tables`: sets up each that is not in `tables` yet and runs a round of
+/// each that is due, until the node stops. A table whose set-up or round fails is tried
+/// again at its `retry_at`.
+async fn tier_due_tables(
+    context: &Context,
+    runtime: &tokio::runtime::Runtime,
+    iceberg: &SqlCatalog,
+    lake_tables: &[Rc<ResolvedTable>],
+    tables: &mut HashMap<u64, LakeTable>,
+    retry_at: &mut HashMap<u64, Instant>,
+) {
+    for resolved in lake_tables {
+        if context.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let table_id = resolved.info.table_id;
+        let now = Instant::now();
+        if retry_at.get(&table_id).is_some_and(|at| now < *at) {
+            continue;
+        }
+        let table = match tables.entry(table_id) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                match runtime.block_on(load_table(iceberg, resolved)) {
+                    Ok(table) => {
+                        tell_shards(context, &table);
+                        entry.insert(table)
+                    }
+                    Err(error) => {
+                        fail(
+                            context,
+                            &format!("setting up lake table {}: {error}", resolved.info.path),
+                        );
+                        retry_at.insert(table_id, now + RETRY_DELAY);
+                        continue;
                     }
                 }
-            };
-            if now < table.next_round {
-                continue;
             }
-            match tier_round(&context, &runtime, iceberg, table).await {
-                Ok(caught_up) => {
-                    let freshness =
-                        resolved.lake.as_ref().map_or(RETRY_DELAY, |lake| lake.freshness);
-                    table.next_round = if caught_up { now + freshness } else { Instant::now() };
-                    retry_at.remove(&table_id);
-                }
-                Err(TieringError::Stopping) => break,
-                Err(error) => {
-                    fail(&context, &format!("tiering {}: {error}", resolved.info.path));
-                    tables.remove(&table_id);
-                    retry_at.insert(table_id, Instant::now() + RETRY_DELAY);
-                }
+        };
+        if now < table.next_round {
+            continue;
+        }
+        match tier_round(context, runtime, iceberg, table).await {
+            Ok(caught_up) => {
+                let freshness = resolved.lake.as_ref().map_or(RETRY_DELAY, |lake| lake.freshness);
+                table.next_round = if caught_up { now + freshness } else { Instant::now() };
+                retry_at.remove(&table_id);
+            }
+            Err(TieringError::Stopping) => return,
+            Err(error) => {
+                fail(context, &format!("tiering {}: {error}", resolved.info.path));
+                tables.remove(&table_id);
+                retry_at.insert(table_id, Instant::now() + RETRY_DELAY);
             }
         }
-        glommio::timer::sleep(POLL_INTERVAL).await;
     }
 }
 
@@ -450,7 +469,6 @@ async fn tier_round(
     catalog: &SqlCatalog,
     table: &mut LakeTable,
 ) -> Result<bool, TieringError> {
-    let table_id = table.resolved.info.table_id;
     let mut offsets = table.offsets.clone();
     let mut files: Vec<DataFile> = Vec::new();
     let mut caught_up = true;
@@ -458,66 +476,15 @@ async fn tier_round(
     let (mut rows_total, mut bytes_total) = (0u64, 0u64);
     for bucket in 0..table.resolved.info.definition.bucket_count {
         let start = offsets.get(&bucket).copied().unwrap_or(0);
-        let mut next = start;
-        let mut target = None;
-        let mut round_bytes = 0u64;
-        let mut writer: Option<DataWriter> = None;
-        loop {
-            if context.stopping.load(Ordering::SeqCst) {
-                return Err(TieringError::Stopping);
-            }
-            let read = read_from_shard(context, table_id, bucket, next).await?;
-            let target = *target.get_or_insert(read.high_watermark);
-            if next < read.log_start_offset {
-                // Deleted by retention before it was tiered: nothing to copy.
-                LakeMetrics::add(&context.metrics.skipped_records, read.log_start_offset - next);
-                eprintln!(
-                    "ufer: lake: {} bucket {bucket}: records {next}..{} were deleted before they were tiered",
-                    table.name, read.log_start_offset
-                );
-                next = read.log_start_offset;
-                continue;
-            }
-            if read.records.is_empty() {
-                break;
-            }
-            round_bytes += read.records.len() as u64;
-            let batches = convert(table, bucket, &read, &mut next)?;
-            bytes_total += read.records.len() as u64;
-            if !batches.is_empty() {
-                if context.crash_point == Some(CrashPoint::BeforeWrite) {
-                    std::process::abort();
-                }
-                let table_ref = &table.table;
-                let open = &mut writer;
-                runtime.block_on(async {
-                    if open.is_none() {
-                        *open = Some(new_writer(table_ref, bucket, start).await?);
-                    }
-                    if let Some(writer) = open.as_mut() {
-                        for batch in batches {
-                            rows_total += batch.num_rows() as u64;
-                            writer.write(batch).await?;
-                        }
-                    }
-                    Ok::<(), iceberg::Error>(())
-                })?;
-            }
-            if next >= target {
-                break;
-            }
-            if round_bytes >= ROUND_BUCKET_BYTES_MAX {
-                caught_up = false;
-                break;
-            }
+        let tiered = tier_bucket(context, runtime, table, bucket, start).await?;
+        files.extend(tiered.files);
+        caught_up &= tiered.caught_up;
+        rows_total += tiered.rows;
+        bytes_total += tiered.bytes;
+        if tiered.next != start {
+            offsets.insert(bucket, tiered.next);
         }
-        if let Some(mut writer) = writer {
-            files.extend(runtime.block_on(writer.close())?);
-        }
-        if next != start {
-            offsets.insert(bucket, next);
-        }
-        lag += target.unwrap_or(next).saturating_sub(next);
+        lag += tiered.lag;
     }
     let commit_ms = ufer_shard::Clock::now_ms(&ufer_shard::SystemClock);
     let previous = context.metrics.lag(&table.name).unwrap_or_default();
@@ -530,17 +497,7 @@ async fn tier_round(
         std::process::abort();
     }
     let file_count = files.len() as u64;
-    let properties = HashMap::from([
-        (OFFSETS_PROPERTY.to_string(), encode_offsets(&offsets)),
-        (TABLE_ID_PROPERTY.to_string(), table_id.to_string()),
-    ]);
-    let transaction = Transaction::new(&table.table);
-    let append =
-        transaction.fast_append().add_data_files(files).set_snapshot_properties(properties);
-    let transaction = append.apply(transaction)?;
-    table.table = runtime.block_on(transaction.commit(catalog))?;
-    // The commit is what counts: what the snapshot now says is what the lake holds.
-    table.offsets = tiered_offsets(&table.table)?;
+    commit(runtime, catalog, table, files, &offsets)?;
     if context.crash_point == Some(CrashPoint::AfterCommit) {
         std::process::abort();
     }
@@ -551,6 +508,127 @@ async fn tier_round(
     LakeMetrics::add(&context.metrics.batch_bytes, bytes_total);
     context.metrics.set_lag(&table.name, TableLag { records: lag, last_commit_ms: commit_ms });
     Ok(caught_up)
+}
+
+/// What a round copied of one bucket.
+struct BucketRound {
+    /// The offset after the last record copied.
+    next: u64,
+    /// Records below the high watermark the round's first read saw, not copied.
+    lag: u64,
+    /// Whether the round reached that high watermark (not stopped by
+    /// [`ROUND_BUCKET_BYTES_MAX`]).
+    caught_up: bool,
+    /// The data files written, closed.
+    files: Vec<DataFile>,
+    /// Rows written.
+    rows: u64,
+    /// Bytes of log batches read.
+    bytes: u64,
+}
+
+/// Copies `bucket` of `table` from offset `start` into data files, up to the high watermark
+/// of the first read (at most [`ROUND_BUCKET_BYTES_MAX`]).
+async fn tier_bucket(
+    context: &Context,
+    runtime: &tokio::runtime::Runtime,
+    table: &LakeTable,
+    bucket: u32,
+    start: u64,
+) -> Result<BucketRound, TieringError> {
+    let table_id = table.resolved.info.table_id;
+    let mut next = start;
+    let mut target = None;
+    let (mut round_bytes, mut rows) = (0u64, 0u64);
+    let mut caught_up = true;
+    let mut writer: Option<DataWriter> = None;
+    loop {
+        if context.stopping.load(Ordering::SeqCst) {
+            return Err(TieringError::Stopping);
+        }
+        let read = read_from_shard(context, table_id, bucket, next).await?;
+        let target = *target.get_or_insert(read.high_watermark);
+        if next < read.log_start_offset {
+            // Deleted by retention before it was tiered: nothing to copy.
+            LakeMetrics::add(&context.metrics.skipped_records, read.log_start_offset - next);
+            eprintln!(
+                "ufer: lake: {} bucket {bucket}: records {next}..{} were deleted before they were tiered",
+                table.name, read.log_start_offset
+            );
+            next = read.log_start_offset;
+            continue;
+        }
+        if read.records.is_empty() {
+            break;
+        }
+        round_bytes += read.records.len() as u64;
+        let batches = convert(table, bucket, &read, &mut next)?;
+        if !batches.is_empty() {
+            if context.crash_point == Some(CrashPoint::BeforeWrite) {
+                std::process::abort();
+            }
+            let write = write_batches(&table.table, bucket, start, &mut writer, batches);
+            rows += runtime.block_on(write)?;
+        }
+        if next >= target {
+            break;
+        }
+        if round_bytes >= ROUND_BUCKET_BYTES_MAX {
+            caught_up = false;
+            break;
+        }
+    }
+    let files = match writer {
+        Some(mut writer) => runtime.block_on(writer.close())?,
+        None => Vec::new(),
+    };
+    let lag = target.unwrap_or(next).saturating_sub(next);
+    Ok(BucketRound { next, lag, caught_up, files, rows, bytes: round_bytes })
+}
+
+/// Writes `batches` into the bucket's data files, opening `writer` for the first; returns
+/// the rows written.
+async fn write_batches(
+    table: &Table,
+    bucket: u32,
+    first_offset: u64,
+    writer: &mut Option<DataWriter>,
+    batches: Vec<RecordBatch>,
+) -> Result<u64, iceberg::Error> {
+    if writer.is_none() {
+        *writer = Some(new_writer(table, bucket, first_offset).await?);
+    }
+    let mut rows = 0u64;
+    if let Some(writer) = writer.as_mut() {
+        for batch in batches {
+            rows += batch.num_rows() as u64;
+            writer.write(batch).await?;
+        }
+    }
+    Ok(rows)
+}
+
+/// Commits `files` to `table` in one fast append whose snapshot records `offsets`, and
+/// takes the tiered offsets from the new snapshot.
+fn commit(
+    runtime: &tokio::runtime::Runtime,
+    catalog: &SqlCatalog,
+    table: &mut LakeTable,
+    files: Vec<DataFile>,
+    offsets: &BTreeMap<u32, u64>,
+) -> Result<(), TieringError> {
+    let properties = HashMap::from([
+        (OFFSETS_PROPERTY.to_string(), encode_offsets(offsets)),
+        (TABLE_ID_PROPERTY.to_string(), table.resolved.info.table_id.to_string()),
+    ]);
+    let transaction = Transaction::new(&table.table);
+    let append =
+        transaction.fast_append().add_data_files(files).set_snapshot_properties(properties);
+    let transaction = append.apply(transaction)?;
+    table.table = runtime.block_on(transaction.commit(catalog))?;
+    // The commit is what counts: what the snapshot now says is what the lake holds.
+    table.offsets = tiered_offsets(&table.table)?;
+    Ok(())
 }
 
 /// The lake rows of the batches in `read` from offset `next` on; moves `next` past them.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ufer_shard::LogConfig;
 use ufer_shard::{is_pk_property, PkTableOptions};
 use ufer_wire::protocol::error_code::{ErrorBody, ErrorCode};
-use ufer_wire::protocol::messages::TableInfo;
+use ufer_wire::protocol::messages::{TableDefinition, TableInfo};
 use ufer_wire::schema_text::parse_schema;
 use ufer_wire::BatchSchema;
 
@@ -102,30 +102,51 @@ pub fn resolve(info: &TableInfo, base: &LogConfig) -> Result<ResolvedTable, Erro
             definition.bucket_count
         )));
     }
-    let primary_key = if definition.primary_key.is_empty() {
+    let primary_key = resolve_primary_key(definition, &schema)?;
+    if definition.partition_by.is_some() {
+        return Err(invalid("partitioned tables are not supported yet"));
+    }
+    check_bucket_key(&definition.bucket_key, &schema)?;
+    let properties = apply_properties(&definition.properties, base, primary_key.is_some())?;
+    let log = properties.log;
+    log.validate().map_err(|reason| invalid(format!("properties: {reason}")))?;
+    let lake = if properties.lake_enabled {
+        Some(lake_options(properties.freshness, &schema, primary_key.is_some())?)
+    } else {
+        None
+    };
+    Ok(ResolvedTable { info: info.clone(), schema, log, primary_key, lake })
+}
+
+/// The primary-key options of a table with a primary key; for a table without one, a
+/// primary-key property is a mistake.
+fn resolve_primary_key(
+    definition: &TableDefinition,
+    schema: &BatchSchema,
+) -> Result<Option<PkTableOptions>, ErrorBody> {
+    if definition.primary_key.is_empty() {
         if let Some((key, _)) = definition.properties.iter().find(|(key, _)| is_pk_property(key)) {
             return Err(invalid(format!(
                 "property {key} is for primary-key tables; this table has no primary key"
             )));
         }
-        None
-    } else {
-        let pk_properties: Vec<(String, String)> =
-            definition.properties.iter().filter(|(key, _)| is_pk_property(key)).cloned().collect();
-        Some(
-            PkTableOptions::from_definition(
-                schema.arrow(),
-                &definition.primary_key,
-                &definition.bucket_key,
-                &pk_properties,
-            )
-            .map_err(|reason| invalid(format!("primary key: {reason}")))?,
-        )
-    };
-    if definition.partition_by.is_some() {
-        return Err(invalid("partitioned tables are not supported yet"));
+        return Ok(None);
     }
-    for column in &definition.bucket_key {
+    let pk_properties: Vec<(String, String)> =
+        definition.properties.iter().filter(|(key, _)| is_pk_property(key)).cloned().collect();
+    let options = PkTableOptions::from_definition(
+        schema.arrow(),
+        &definition.primary_key,
+        &definition.bucket_key,
+        &pk_properties,
+    )
+    .map_err(|reason| invalid(format!("primary key: {reason}")))?;
+    Ok(Some(options))
+}
+
+/// Every bucket key column is in the schema and has a type that hashes to a bucket.
+fn check_bucket_key(bucket_key: &[String], schema: &BatchSchema) -> Result<(), ErrorBody> {
+    for column in bucket_key {
         let Some(field) = schema.arrow().fields().iter().find(|field| field.name() == column)
         else {
             return Err(invalid(format!("bucket key column {column:?} is not in the schema")));
@@ -137,11 +158,29 @@ pub fn resolve(info: &TableInfo, base: &LogConfig) -> Result<ResolvedTable, Erro
             )));
         }
     }
+    Ok(())
+}
+
+/// What a table's properties (other than its primary-key ones) set.
+struct TableProperties {
+    /// The node's log limits with the table's applied, not yet validated.
+    log: LogConfig,
+    lake_enabled: bool,
+    freshness: Duration,
+}
+
+/// Applies `properties` to the node's log defaults `base`; a primary-key table's
+/// primary-key properties are left to [`resolve_primary_key`].
+fn apply_properties(
+    properties: &[(String, String)],
+    base: &LogConfig,
+    has_primary_key: bool,
+) -> Result<TableProperties, ErrorBody> {
     let mut log = base.clone();
     let mut lake_enabled = false;
     let mut freshness = LAKE_FRESHNESS_DEFAULT;
-    for (key, value) in &definition.properties {
-        if primary_key.is_some() && is_pk_property(key) {
+    for (key, value) in properties {
+        if has_primary_key && is_pk_property(key) {
             continue;
         }
         let number = || {
@@ -181,22 +220,25 @@ pub fn resolve(info: &TableInfo, base: &LogConfig) -> Result<ResolvedTable, Erro
             }
         }
     }
-    log.validate().map_err(|reason| invalid(format!("properties: {reason}")))?;
-    let lake = if lake_enabled {
-        if freshness < LAKE_FRESHNESS_MIN {
-            return Err(invalid(format!(
-                "lake freshness must be at least {} ms",
-                LAKE_FRESHNESS_MIN.as_millis()
-            )));
-        }
-        // Every column must have an Iceberg type.
-        LakeSchema::new(schema.arrow(), primary_key.is_some())
-            .map_err(|error| invalid(format!("lake table: {error}")))?;
-        Some(LakeTableOptions { freshness })
-    } else {
-        None
-    };
-    Ok(ResolvedTable { info: info.clone(), schema, log, primary_key, lake })
+    Ok(TableProperties { log, lake_enabled, freshness })
+}
+
+/// A lake table's options: its freshness is not below [`LAKE_FRESHNESS_MIN`] and every
+/// column has an Iceberg type.
+fn lake_options(
+    freshness: Duration,
+    schema: &BatchSchema,
+    has_primary_key: bool,
+) -> Result<LakeTableOptions, ErrorBody> {
+    if freshness < LAKE_FRESHNESS_MIN {
+        return Err(invalid(format!(
+            "lake freshness must be at least {} ms",
+            LAKE_FRESHNESS_MIN.as_millis()
+        )));
+    }
+    LakeSchema::new(schema.arrow(), has_primary_key)
+        .map_err(|error| invalid(format!("lake table: {error}")))?;
+    Ok(LakeTableOptions { freshness })
 }
 
 /// `30s`, `3min`, `500ms`, `1h`, `2d` (Apache Fluss's duration text); a bare number is ms.

@@ -375,26 +375,7 @@ async fn run_engine(name: &'static str, args: Args, work: PathBuf) {
         rate(args.keys, load_time)
     );
     for (label, zipfian) in [("uniform", false), ("zipfian", true)] {
-        let mut keys = Keys::new(args.keys, zipfian, 42);
-        let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
-        let (started, mut rows, mut value) = (Instant::now(), 0u64, 0i64);
-        let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
-        while Instant::now() < deadline {
-            value += 1;
-            let ids: Vec<i64> = (0..args.batch_rows).map(|_| keys.next()).collect();
-            let at = Instant::now();
-            upsert(&engine, &mut table, &ids, value, &mut progress).await;
-            latency.saturating_record(at.elapsed().as_nanos() as u64);
-            rows += ids.len() as u64;
-        }
-        let summary = LatencySummary::of(&latency);
-        println!(
-            "  upsert {label:<8} {} rows ({}-row requests: p50 {} p99 {})",
-            rate(rows, started.elapsed()),
-            args.batch_rows,
-            human_duration(summary.p50),
-            human_duration(summary.p99)
-        );
+        upserts(&engine, &mut table, &args, &mut progress, label, zipfian).await;
     }
     engine.settle().await;
     let written = engine.bytes_written();
@@ -409,31 +390,69 @@ async fn run_engine(name: &'static str, args: Args, work: PathBuf) {
         live_bytes >> 20
     );
     for (label, zipfian) in [("uniform", false), ("zipfian", true)] {
-        let mut keys = Keys::new(args.keys, zipfian, 7);
-        let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
-        let started = Instant::now();
-        let mut encoded = Vec::new();
-        for _ in 0..args.lookups {
-            let ids = [keys.next()];
-            let rows = table.rows(&ids, 0);
-            encoded.clear();
-            table.generator.key_encoder().encode(&rows, 0, &mut encoded).unwrap();
-            let at = Instant::now();
-            let found = engine.get(&encoded).await;
-            latency.saturating_record(at.elapsed().as_nanos() as u64);
-            assert!(found.is_some(), "every key was loaded");
-        }
-        let summary = LatencySummary::of(&latency);
-        println!(
-            "  lookup {label:<8} {} (one at a time): p50 {} p99 {} p99.9 {}",
-            rate(args.lookups as u64, started.elapsed()),
-            human_duration(summary.p50),
-            human_duration(summary.p99),
-            human_duration(summary.p999)
-        );
+        lookups(&engine, &table, &args, label, zipfian).await;
     }
     engine.close().await;
     let _ = std::fs::remove_dir_all(&path);
+}
+
+/// Upserts of `args.batch_rows` keys (`zipfian` or uniform) for `args.seconds`: prints the
+/// rows per second and the latency of a request.
+async fn upserts(
+    engine: &Engine,
+    table: &mut Table,
+    args: &Args,
+    progress: &mut Progress,
+    label: &str,
+    zipfian: bool,
+) {
+    let mut keys = Keys::new(args.keys, zipfian, 42);
+    let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let (started, mut rows, mut value) = (Instant::now(), 0u64, 0i64);
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    while Instant::now() < deadline {
+        value += 1;
+        let ids: Vec<i64> = (0..args.batch_rows).map(|_| keys.next()).collect();
+        let at = Instant::now();
+        upsert(engine, table, &ids, value, progress).await;
+        latency.saturating_record(at.elapsed().as_nanos() as u64);
+        rows += ids.len() as u64;
+    }
+    let summary = LatencySummary::of(&latency);
+    println!(
+        "  upsert {label:<8} {} rows ({}-row requests: p50 {} p99 {})",
+        rate(rows, started.elapsed()),
+        args.batch_rows,
+        human_duration(summary.p50),
+        human_duration(summary.p99)
+    );
+}
+
+/// `args.lookups` point reads of loaded keys (`zipfian` or uniform), one at a time: prints
+/// their rate and latency.
+async fn lookups(engine: &Engine, table: &Table, args: &Args, label: &str, zipfian: bool) {
+    let mut keys = Keys::new(args.keys, zipfian, 7);
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    let started = Instant::now();
+    let mut encoded = Vec::new();
+    for _ in 0..args.lookups {
+        let ids = [keys.next()];
+        let rows = table.rows(&ids, 0);
+        encoded.clear();
+        table.generator.key_encoder().encode(&rows, 0, &mut encoded).unwrap();
+        let at = Instant::now();
+        let found = engine.get(&encoded).await;
+        latency.saturating_record(at.elapsed().as_nanos() as u64);
+        assert!(found.is_some(), "every key was loaded");
+    }
+    let summary = LatencySummary::of(&latency);
+    println!(
+        "  lookup {label:<8} {} (one at a time): p50 {} p99 {} p99.9 {}",
+        rate(args.lookups as u64, started.elapsed()),
+        human_duration(summary.p50),
+        human_duration(summary.p99),
+        human_duration(summary.p999)
+    );
 }
 
 /// Opening an engine that holds `keys` keys (after a clean close), and replaying a

@@ -426,23 +426,9 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
         // batches grow instead of queueing (up to a size limit), so a writer that seals
         // every append keeps up with rates that one request per append could not.
         let merge_limit = shared.options.merged_batch_size_max_bytes;
-        let mut barrier = None;
         // Released once the batch is answered: until then its rows count as unsent.
         let mut memory = vec![memory];
-        while sealed.bytes < merge_limit {
-            match commands.try_recv() {
-                Ok(Command::Send { sealed: more, memory: more_memory }) => {
-                    memory.push(more_memory);
-                    sealed.absorb(more);
-                }
-                Ok(Command::Barrier(done)) => {
-                    // Answered once what was queued before it is sent.
-                    barrier = Some(done);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
+        let barrier = absorb_queued(&mut commands, &mut sealed, &mut memory, merge_limit);
         if builder.is_none() {
             let options = BatchOptions {
                 compression: shared.options.compression,
@@ -473,14 +459,7 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
         match produce_with_retries(&shared, bucket, &bytes).await {
             Ok(base_offset) => {
                 sequence = if sequence == i32::MAX { 0 } else { sequence + 1 };
-                for (first_row, count, waiter) in sealed.waiters {
-                    let ack = AppendAck {
-                        bucket,
-                        base_offset: base_offset + first_row as u64,
-                        last_offset: base_offset + (first_row + count) as u64 - 1,
-                    };
-                    let _ = waiter.send(Ok(ack));
-                }
+                acknowledge(sealed.waiters, bucket, base_offset);
             }
             Err(error) => {
                 // Maybe stored: continuing with this sequence could make the node take the
@@ -498,6 +477,41 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
         if let Some(done) = barrier {
             let _ = done.send(());
         }
+    }
+}
+
+/// Moves the batches queued behind `sealed` into it, and their permits into `memory`, while
+/// it is under `merge_limit` bytes; stops at a barrier and returns it, to be answered once
+/// `sealed` is.
+fn absorb_queued(
+    commands: &mut mpsc::Receiver<Command>,
+    sealed: &mut Sealed,
+    memory: &mut Vec<Option<OwnedSemaphorePermit>>,
+    merge_limit: usize,
+) -> Option<oneshot::Sender<()>> {
+    while sealed.bytes < merge_limit {
+        match commands.try_recv() {
+            Ok(Command::Send { sealed: more, memory: more_memory }) => {
+                memory.push(more_memory);
+                sealed.absorb(more);
+            }
+            // Answered once what was queued before it is sent.
+            Ok(Command::Barrier(done)) => return Some(done),
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Answers each waiter of a batch stored from `base_offset` with its rows' offsets.
+fn acknowledge(waiters: Vec<Waiter>, bucket: u32, base_offset: u64) {
+    for (first_row, count, waiter) in waiters {
+        let ack = AppendAck {
+            bucket,
+            base_offset: base_offset + first_row as u64,
+            last_offset: base_offset + (first_row + count) as u64 - 1,
+        };
+        let _ = waiter.send(Ok(ack));
     }
 }
 

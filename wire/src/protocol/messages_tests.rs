@@ -377,6 +377,10 @@ fn codec_of<B: Body>() -> Codec {
 
 /// Every request and response, non-default, with every enum variant and option both ways.
 /// Building them checks their round trips.
+#[expect(
+    clippy::too_many_lines,
+    reason = "a table of samples, one entry per message and variant, read as a list"
+)]
 fn representative_samples() -> Vec<Sample> {
     use ApiKey as A;
     let (request, response) = (FrameFlags::request(), FrameFlags::response());
@@ -575,6 +579,10 @@ fn representative_samples() -> Vec<Sample> {
 
 /// Lists of the smallest items each can hold, as the last field where the message allows:
 /// a list's `item_size_min_bytes` larger than its real smallest item fails these.
+#[expect(
+    clippy::too_many_lines,
+    reason = "a table of samples, one entry per list a message holds, read as a list"
+)]
 fn smallest_item_samples() -> Vec<Sample> {
     use ApiKey as A;
     let response = FrameFlags::response();

@@ -167,29 +167,8 @@ fn array(field: &Field, len: usize, rng: &mut Rng) -> ArrayRef {
             let (offsets, values) = var_values::<i64>(len, &data_type, rng);
             ArrayData::builder(data_type.clone()).len(len).add_buffer(offsets).add_buffer(values)
         }
-        DataType::Utf8View => {
-            let mut builder = StringViewBuilder::new();
-            for index in 0..len {
-                match &nulls {
-                    Some(nulls) if nulls.is_null(index) => builder.append_null(),
-                    _ => builder.append_value(text(rng)),
-                }
-            }
-            return Arc::new(builder.finish());
-        }
-        DataType::BinaryView => {
-            let mut builder = BinaryViewBuilder::new();
-            for index in 0..len {
-                match &nulls {
-                    Some(nulls) if nulls.is_null(index) => builder.append_null(),
-                    _ => {
-                        let size = rng.below(30);
-                        builder.append_value(rng.bytes(size))
-                    }
-                }
-            }
-            return Arc::new(builder.finish());
-        }
+        DataType::Utf8View => return string_views(len, nulls.as_ref(), rng),
+        DataType::BinaryView => return binary_views(len, nulls.as_ref(), rng),
         DataType::List(child) | DataType::Map(child, _) => {
             let (offsets, child_len) = list_offsets::<i32>(len, rng);
             let child = array(child, child_len, rng);
@@ -231,6 +210,33 @@ fn array(field: &Field, len: usize, rng: &mut Rng) -> ArrayRef {
     };
     let data = data.nulls(nulls).build().unwrap();
     make_array(data)
+}
+
+/// A `Utf8View` array of `len` random strings, null where `nulls` says.
+fn string_views(len: usize, nulls: Option<&NullBuffer>, rng: &mut Rng) -> ArrayRef {
+    let mut builder = StringViewBuilder::new();
+    for index in 0..len {
+        match nulls {
+            Some(nulls) if nulls.is_null(index) => builder.append_null(),
+            _ => builder.append_value(text(rng)),
+        }
+    }
+    Arc::new(builder.finish())
+}
+
+/// A `BinaryView` array of `len` random byte strings, null where `nulls` says.
+fn binary_views(len: usize, nulls: Option<&NullBuffer>, rng: &mut Rng) -> ArrayRef {
+    let mut builder = BinaryViewBuilder::new();
+    for index in 0..len {
+        match nulls {
+            Some(nulls) if nulls.is_null(index) => builder.append_null(),
+            _ => {
+                let size = rng.below(30);
+                builder.append_value(rng.bytes(size))
+            }
+        }
+    }
+    Arc::new(builder.finish())
 }
 
 fn text(rng: &mut Rng) -> String {
