@@ -21,7 +21,7 @@ use ufer_wire::client::{
 };
 use ufer_wire::protocol::error_code::ErrorCode;
 use ufer_wire::protocol::messages::{
-    Acks, ProduceRequest, TableDefinition, TablePath, UpsertRequest,
+    Acks, InitWriterRequest, ProduceRequest, TableDefinition, TablePath, UpsertRequest,
 };
 use ufer_wire::{BatchOptions, ChangeType, LogBatchBuilder, WriterStamp};
 
@@ -310,7 +310,10 @@ async fn send_twice(connection: &Connection, table: &Table) -> UpsertRequest {
     .unwrap()[0];
     let address = table.bucket_addresses[bucket as usize];
     let mut builder = LogBatchBuilder::new(table.schema.clone(), BatchOptions::default()).unwrap();
-    let stamp = WriterStamp { writer_id: 1_000_000, batch_sequence: 0 };
+    // A writer id the node gave out (it refuses any other).
+    let catalog = connection.catalog_address().await.unwrap();
+    let init = connection.call(catalog, &InitWriterRequest, &[], Duration::ZERO).await.unwrap();
+    let stamp = WriterStamp { writer_id: init.body.writer_id, batch_sequence: 0 };
     let batch = builder.build(&users(&schema, &[(1, "a", 100)]), None, stamp).unwrap();
     let request = UpsertRequest {
         table_id: table.info.table_id,

@@ -1156,37 +1156,7 @@ mod tests {
                 .collect();
             let request = WriteRequest { batch: &batch, ops: Some(&ops), target_columns: None };
             let mut model: BTreeMap<Vec<u8>, Vec<u8>> = kv.clone();
-            let (mut expected, mut touched) = (Vec::new(), Vec::<(Vec<u8>, bool)>::new());
-            for (row, op) in ops.iter().enumerate() {
-                let (mut key, mut value) = (Vec::new(), Vec::new());
-                generator.key_encoder().encode(&batch, row, &mut key).unwrap();
-                generator.row_codec().encode(&batch, row, &mut value).unwrap();
-                let before = expected.len();
-                match (op, model.get(&key).cloned()) {
-                    (RowOp::Upsert, None) => expected.push((ChangeType::Insert, value.clone())),
-                    (RowOp::Upsert, Some(old)) if old != value => {
-                        expected.push((ChangeType::UpdateBefore, old));
-                        expected.push((ChangeType::UpdateAfter, value.clone()));
-                    }
-                    (RowOp::Delete, Some(old)) => expected.push((ChangeType::Delete, old)),
-                    _ => {}
-                }
-                match op {
-                    RowOp::Upsert => model.insert(key.clone(), value),
-                    RowOp::Delete => model.remove(&key),
-                };
-                if !touched.iter().any(|(touched, _)| touched == &key) {
-                    touched.push((key.clone(), false));
-                }
-                if expected.len() > before {
-                    touched
-                        .iter_mut()
-                        .filter(|(touched, _)| touched == &key)
-                        .for_each(|(_, changed)| *changed = true);
-                }
-            }
-            let touched: Vec<Vec<u8>> =
-                touched.into_iter().filter(|(_, changed)| *changed).map(|(key, _)| key).collect();
+            let (expected, touched) = model_changes(&generator, &batch, &ops, &mut model);
             let keys = generator.keys_to_read(&request).unwrap();
             let current: Vec<Option<Vec<u8>>> =
                 keys.iter().map(|key| kv.get(key).cloned()).collect();
@@ -1217,6 +1187,51 @@ mod tests {
             prop_assert_eq!(&replayed, &kv);
         }
         Ok(())
+    }
+
+    /// Changelog rows: change type and encoded row.
+    type ExpectedRows = Vec<(ChangeType, Vec<u8>)>;
+
+    /// What the last-row engine does to `model` with `ops` on the rows of `batch`: the
+    /// changelog rows expected, and the keys whose value changed (in first-touch order).
+    fn model_changes(
+        generator: &ChangelogGenerator,
+        batch: &RecordBatch,
+        ops: &[RowOp],
+        model: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+    ) -> (ExpectedRows, Vec<Vec<u8>>) {
+        let (mut expected, mut touched) = (Vec::new(), Vec::<(Vec<u8>, bool)>::new());
+        for (row, op) in ops.iter().enumerate() {
+            let (mut key, mut value) = (Vec::new(), Vec::new());
+            generator.key_encoder().encode(batch, row, &mut key).unwrap();
+            generator.row_codec().encode(batch, row, &mut value).unwrap();
+            let before = expected.len();
+            match (op, model.get(&key).cloned()) {
+                (RowOp::Upsert, None) => expected.push((ChangeType::Insert, value.clone())),
+                (RowOp::Upsert, Some(old)) if old != value => {
+                    expected.push((ChangeType::UpdateBefore, old));
+                    expected.push((ChangeType::UpdateAfter, value.clone()));
+                }
+                (RowOp::Delete, Some(old)) => expected.push((ChangeType::Delete, old)),
+                _ => {}
+            }
+            match op {
+                RowOp::Upsert => model.insert(key.clone(), value),
+                RowOp::Delete => model.remove(&key),
+            };
+            if !touched.iter().any(|(touched, _)| touched == &key) {
+                touched.push((key.clone(), false));
+            }
+            if expected.len() > before {
+                touched
+                    .iter_mut()
+                    .filter(|(touched, _)| touched == &key)
+                    .for_each(|(_, changed)| *changed = true);
+            }
+        }
+        let touched =
+            touched.into_iter().filter(|(_, changed)| *changed).map(|(key, _)| key).collect();
+        (expected, touched)
     }
 
     fn encoded(generator: &ChangelogGenerator, batch: &RecordBatch) -> Vec<Vec<u8>> {
