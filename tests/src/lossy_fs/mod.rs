@@ -15,12 +15,15 @@
 //!   both directories) holding the old and new names are fsynced: if only the new one is,
 //!   a power cut leaves the file under both names (a hard link). A file whose entry is
 //!   durable but whose data never was comes back empty.
-//! - **Power cuts.** [`LossyFs::power_cut`] puts every file and directory back to its
-//!   durable state, forgets every open handle (a descriptor from before the cut fails with
-//!   EIO for ever: its process died with the power), and leaves the file system off — every
-//!   request fails with EIO — until [`LossyFs::power_on`], so what still runs of the old
-//!   process cannot write after the cut. The cut takes the same lock every request is
-//!   applied under: it never lands inside a request.
+//! - **Power cuts.** [`LossyFs::power_cut`] forgets every open handle (a descriptor from
+//!   before the cut fails with EIO for ever: its process died with the power) and turns the
+//!   file system off — every request that opens, reads, writes, syncs or changes anything
+//!   fails with EIO, so what still runs of the old process changes nothing — until
+//!   [`LossyFs::power_on`], which puts every file and directory back to its durable state.
+//!   (Lookups and attributes still answer while it is off, with the names the old process
+//!   knew: glommio panics rather than fail when a file it just opened is not found by its
+//!   path.) The cut takes the lock every request is applied under: it never lands inside a
+//!   request.
 //! - **Torn writes** ([`Cut`]). [`LossyFs::power_cut_torn`] (`Cut::TornPrefix`) keeps, per
 //!   file, a random prefix of the bytes appended past its durable size, ending on a 4 KiB
 //!   boundary or at the end of what was written; `Cut::TornBlocks` keeps each block

@@ -8,8 +8,9 @@
 //! `live_links` counts the live entries naming an inode and `durable_links` the durable
 //! ones (the root counts one of each for itself); every handle names an inode in the table;
 //! `stored_size_bytes` is the sum of every file's two layers. While the power is off every
-//! request fails with EIO; handles opened before a power cut are gone (EIO), so a process
-//! that "died with the power" cannot write after it.
+//! request that opens, reads, writes, syncs or changes anything fails with EIO, so nothing
+//! changes between a cut and the power coming back; handles opened before a cut are gone
+//! (EIO for ever), so a process that "died with the power" cannot write after it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
@@ -131,6 +132,8 @@ pub struct Model {
     handles: HashMap<u64, Handle>,
     next_handle: u64,
     powered: bool,
+    /// The cut that [`Model::power_on`] applies.
+    pending_cut: Option<Cut>,
     failures: Vec<SyncFailure>,
     stats: Stats,
     stored_size_bytes: u64,
@@ -154,6 +157,7 @@ impl Model {
             handles: HashMap::new(),
             next_handle: 1,
             powered: true,
+            pending_cut: None,
             failures: Vec::new(),
             stats: Stats::default(),
             stored_size_bytes: 0,
@@ -170,9 +174,9 @@ impl Model {
         self.stored_size_bytes
     }
 
-    /// The attributes of live inode `ino`.
+    /// The attributes of live inode `ino`. Answered while the power is off too (see
+    /// [`Self::lookup`]).
     pub fn attr(&self, ino: Ino) -> Result<Attr, Errno> {
-        self.check_powered()?;
         let inode = self.live_inode(ino)?;
         let (kind, size) = match &inode.body {
             Body::File(contents) => (Kind::File, contents.live().len() as u64),
@@ -190,9 +194,10 @@ impl Model {
         })
     }
 
-    /// The live entry `name` in directory `parent`.
+    /// The live entry `name` in directory `parent`. Answered while the power is off too: it
+    /// changes nothing, and glommio panics if the statfs it does after opening a file fails
+    /// (statfs walks the path).
     pub fn lookup(&self, parent: Ino, name: &OsStr) -> Result<Attr, Errno> {
-        self.check_powered()?;
         let ino = self.dir(parent)?.live.get(name).copied().ok_or(libc::ENOENT)?;
         self.attr(ino)
     }
@@ -431,13 +436,35 @@ impl Model {
         self.failures.push(SyncFailure { name_contains: name_contains.into(), remaining: count });
     }
 
-    /// Cuts the power: every file and directory goes back to what is durable (with what
-    /// `cut` keeps of the rest), every handle is gone, and every request fails with EIO
-    /// until [`Self::power_on`].
+    /// Cuts the power: every handle is gone, and every request that opens, reads, writes,
+    /// syncs or changes anything fails with EIO until [`Self::power_on`], which puts every
+    /// file and directory back to what is durable (with what `cut` keeps of the rest).
+    ///
+    /// Nothing can change while the power is off, so going back then is the same as going
+    /// back now; meanwhile lookups still see the names the dead process knew (glommio
+    /// panics if a file it just opened cannot be found by its path). A second cut before
+    /// the power is back changes nothing.
     pub fn power_cut(&mut self, cut: Cut) {
+        if !self.powered {
+            return;
+        }
         self.powered = false;
+        self.pending_cut = Some(cut);
         self.stats.power_cuts += 1;
         self.handles.clear();
+    }
+
+    /// Turns the power back on after [`Self::power_cut`], with every file and directory as
+    /// the cut left it.
+    pub fn power_on(&mut self) {
+        if let Some(cut) = self.pending_cut.take() {
+            self.go_back_to_durable(cut);
+        }
+        self.powered = true;
+    }
+
+    /// Every file and directory back to what is durable, with what `cut` keeps of the rest.
+    fn go_back_to_durable(&mut self, cut: Cut) {
         let reached = self.durable_tree();
         self.inodes.retain(|ino, _| reached.contains_key(ino));
         let seed = match cut {
@@ -471,11 +498,6 @@ impl Model {
             })
             .sum();
         self.failures.clear();
-    }
-
-    /// Turns the power back on after [`Self::power_cut`].
-    pub fn power_on(&mut self) {
-        self.powered = true;
     }
 
     /// The live file at `path` (relative to the root), or `None`.
@@ -703,5 +725,96 @@ impl Inode {
             durable_links: 0,
             open_count: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWNER: (u32, u32) = (0, 0);
+
+    fn file(model: &mut Model, parent: Ino, name: &str, data: &[u8]) -> Ino {
+        let ino = model.create(parent, OsStr::new(name), Kind::File, 0o644, OWNER).unwrap().ino;
+        let handle = model.open(ino, Kind::File).unwrap();
+        model.write(handle, 0, data, false).unwrap();
+        model.sync(handle).unwrap();
+        model.release(handle);
+        ino
+    }
+
+    fn sync_dir(model: &mut Model, ino: Ino) {
+        let handle = model.open(ino, Kind::Dir).unwrap();
+        model.sync(handle).unwrap();
+        model.release(handle);
+    }
+
+    fn cycle(model: &mut Model) {
+        model.power_cut(Cut::Clean);
+        model.power_on();
+    }
+
+    #[test]
+    fn an_unlinked_open_file_is_readable_until_closed_and_then_its_bytes_are_dropped() {
+        let mut model = Model::new();
+        let ino = file(&mut model, ROOT_INO, "a", b"bytes");
+        sync_dir(&mut model, ROOT_INO);
+        let handle = model.open(ino, Kind::File).unwrap();
+        model.remove(ROOT_INO, OsStr::new("a"), Kind::File).unwrap();
+        assert_eq!(model.read(handle, 0, 10, false).unwrap(), b"bytes");
+        model.release(handle);
+        assert_eq!(model.attr(ino).unwrap_err(), libc::ENOENT);
+        assert_eq!(model.stored_size_bytes(), 10, "a durable entry still names it: kept");
+        sync_dir(&mut model, ROOT_INO);
+        assert_eq!(model.stored_size_bytes(), 0, "nothing names it any more");
+    }
+
+    #[test]
+    fn a_rename_across_directories_synced_only_at_the_target_leaves_both_names() {
+        let mut model = Model::new();
+        let from = model.create(ROOT_INO, OsStr::new("from"), Kind::Dir, 0o755, OWNER).unwrap();
+        let to = model.create(ROOT_INO, OsStr::new("to"), Kind::Dir, 0o755, OWNER).unwrap();
+        file(&mut model, from.ino, "f", b"x");
+        for dir in [from.ino, to.ino, ROOT_INO] {
+            sync_dir(&mut model, dir);
+        }
+        model.rename((from.ino, OsStr::new("f")), (to.ino, OsStr::new("g")), false).unwrap();
+        sync_dir(&mut model, to.ino);
+        cycle(&mut model);
+        let old = model.lookup(from.ino, OsStr::new("f")).unwrap();
+        let new = model.lookup(to.ino, OsStr::new("g")).unwrap();
+        assert_eq!((old.ino, old.nlink), (new.ino, 2), "one file under two names");
+        model.remove(from.ino, OsStr::new("f"), Kind::File).unwrap();
+        assert_eq!(model.live_contents(Path::new("to/g")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_removed_directory_comes_back_with_its_durable_entries() {
+        let mut model = Model::new();
+        let dir = model.create(ROOT_INO, OsStr::new("d"), Kind::Dir, 0o755, OWNER).unwrap();
+        file(&mut model, dir.ino, "f", b"kept");
+        sync_dir(&mut model, dir.ino);
+        sync_dir(&mut model, ROOT_INO);
+        model.remove(dir.ino, OsStr::new("f"), Kind::File).unwrap();
+        model.remove(ROOT_INO, OsStr::new("d"), Kind::Dir).unwrap();
+        assert!(model.exists_durably(Path::new("d/f")));
+        cycle(&mut model);
+        assert_eq!(model.live_contents(Path::new("d/f")).unwrap(), b"kept");
+    }
+
+    #[test]
+    fn while_the_power_is_off_nothing_changes_and_old_handles_stay_dead() {
+        let mut model = Model::new();
+        let ino = file(&mut model, ROOT_INO, "a", b"durable");
+        let handle = model.open(ino, Kind::File).unwrap();
+        model.write(handle, 7, b" not", false).unwrap();
+        model.power_cut(Cut::Clean);
+        assert_eq!(model.write(handle, 0, b"x", false).unwrap_err(), libc::EIO);
+        let name = OsStr::new("b");
+        assert_eq!(model.create(ROOT_INO, name, Kind::File, 0o644, OWNER).unwrap_err(), libc::EIO);
+        assert_eq!(model.lookup(ROOT_INO, OsStr::new("a")).unwrap().size, 11, "as it was");
+        model.power_on();
+        assert_eq!(model.lookup(ROOT_INO, OsStr::new("a")).unwrap_err(), libc::ENOENT);
+        assert_eq!(model.read(handle, 0, 1, false).unwrap_err(), libc::EIO);
     }
 }

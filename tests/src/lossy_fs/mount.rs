@@ -47,9 +47,11 @@ impl LossyFs {
         &self.mount_point
     }
 
-    /// Cuts the power with nothing torn: every file and directory is as it was when last
-    /// made durable. The file system then stays off (every request fails with EIO) until
-    /// [`Self::power_on`]: stop whatever ran on it first, as a power cut would have.
+    /// Cuts the power with nothing torn: when it is back on, every file and directory is as
+    /// it was when last made durable. Until [`Self::power_on`] the file system is off:
+    /// every request that opens, reads, writes, syncs or changes anything fails with EIO
+    /// (lookups still answer, with the names as they were). Stop whatever ran on it before
+    /// turning the power back on, as the cut would have.
     pub fn power_cut(&self) {
         self.power_cut_with(Cut::Clean);
     }
@@ -65,7 +67,8 @@ impl LossyFs {
         lock(&self.model).power_cut(cut);
     }
 
-    /// Turns the power back on after a cut. Descriptors opened before the cut stay dead.
+    /// Turns the power back on after a cut, with every file and directory as the cut left
+    /// it. Descriptors opened before the cut stay dead.
     pub fn power_on(&self) {
         lock(&self.model).power_on();
     }

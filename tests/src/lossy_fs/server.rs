@@ -2,11 +2,11 @@
 //! on the shared [`Model`], made under its lock (so a power cut, which takes the same lock,
 //! never lands inside a request), and the answer goes back to the kernel.
 //!
-//! Files are opened with FOPEN_DIRECT_IO and entries and attributes are cached for zero
-//! seconds, so every read, write, size and lookup reaches the model: no kernel page cache
-//! or attribute cache can show what a power cut dropped. A descriptor the caller put in
-//! O_DIRECT mode (as glommio does with `fcntl` after opening) is seen in the flags of its
-//! read and write requests, which the model counts.
+//! Files are opened with FOPEN_DIRECT_IO (and FOPEN_NOFLUSH) and entries and attributes are
+//! cached for zero seconds, so every read, write, size and lookup reaches the model: no
+//! kernel page cache or attribute cache can show what a power cut dropped. A descriptor the
+//! caller put in O_DIRECT mode (as glommio does with `fcntl` after opening) is seen in the
+//! flags of its read and write requests, which the model counts.
 
 use std::ffi::OsStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -24,6 +24,13 @@ use crate::lossy_fs::model::{self, Attr, Kind, Model, CONTENTS_SIZE_MAX_BYTES};
 /// How long the kernel may trust an entry or attribute: not at all, since a power cut
 /// changes both behind its back.
 const TTL: Duration = Duration::ZERO;
+
+/// How files are opened. FOPEN_DIRECT_IO: every read and write reaches the model (no page
+/// cache). FOPEN_NOFLUSH: a close sends no FLUSH, whose answer the closing thread would wait
+/// for; the server is a thread of the same process, so a descriptor still open when the
+/// process exits would otherwise be flushed by an exiting thread waiting for a server that
+/// is gone (the process hangs). RELEASE, which still comes, is not waited for.
+const FILE_OPEN_FLAGS: FopenFlags = FopenFlags::FOPEN_DIRECT_IO.union(FopenFlags::FOPEN_NOFLUSH);
 
 /// Inodes `statfs` reports (the model has no limit of its own on them).
 const INODE_COUNT_REPORTED: u64 = 1 << 20;
@@ -213,7 +220,7 @@ impl Filesystem for Server {
 
     fn open(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.model().open(ino.0, Kind::File) {
-            Ok(handle) => reply.opened(FileHandle(handle), FopenFlags::FOPEN_DIRECT_IO),
+            Ok(handle) => reply.opened(FileHandle(handle), FILE_OPEN_FLAGS),
             Err(code) => reply.error(errno(code)),
         }
     }
@@ -345,6 +352,8 @@ impl Filesystem for Server {
         reply_empty(result, reply);
     }
 
+    /// Answered even while the power is off, like lookups: glommio's `DmaFile::open` unwraps
+    /// the result of statfs (a panic, not an error, in a process meant to see only EIO).
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         let stored = self.model().stored_size_bytes();
         let blocks = CONTENTS_SIZE_MAX_BYTES / BLOCK_SIZE_BYTES;
@@ -386,7 +395,7 @@ impl Filesystem for Server {
                 &file_attr(&attr),
                 Generation(0),
                 FileHandle(handle),
-                FopenFlags::FOPEN_DIRECT_IO,
+                FILE_OPEN_FLAGS,
             ),
             Err(code) => reply.error(errno(code)),
         }
