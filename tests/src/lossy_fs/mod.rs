@@ -49,6 +49,11 @@
 //! I/O — O_DIRECT or buffered — reaches the model. glommio opens DMA files on it in real
 //! direct-I/O mode (it falls back to buffered I/O only on tmpfs).
 //!
+//! The file system is served by a thread of the test process (fuser mounts it with
+//! mount(2) as root, so neither libfuse nor `fusermount3` is needed). What runs on it may
+//! be a glommio executor of the same process — cut the power, stop it, then power on — or a
+//! child process: kill it, then [`LossyFs::power_cycle`].
+//!
 //! Use (as root):
 //!
 //! ```no_run
