@@ -1,8 +1,9 @@
 //! `ufer-tests`: whole-system, crash and fault tests across crates, and what they share.
 //!
 //! The library holds test support: running code on a glommio executor thread, a fixed
-//! table and its batches, reading a table back over the SDK, loop-mounted file systems for disk-full tests, and a deterministic
-//! random number generator. The tests are in `tests/tests/`; the child process the crash
+//! table and its batches, reading a table back over the SDK, loop-mounted file systems for
+//! disk-full tests, a FUSE file system that loses what was not made durable (`lossy_fs`, for
+//! power-loss and fsync-failure tests), and a deterministic random number generator. The tests are in `tests/tests/`; the child process the crash
 //! test kills is `src/bin/ufer_crash_appender.rs`, and the KV crash test's is
 //! `src/bin/ufer_kv_crash_writer.rs` (with its changelog in `kv_changelog`).
 
@@ -13,6 +14,7 @@ pub mod child;
 pub mod kv_changelog;
 pub mod lake;
 pub mod loop_mount;
+pub mod lossy_fs;
 pub mod pk;
 pub mod rng;
 pub mod scan;
