@@ -42,8 +42,18 @@ impl DataDir {
         // opens relative to an invalid directory descriptor), and `./ufer-data` is the default.
         let path = std::path::absolute(&path)
             .map_err(|error| IoError::from_io("resolving", &path, error))?;
+        // The directories this creates, outermost first: each one's entry in its parent is
+        // made durable, or a power cut could take the directory (and every file acknowledged
+        // in it) away.
+        let created: Vec<PathBuf> =
+            path.ancestors().take_while(|dir| !dir.exists()).map(Path::to_path_buf).collect();
         std::fs::create_dir_all(&path)
             .map_err(|error| IoError::from_io("creating", &path, error))?;
+        for dir in created.iter().rev() {
+            if let Some(parent) = dir.parent() {
+                sync_directory(parent).await?;
+            }
+        }
         let probe = path.join(DMA_PROBE_FILE_NAME);
         let probe_ok = std::fs::metadata(&probe).is_ok_and(|meta| meta.len() >= BLOCK_SIZE_BYTES);
         if !probe_ok {
@@ -153,16 +163,26 @@ impl DataDir {
     /// Makes the directory's entries (creations, renames, removals) durable. A failed
     /// fsync is [`IoError::Fatal`].
     pub async fn sync(&self) -> Result<(), IoError> {
-        let dir = Directory::open(&self.path)
+        sync_directory(&self.path).await
+    }
+
+    /// Writes the first `size` bytes of `name` to the device again, as reads return them
+    /// now, and fdatasyncs them. After a failed fdatasync the kernel may return bytes the
+    /// device does not hold (Linux gives the failed blocks up, and a later fdatasync
+    /// succeeds without them): a recovery that is to trust what it reads rewrites it first.
+    /// A failed sync is [`IoError::Fatal`].
+    pub async fn rewrite(&self, name: &str, size: u64) -> Result<(), IoError> {
+        let path = self.file_path(name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .dma_open(&path)
             .await
-            .map_err(|error| IoError::from_glommio("opening", &self.path, error))?;
-        if let Err(error) = dir.sync().await {
-            return Err(IoError::Fatal {
-                path: self.path.clone(),
-                reason: format!("directory fsync failed: {}", os_error(error)),
-            });
-        }
-        dir.close().await.map_err(|error| IoError::from_glommio("closing", &self.path, error))
+            .map_err(|error| IoError::from_glommio("opening", &path, error))?;
+        let result = rewrite_blocks(&file, &path, size).await;
+        let closed =
+            file.close().await.map_err(|error| IoError::from_glommio("closing", &path, error));
+        result.and(closed)
     }
 
     /// Replaces `name` with `contents` so that after a crash the file holds either the old
@@ -219,6 +239,54 @@ impl DataDir {
         file.close().await.map_err(|error| IoError::from_glommio("closing", &path, error))?;
         Ok(Some(contents))
     }
+}
+
+/// Makes the entries of the directory at `path` durable; a failed fsync is
+/// [`IoError::Fatal`].
+async fn sync_directory(path: &Path) -> Result<(), IoError> {
+    let dir = Directory::open(path)
+        .await
+        .map_err(|error| IoError::from_glommio("opening", path, error))?;
+    if let Err(error) = dir.sync().await {
+        return Err(IoError::Fatal {
+            path: path.to_path_buf(),
+            reason: format!("directory fsync failed: {}", os_error(error)),
+        });
+    }
+    dir.close().await.map_err(|error| IoError::from_glommio("closing", path, error))
+}
+
+/// Bytes rewritten at a time by [`DataDir::rewrite`].
+const REWRITE_CHUNK_BYTES: u64 = 1024 * 1024;
+
+/// Reads `[0, size)` of `file` (rounded up to whole blocks) and writes it back in place,
+/// then fdatasyncs.
+async fn rewrite_blocks(file: &DmaFile, path: &Path, size: u64) -> Result<(), IoError> {
+    let end = size.div_ceil(BLOCK_SIZE_BYTES) * BLOCK_SIZE_BYTES;
+    let mut position = 0;
+    while position < end {
+        let length = (end - position).min(REWRITE_CHUNK_BYTES) as usize;
+        let read = file
+            .read_at_aligned(position, length)
+            .await
+            .map_err(|error| IoError::from_glommio("reading", path, error))?;
+        let mut buffer = file.alloc_dma_buffer(length);
+        buffer.as_bytes_mut().fill(0);
+        buffer.as_bytes_mut()[..read.len()].copy_from_slice(&read);
+        let written = file
+            .write_at(buffer, position)
+            .await
+            .map_err(|error| IoError::from_glommio("rewriting", path, error))?;
+        if written != length {
+            let message = format!("short write: {written} of {length} bytes at {position}");
+            return Err(IoError::from_io("rewriting", path, io::Error::other(message)));
+        }
+        position += length as u64;
+    }
+    file.fdatasync().await.map_err(|error| IoError::Fatal {
+        path: path.to_path_buf(),
+        reason: format!("fdatasync after rewriting failed: {}", os_error(error)),
+    })
 }
 
 /// Names given to `create_writer` and `replace_file` come from our code: one file directly

@@ -9,10 +9,9 @@
 //! held but the device did not: a missing fdatasync or directory fsync shows.
 //!
 //! Also here: an fdatasync failing with EIO stops the log and loses nothing acknowledged;
-//! and two tests that fail today, each naming a defect the lossy file system found (their
-//! docs say what and why): the directory `LogTablet::open` creates is never made durable
-//! in its parent, and a log restarted after a failed fdatasync trusts what that sync gave
-//! up.
+//! and two defects the lossy file system found, each kept as a test (their docs say what
+//! and why): the directory `LogTablet::open` created was never made durable in its parent,
+//! and a log restarted after a failed fdatasync trusted what that sync gave up.
 //!
 //! The cut loop runs 3 logs of 10 cuts by default; `UFER_TEST_MULTIPLIER=N` runs N times
 //! as many logs (and N times the EIO rounds); `UFER_POWER_SEED` replays a run. Needs root
@@ -144,13 +143,12 @@ fn every_acknowledged_batch_survives_power_cuts() {
 /// A log in a directory `LogTablet::open` created (as a node's tablets are), one batch
 /// acknowledged, then a clean power cut.
 ///
-/// Fails today: `DataDir::open` creates the directory with `create_dir_all` and never
-/// fsyncs its parent; `create_writer` fsyncs the new directory itself (its segment entry)
-/// but not the parent's entry for it. Under POSIX, which this file system models strictly,
-/// the whole directory — every acknowledged batch in it — is gone after the cut. (ext4 and
-/// XFS usually keep it, because the journal commit that an fsync forces carries the earlier
-/// mkdir along; that is not a guarantee.) The fix belongs in `DataDir::open`: fsync the
-/// parent of every directory it creates.
+/// Failed before `DataDir::open` fsynced the parent of every directory it creates: it made
+/// the directory with `create_dir_all`, and `create_writer` fsynced the new directory
+/// itself (its segment entry) but not the parent's entry for it. Under POSIX, which this
+/// file system models strictly, the whole directory — every acknowledged batch in it — was
+/// gone after the cut. (ext4 and XFS usually keep it, because the journal commit that an
+/// fsync forces carries the earlier mkdir along; that is not a guarantee.)
 #[test]
 fn a_log_directory_made_by_open_survives_a_power_cut() {
     let fs = LossyFs::mount().unwrap();
@@ -164,7 +162,7 @@ fn a_log_directory_made_by_open_survives_a_power_cut() {
     let result = run_to_end(&path, &acked, &shared, None);
     assert!(
         directory_survived && result.is_ok(),
-        "DEFECT: an acknowledged batch was lost with the log directory that LogTablet::open \
+        "an acknowledged batch was lost with the log directory that LogTablet::open \
          created, because that directory's entry in its parent was never fsynced (directory \
          survived the cut: {directory_survived}; reopening: {result:?})"
     );
@@ -224,16 +222,16 @@ fn after_a_failed_fdatasync_the_log_stops_and_loses_nothing_acknowledged() {
 /// A failed fdatasync, then the process restarts without a power cut (same kernel), then
 /// a batch is acknowledged, then the power is cut: the acknowledged batch must survive.
 ///
-/// Fails today. The failed sync gave up the blocks of the batch it was making durable
-/// (Linux marks such pages clean; reads still see them). The restarted log reads the
-/// segment, finds that batch whole, and trusts it: `SegmentWriter::open`'s fdatasync
-/// succeeds without writing the given-up blocks, the log serves the batch below its high
-/// watermark and appends after it. The power cut leaves zeros where it was; recovery cuts
-/// the segment there, and the batch acknowledged after the restart is gone with it.
-/// (Segments are O_DIRECT, so the pages are not in the page cache; but a failed device
-/// flush leaves the written blocks of unknown fate in the same way, and this file system
-/// models the pessimistic case.) A fix: recovery rewrites the active segment's bytes it
-/// cannot know durable before its fdatasync, or the log records its durable size.
+/// Failed before a log left a `sync-failed` file at its first failed fdatasync and the next
+/// open rewrote the active segment as it reads it before trusting it. The failed sync gave
+/// up the blocks of the batch it was making durable (Linux marks such pages clean; reads
+/// still see them). The restarted log read the segment, found that batch whole, and trusted
+/// it: `SegmentWriter::open`'s fdatasync succeeded without writing the given-up blocks, the
+/// log served the batch below its high watermark and appended after it. The power cut left
+/// zeros where it was; recovery cut the segment there, and the batch acknowledged after the
+/// restart was gone with it. (Segments are O_DIRECT, so the pages are not in the page cache;
+/// but a failed device flush leaves the written blocks of unknown fate in the same way, and
+/// this file system models the pessimistic case.)
 #[test]
 fn a_batch_acknowledged_after_a_restart_that_followed_a_failed_fdatasync_survives_a_cut() {
     let fs = LossyFs::mount().unwrap();
@@ -251,7 +249,7 @@ fn a_batch_acknowledged_after_a_restart_that_followed_a_failed_fdatasync_survive
     let result = run_to_end(&path, &acked, &shared, None);
     assert!(
         result.is_ok(),
-        "DEFECT: a batch acknowledged after a restart that followed a failed fdatasync was \
+        "a batch acknowledged after a restart that followed a failed fdatasync was \
          lost in a power cut, behind the blocks the failed sync gave up and the restarted \
          log trusted: {result:?}"
     );

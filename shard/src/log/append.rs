@@ -14,6 +14,7 @@ use ufer_wire::header::stamp_server_fields;
 use ufer_wire::{BatchError, BatchSchema, LogBatch};
 
 use crate::log::error::AppendError;
+use crate::log::recovery::SYNC_FAILED_FILE_NAME;
 use crate::log::state::Pending;
 use crate::log::tablet::LogTablet;
 use crate::log::writers::{SequenceCheck, StoredBatch};
@@ -74,7 +75,10 @@ impl LogTablet {
     ) -> Result<Appended, AppendError> {
         self.check_fatal()?;
         let appended = self.append_unchecked(batch, schema).await;
-        appended.map_err(|error| self.remember_fatal(error))
+        match appended {
+            Ok(appended) => Ok(appended),
+            Err(error) => Err(self.remember_fatal(error).await),
+        }
     }
 
     /// [`Self::append`] then [`Self::wait_durable`]: the `acks=all` path of one node.
@@ -120,10 +124,23 @@ impl LogTablet {
         }
     }
 
-    /// Passes `error` on, remembering it if it is fatal.
-    pub(super) fn remember_fatal(&self, error: AppendError) -> AppendError {
-        if let AppendError::Fatal(fatal) = &error {
-            self.fatal.borrow_mut().get_or_insert_with(|| fatal.to_string());
+    /// Passes `error` on, remembering it if it is fatal. The first fatal error also leaves
+    /// a `sync-failed` file in the log's directory: what reads of the segment return may
+    /// then not be on the device, and the next open rewrites it before trusting it.
+    pub(super) async fn remember_fatal(&self, error: AppendError) -> AppendError {
+        let AppendError::Fatal(fatal) = &error else { return error };
+        let first = self.fatal.borrow().is_none();
+        if first {
+            let reason = fatal.to_string();
+            self.fatal.borrow_mut().replace(reason.clone());
+            if let Err(note) = self.dir.replace_file(SYNC_FAILED_FILE_NAME, reason.as_bytes()).await
+            {
+                eprintln!(
+                    "ufer: {}: could not note the failed sync ({note}); restart only after the \
+                     device is checked",
+                    self.dir.path().display()
+                );
+            }
         }
         error
     }
@@ -308,7 +325,7 @@ impl LogTablet {
                 // The lock is never closed, so the permit is always granted.
                 let _permit = self.append_lock.acquire_permit(1).await;
                 self.reconcile_after_failure();
-                Err(self.remember_fatal(error.into()))
+                Err(self.remember_fatal(error.into()).await)
             }
         }
     }
@@ -322,7 +339,7 @@ impl LogTablet {
                 // The lock is never closed, so the permit is always granted.
                 let _permit = self.append_lock.acquire_permit(1).await;
                 self.reconcile_after_failure();
-                Err(self.remember_fatal(error.into()))
+                Err(self.remember_fatal(error.into()).await)
             }
         }
     }

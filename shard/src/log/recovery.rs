@@ -39,6 +39,12 @@ use crate::log::segment::{ActiveSegment, Segment, SEGMENT_OFFSET_SPAN_MAX};
 use crate::log::state::State;
 use crate::log::writers::{StoredBatch, WriterTable};
 
+/// A file a log leaves in its directory when an fdatasync of its segment failed: the
+/// active segment's bytes may be shown by the kernel without being on the device (Linux
+/// gives up the blocks of a failed sync, and a later sync succeeds without them), so the
+/// next open writes them again before it trusts them, then removes the file.
+pub const SYNC_FAILED_FILE_NAME: &str = "sync-failed";
+
 /// Window for recovery scans.
 const RECOVERY_WINDOW_SIZE_BYTES: usize = 1024 * 1024;
 
@@ -93,7 +99,14 @@ pub(crate) async fn recover(dir: &DataDir, config: &LogConfig) -> Result<State, 
         },
         None => WriterTable::default(),
     };
-    let (damaged_active, active) = recover_active(dir, active_base, config, &mut writers).await?;
+    let sync_failed = dir.read_file(SYNC_FAILED_FILE_NAME).await?.is_some();
+    let (damaged_active, active) =
+        recover_active(dir, active_base, config, &mut writers, sync_failed).await?;
+    if sync_failed {
+        // The active segment is durable as read now (rewritten, then synced).
+        dir.remove(SYNC_FAILED_FILE_NAME).await?;
+        dir.sync().await?;
+    }
     if let Some(segment) = damaged_active {
         check_continuity(dir, sealed.last(), &segment)?;
         assert_follows(sealed.last(), previous_whole, &segment);
@@ -272,6 +285,7 @@ async fn recover_active(
     base: u64,
     config: &LogConfig,
     writers: &mut WriterTable,
+    sync_failed: bool,
 ) -> Result<(Option<Segment>, ActiveSegment), OpenError> {
     let name = file_name(base, FileKind::Segment);
     let file = dir.open_reader(&name).await?;
@@ -280,6 +294,10 @@ async fn recover_active(
     let scanned = scan_segment(&file, base, file_size, role, config).await;
     file.close().await?;
     let (mut segment, _) = scanned?;
+    if sync_failed {
+        // What was read is what is kept: make it what the device holds.
+        dir.rewrite(&name, segment.size).await?;
+    }
     let writer = Rc::new(dir.open_writer(&name, segment.size, config.writer).await?);
     if segment.damaged.is_empty() {
         segment.file = Some(writer.reader());
