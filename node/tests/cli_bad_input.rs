@@ -1,12 +1,15 @@
 //! The `ufer` CLI with input it cannot take: names and schema texts too long for the
-//! protocol are refused with exit code 1 and a message (never a panic).
+//! protocol are refused with exit code 1 and a message (never a panic), and `produce` with a
+//! malformed line writes nothing when the input fits in its read-ahead, or says exactly
+//! which offsets it wrote and which line failed when it does not — so a re-run duplicates
+//! nothing.
 
 // Test code: a panic is a failure with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
-use common::{send_signal, serve, ufer, Served};
+use common::{ok, send_signal, serve, ufer, Served};
 
 #[test]
 fn names_and_schemas_too_long_for_the_protocol_are_refused_without_a_panic() {
@@ -26,6 +29,56 @@ fn names_and_schemas_too_long_for_the_protocol_are_refused_without_a_panic() {
         assert_eq!(output.status.code(), Some(1), "{:?}: {stderr}", &args[..2]);
         assert!(stderr.contains("65535"), "says the limit: {stderr}");
     }
+    send_signal(node.id(), "-TERM");
+    assert!(node.wait().unwrap().success());
+}
+
+#[test]
+fn produce_with_a_malformed_line_writes_nothing_or_says_exactly_what_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let Served { child: mut node, address: server, .. } = serve(dir.path());
+    let run = |args: &[&str], stdin: Option<&str>| ufer(dir.path(), &server, args, stdin);
+    ok(&run(&["table", "create", "events", "--schema", "id BIGINT NOT NULL, name STRING"], None));
+
+    // Small input: validated whole before anything is written.
+    let mut lines: Vec<String> =
+        (0..1_000).map(|id| format!("{{\"id\":{id},\"name\":\"n{id}\"}}")).collect();
+    lines[700] = "{\"id\":\"not a number\"}".into();
+    let output =
+        run(&["produce", "events", "--batch-rows", "100"], Some(&(lines.join("\n") + "\n")));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 701"), "names the line: {stderr}");
+    assert!(stderr.contains("nothing was written"), "{stderr}");
+    let consumed = ok(&run(&["consume", "events"], None));
+    assert_eq!(consumed.lines().count(), 0, "nothing was written: {consumed}");
+
+    // Input larger than the read-ahead: what was written before the bad line is said exactly.
+    let big: Vec<String> = (0..120_000)
+        .map(|id| format!("{{\"id\":{id},\"name\":\"{}\"}}", "x".repeat(200)))
+        .collect();
+    let mut input = big.join("\n") + "\n";
+    input.push_str("{\"id\":\"bad\"}\n");
+    let output = run(&["produce", "events"], Some(&input));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 120001"), "names the line: {stderr}");
+    assert!(stdout.contains("wrote 120000 row(s)"), "says what was written: {stdout}");
+    assert!(stdout.contains("bucket 0: offsets 0..=119999"), "{stdout}");
+    let consumed = ok(&run(&["consume", "events"], None));
+    assert_eq!(consumed.lines().count(), 120_000);
+
+    // The same for upsert: a bad line among a small input writes nothing.
+    let schema = "id BIGINT NOT NULL, v BIGINT";
+    ok(&run(&["table", "create", "users", "--schema", schema, "--primary-key", "id"], None));
+    let mut rows: Vec<String> = (0..100).map(|id| format!("{{\"id\":{id},\"v\":1}}")).collect();
+    rows[49] = "{\"id\":49,\"_op\":\"explode\"}".into();
+    let output = run(&["upsert", "users"], Some(&(rows.join("\n") + "\n")));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 50") && stderr.contains("nothing was written"), "{stderr}");
+    assert_eq!(ok(&run(&["scan", "users"], None)).lines().count(), 0, "nothing was written");
     send_signal(node.id(), "-TERM");
     assert!(node.wait().unwrap().success());
 }

@@ -5,6 +5,7 @@ pub mod args;
 pub mod client;
 pub(crate) mod consume;
 mod demo;
+mod input;
 mod pk;
 mod produce;
 mod serve;

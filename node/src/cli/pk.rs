@@ -1,6 +1,6 @@
 //! `ufer upsert`, `ufer lookup` and `ufer scan`: the commands of primary-key tables.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::sync::Arc;
 
 use arrow_array::{Array, RecordBatch};
@@ -14,15 +14,16 @@ use ufer_wire::protocol::messages::Acks;
 use crate::cli::args::{AcksArg, Format, LookupArgs, ScanArgs, UpsertArgs};
 use crate::cli::client::table_path;
 use crate::cli::consume::Printer;
+use crate::cli::input::{Input, Lines};
 
 /// The field of an input row that says what it does.
 const OP_FIELD: &str = "_op";
 
-fn row_kind(text: Option<&str>, line: usize) -> Result<RowKind, String> {
+fn row_kind(text: Option<&str>) -> Result<RowKind, String> {
     match text.map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("upsert") | Some("+i") | Some("+u") => Ok(RowKind::Upsert),
         Some("delete") | Some("-d") => Ok(RowKind::Delete),
-        Some(other) => Err(format!("line {line}: {OP_FIELD} {other:?} is not upsert or delete")),
+        Some(other) => Err(format!("{OP_FIELD} {other:?} is not upsert or delete")),
     }
 }
 
@@ -55,14 +56,14 @@ fn decode_json_lines(
 ) -> Result<(RecordBatch, Vec<RowKind>), String> {
     let mut kinds = Vec::with_capacity(lines.len());
     let mut text = String::new();
-    for (number, line) in lines {
-        let mut value: Value = serde_json::from_str(line)
-            .map_err(|error| format!("line {number}: not a JSON object: {error}"))?;
+    for (_, line) in lines {
+        let mut value: Value =
+            serde_json::from_str(line).map_err(|error| format!("not a JSON object: {error}"))?;
         let Some(object) = value.as_object_mut() else {
-            return Err(format!("line {number}: not a JSON object"));
+            return Err("not a JSON object".into());
         };
         let op = object.remove(OP_FIELD);
-        let kind = row_kind(op.as_ref().and_then(Value::as_str), *number)?;
+        let kind = row_kind(op.as_ref().and_then(Value::as_str))?;
         if kind == RowKind::Delete {
             for field in schema.fields() {
                 if !field.is_nullable() && !object.contains_key(field.name()) {
@@ -119,7 +120,10 @@ fn decode_csv(schema: &SchemaRef, text: &str) -> Result<(RecordBatch, Vec<RowKin
         .downcast_ref::<arrow_array::StringArray>()
         .ok_or_else(|| format!("{OP_FIELD} must be text"))?;
     let kinds = (0..ops.len())
-        .map(|row| row_kind((!ops.is_null(row)).then(|| ops.value(row)), row + 2))
+        .map(|row| {
+            row_kind((!ops.is_null(row)).then(|| ops.value(row)))
+                .map_err(|error| format!("line {}: {error}", row + 2))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let columns = (0..schema.fields().len()).collect::<Vec<_>>();
     Ok((batch.project(&columns).map_err(|error| error.to_string())?, kinds))
@@ -147,26 +151,28 @@ pub async fn upsert(connection: &Connection, args: &UpsertArgs) -> Result<(), St
     let mut totals = (0usize, 0usize, 0u64);
     match args.format {
         Format::Jsonl => {
-            let stdin = BufReader::new(std::io::stdin());
-            let mut lines = Vec::new();
-            for (index, line) in stdin.lines().enumerate() {
-                let line = line.map_err(|error| format!("reading standard input: {error}"))?;
-                if line.trim().is_empty() {
-                    continue;
-                }
-                lines.push((index + 1, line));
-                if lines.len() >= args.batch_rows.max(1) {
-                    let (batch, kinds) = decode_json_lines(&schema, &lines)?;
-                    let acks =
-                        writer.write(&batch, Some(&kinds)).await.map_err(|e| e.to_string())?;
-                    count(&mut totals, &kinds, &acks);
-                    lines.clear();
-                }
+            let decode = move |_: &Lines, lines: &Lines| decode_json_lines(&schema, lines);
+            let mut input = Input::read(args.batch_rows, 0, decode).await;
+            if let Some(error) = input.failed_ahead() {
+                return Err(format!("{error}; nothing was written"));
             }
-            if !lines.is_empty() {
-                let (batch, kinds) = decode_json_lines(&schema, &lines)?;
+            let mut last_line = 0;
+            while let Some(chunk) = input.next().await {
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(error) => {
+                        print_totals(totals, &path);
+                        return Err(format!(
+                            "{error}; the rows up to line {last_line} were written (counts \
+                             above), none after: go on with the input from line {}",
+                            last_line + 1
+                        ));
+                    }
+                };
+                let (batch, kinds) = chunk.value;
                 let acks = writer.write(&batch, Some(&kinds)).await.map_err(|e| e.to_string())?;
                 count(&mut totals, &kinds, &acks);
+                last_line = chunk.lines.1;
             }
         }
         Format::Csv => {
@@ -182,11 +188,15 @@ pub async fn upsert(connection: &Connection, args: &UpsertArgs) -> Result<(), St
             return Err("--format table is an output format; upsert reads jsonl or csv".into())
         }
     }
+    print_totals(totals, &path);
+    Ok(())
+}
+
+fn print_totals(totals: (usize, usize, u64), path: &ufer_wire::protocol::messages::TablePath) {
     println!(
         "upserted {} row(s) and deleted {} key(s) in {path}: {} changelog record(s)",
         totals.0, totals.1, totals.2
     );
-    Ok(())
 }
 
 fn count(totals: &mut (usize, usize, u64), kinds: &[RowKind], acks: &[UpsertAck]) {

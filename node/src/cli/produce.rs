@@ -1,19 +1,19 @@
-//! `ufer produce`: rows from standard input (JSON lines or CSV) into a table.
+//! `ufer produce`: rows from standard input (JSON lines or CSV with a header line) into a
+//! table. An input that fits in the read-ahead (`input::READ_AHEAD_MAX_BYTES`) is checked
+//! whole first, so a bad line writes nothing; past it, a bad line stops the writing there
+//! and the command says exactly which offsets it wrote and which line failed, so a re-run
+//! from that line duplicates nothing.
 
 use std::collections::BTreeMap;
-use std::io::BufReader;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use tokio::sync::mpsc::Sender;
-use ufer_wire::client::{AppendOptions, AppendWriter, Connection};
-use ufer_wire::protocol::messages::Acks;
+use ufer_wire::client::{AppendHandle, AppendOptions, AppendWriter, Connection};
+use ufer_wire::protocol::messages::{Acks, TablePath};
 
 use crate::cli::args::{AcksArg, Format, ProduceArgs};
 use crate::cli::client::table_path;
-
-/// Batches read ahead of the writer.
-const READ_AHEAD_BATCH_COUNT: usize = 4;
+use crate::cli::input::{Input, Lines};
 
 pub async fn run(connection: &Connection, args: &ProduceArgs) -> Result<(), String> {
     let path = table_path(&args.name);
@@ -27,20 +27,71 @@ pub async fn run(connection: &Connection, args: &ProduceArgs) -> Result<(), Stri
         .await
         .map_err(|error| error.to_string())?;
     let schema = writer.table().schema.arrow().clone();
-    let (sender, mut batches) =
-        tokio::sync::mpsc::channel::<Result<RecordBatch, String>>(READ_AHEAD_BATCH_COUNT);
-    let (format, batch_rows) = (args.format, args.batch_rows.max(1));
-    // Standard input is read on its own thread: reading blocks.
-    let reader = std::thread::spawn(move || read_stdin(format, schema, batch_rows, &sender));
-    let mut handles = Vec::new();
-    let mut rows = 0usize;
-    while let Some(batch) = batches.recv().await {
-        let batch = batch?;
-        rows += batch.num_rows();
-        handles.push(writer.append(batch).await.map_err(|error| error.to_string())?);
+    let (format, header_lines) = match args.format {
+        Format::Jsonl => (Format::Jsonl, 0),
+        Format::Csv => (Format::Csv, 1),
+        Format::Table => {
+            return Err("--format table is an output format; produce reads jsonl or csv".into())
+        }
+    };
+    let decode = move |_: &Lines, lines: &Lines| decode(format, &schema, lines);
+    let mut input = Input::read(args.batch_rows, header_lines, decode).await;
+    if let Some(error) = input.failed_ahead() {
+        return Err(format!("{error}; nothing was written"));
     }
-    let _ = reader.join();
+    let (mut handles, mut rows, mut last_line) = (Vec::new(), 0usize, 0usize);
+    let failure = loop {
+        match input.next().await {
+            None => break None,
+            Some(Ok(chunk)) => {
+                rows += chunk.value.num_rows();
+                last_line = chunk.lines.1;
+                handles.push(writer.append(chunk.value).await.map_err(|error| error.to_string())?);
+            }
+            Some(Err(error)) => break Some(error),
+        }
+    };
     writer.flush().await.map_err(|error| error.to_string())?;
+    let ranges = written_ranges(handles).await?;
+    writer.close().await.map_err(|error| error.to_string())?;
+    print_written(rows, &path, &ranges);
+    match failure {
+        None => Ok(()),
+        Some(error) => Err(format!(
+            "{error}; the rows up to line {last_line} were written (offsets above), none after: \
+             go on with the input from line {}",
+            last_line + 1
+        )),
+    }
+}
+
+/// One chunk of input lines as a batch of the table.
+fn decode(format: Format, schema: &SchemaRef, lines: &Lines) -> Result<RecordBatch, String> {
+    let mut text = String::new();
+    for (_, line) in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    let batches: Vec<RecordBatch> = match format {
+        Format::Csv => arrow_csv::ReaderBuilder::new(schema.clone())
+            .with_header(false)
+            .with_batch_size(lines.len().max(1))
+            .build(text.as_bytes())
+            .map_err(|error| error.to_string())?
+            .collect::<Result<_, _>>()
+            .map_err(|error| format!("reading CSV: {error}"))?,
+        _ => arrow_json::ReaderBuilder::new(schema.clone())
+            .with_batch_size(lines.len().max(1))
+            .build(text.as_bytes())
+            .map_err(|error| error.to_string())?
+            .collect::<Result<_, _>>()
+            .map_err(|error| format!("reading JSON lines: {error}"))?,
+    };
+    arrow_select::concat::concat_batches(schema, &batches).map_err(|error| error.to_string())
+}
+
+/// The offsets the acknowledged appends got, per bucket: first and last.
+async fn written_ranges(handles: Vec<AppendHandle>) -> Result<BTreeMap<u32, (u64, u64)>, String> {
     let mut ranges: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     for handle in handles {
         for ack in handle.wait().await.map_err(|error| error.to_string())? {
@@ -49,57 +100,12 @@ pub async fn run(connection: &Connection, args: &ProduceArgs) -> Result<(), Stri
             range.1 = range.1.max(ack.last_offset);
         }
     }
-    writer.close().await.map_err(|error| error.to_string())?;
+    Ok(ranges)
+}
+
+fn print_written(rows: usize, path: &TablePath, ranges: &BTreeMap<u32, (u64, u64)>) {
     println!("wrote {rows} row(s) to {path}");
     for (bucket, (first, last)) in ranges {
         println!("  bucket {bucket}: offsets {first}..={last}");
-    }
-    Ok(())
-}
-
-/// Reads standard input in `format` into batches of `batch_rows` rows of `schema`, sending
-/// each (or the error that ended the reading) to `sender` until it is closed.
-fn read_stdin(
-    format: Format,
-    schema: SchemaRef,
-    batch_rows: usize,
-    sender: &Sender<Result<RecordBatch, String>>,
-) {
-    let stdin = BufReader::new(std::io::stdin());
-    let send = |batch| sender.blocking_send(batch).is_ok();
-    match format {
-        Format::Jsonl => {
-            match arrow_json::ReaderBuilder::new(schema).with_batch_size(batch_rows).build(stdin) {
-                Ok(reader) => {
-                    for batch in reader {
-                        if !send(batch.map_err(|error| format!("reading JSON lines: {error}"))) {
-                            return;
-                        }
-                    }
-                }
-                Err(error) => {
-                    send(Err(error.to_string()));
-                }
-            }
-        }
-        Format::Csv => match arrow_csv::ReaderBuilder::new(schema)
-            .with_header(true)
-            .with_batch_size(batch_rows)
-            .build(stdin)
-        {
-            Ok(reader) => {
-                for batch in reader {
-                    if !send(batch.map_err(|error| format!("reading CSV: {error}"))) {
-                        return;
-                    }
-                }
-            }
-            Err(error) => {
-                send(Err(error.to_string()));
-            }
-        },
-        Format::Table => {
-            send(Err("--format table is an output format; produce reads jsonl or csv".into()));
-        }
     }
 }
