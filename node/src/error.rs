@@ -32,7 +32,7 @@ pub fn append_error(error: &AppendError) -> ErrorBody {
         AppendError::TooLarge { .. } => ErrorCode::BatchTooLarge,
         AppendError::DiskFull(_) => ErrorCode::DiskFull,
         AppendError::Io(_) => ErrorCode::StorageError,
-        AppendError::Fatal(_) => ErrorCode::StorageError,
+        AppendError::Fatal(_) => ErrorCode::StorageFailed,
     };
     ErrorBody::new(code, error.to_string())
 }
@@ -85,4 +85,22 @@ pub fn pk_error(error: &PkBucketError) -> ErrorBody {
         }
     };
     ErrorBody::new(code, error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ufer_io::IoError;
+
+    #[test]
+    fn a_failed_fdatasync_says_the_batch_may_be_stored_and_a_failed_write_that_it_is_not() {
+        let fatal = AppendError::Fatal(IoError::Fatal { path: "/x".into(), reason: "EIO".into() });
+        assert_eq!(append_error(&fatal).code, ErrorCode::StorageFailed);
+        let io = std::io::Error::other("EIO");
+        let failed_write =
+            AppendError::Io(IoError::Io { op: "writing", path: "/x".into(), source: io });
+        assert_eq!(append_error(&failed_write).code, ErrorCode::StorageError);
+        let pk = PkBucketError::Append(fatal);
+        assert_eq!(pk_error(&pk).code, ErrorCode::StorageFailed);
+    }
 }

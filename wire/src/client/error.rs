@@ -51,8 +51,24 @@ impl ClientError {
         }
     }
 
-    /// True if the request surely was not carried out (the node said so).
+    /// True if the request surely was not carried out (the node said so; not after a
+    /// failed fdatasync, whose batch may be stored).
     pub fn surely_not_done(&self) -> bool {
-        matches!(self, ClientError::Server(_))
+        matches!(self, ClientError::Server(error) if error.code != ErrorCode::StorageFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_fdatasync_is_retriable_but_never_surely_not_done() {
+        let answer = |code| ClientError::Server(ErrorBody::new(code, "x"));
+        let failed = answer(ErrorCode::StorageFailed);
+        assert!(failed.is_retriable(), "an idempotent writer resends it");
+        assert!(!failed.surely_not_done(), "the batch may be stored: its sequence is spent");
+        assert!(answer(ErrorCode::StorageError).surely_not_done(), "a failed write stored nothing");
+        assert!(answer(ErrorCode::DiskFull).surely_not_done());
     }
 }

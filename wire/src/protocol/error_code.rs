@@ -59,7 +59,7 @@ pub enum ErrorCode {
     ScanNotFound = 32,
     /// The disk is full: the batch was not stored.
     DiskFull = 40,
-    /// An I/O error; the batch was not stored.
+    /// A write failed; the batch was not stored.
     StorageError = 41,
     /// The node is out of a bounded resource (memory in flight); retry later.
     ResourceExhausted = 42,
@@ -67,11 +67,16 @@ pub enum ErrorCode {
     Timeout = 43,
     /// The node is shutting down.
     ShuttingDown = 44,
+    /// An fdatasync failed: the batch may or may not be stored (the device's state is
+    /// unknown), and the bucket takes no more writes until the node restarts and recovers
+    /// it. Resend only from an idempotent writer, whose resend the recovered node
+    /// recognizes; a writer must not take the batch's sequence number for another batch.
+    StorageFailed = 45,
 }
 
 impl ErrorCode {
     /// Every code.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::Internal,
         ErrorCode::MalformedRequest,
         ErrorCode::UnsupportedApi,
@@ -100,6 +105,7 @@ impl ErrorCode {
         ErrorCode::ResourceExhausted,
         ErrorCode::Timeout,
         ErrorCode::ShuttingDown,
+        ErrorCode::StorageFailed,
     ];
 
     /// The code with this number, if known.
@@ -116,6 +122,7 @@ impl ErrorCode {
                 | ErrorCode::ResourceExhausted
                 | ErrorCode::Timeout
                 | ErrorCode::ShuttingDown
+                | ErrorCode::StorageFailed
         )
     }
 
@@ -149,6 +156,7 @@ impl ErrorCode {
             ErrorCode::StorageError => "STORAGE_ERROR",
             ErrorCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
             ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::StorageFailed => "STORAGE_FAILED",
             ErrorCode::ShuttingDown => "SHUTTING_DOWN",
         }
     }
