@@ -171,6 +171,19 @@ struct TableProperties {
 
 /// Applies `properties` to the node's log defaults `base`; a primary-key table's
 /// primary-key properties are left to [`resolve_primary_key`].
+/// Smallest `segment.bytes` and `retention.bytes` a table may set: four direct-I/O blocks.
+/// (A segment of one byte would be a file per batch: open files and index entries without
+/// end.)
+pub const TABLE_SIZE_MIN_BYTES: u64 = 16 * 1024;
+
+/// Shortest `segment.ms` and `retention.ms` a table may set (a segment rolled at every
+/// append; data deleted as it arrives).
+pub const TABLE_AGE_MIN_MS: u64 = 1_000;
+
+/// Longest `segment.ms` and `retention.ms`: 100 years (beyond is no limit, and overflows
+/// the clock's arithmetic).
+pub const TABLE_AGE_MAX_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
 fn apply_properties(
     properties: &[(String, String)],
     base: &LogConfig,
@@ -188,11 +201,33 @@ fn apply_properties(
                 .parse::<u64>()
                 .map_err(|_| invalid(format!("property {key} needs a whole number, not {value:?}")))
         };
+        let within = |range: std::ops::RangeInclusive<u64>| {
+            let value = number()?;
+            if range.contains(&value) {
+                return Ok(value);
+            }
+            Err(invalid(format!(
+                "property {key} must be {} to {}, not {value}",
+                range.start(),
+                range.end()
+            )))
+        };
         match key.as_str() {
-            "retention.bytes" => log.retention_size_max_bytes = Some(number()?),
-            "retention.ms" => log.retention_age_max = Some(Duration::from_millis(number()?)),
-            "segment.bytes" => log.segment_size_max_bytes = number()?,
-            "segment.ms" => log.segment_age_max = Duration::from_millis(number()?),
+            "retention.bytes" => {
+                log.retention_size_max_bytes = Some(within(TABLE_SIZE_MIN_BYTES..=u64::MAX)?)
+            }
+            "retention.ms" => {
+                let ms = within(TABLE_AGE_MIN_MS..=TABLE_AGE_MAX_MS)?;
+                log.retention_age_max = Some(Duration::from_millis(ms));
+            }
+            "segment.bytes" => {
+                let max = ufer_shard::log::config::SEGMENT_SIZE_MAX_BYTES;
+                log.segment_size_max_bytes = within(TABLE_SIZE_MIN_BYTES..=max)?;
+            }
+            "segment.ms" => {
+                let ms = within(TABLE_AGE_MIN_MS..=TABLE_AGE_MAX_MS)?;
+                log.segment_age_max = Duration::from_millis(ms);
+            }
             "lake.enabled" | "table.datalake.enabled" => {
                 lake_enabled = match value.as_str() {
                     "true" => true,
@@ -298,6 +333,12 @@ mod tests {
             (vec![("lake.enabled", "yes")], "true or false"),
             (vec![("lake.enabled", "true"), ("lake.freshness.ms", "5")], "at least"),
             (vec![("table.datalake.freshness", "soon")], "duration"),
+            // Limits that hold: no segment per batch, no data deleted as it arrives.
+            (vec![("segment.bytes", "1")], "must be 16384 to"),
+            (vec![("segment.bytes", "99999999999")], "must be 16384 to"),
+            (vec![("retention.bytes", "0")], "must be 16384 to"),
+            (vec![("segment.ms", "0")], "must be 1000 to"),
+            (vec![("retention.ms", "999")], "must be 1000 to"),
         ] {
             let error = with(&properties).unwrap_err();
             assert_eq!(error.code, ErrorCode::InvalidTableDefinition);
