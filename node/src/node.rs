@@ -357,10 +357,24 @@ async fn shard_main(
     let retention = glommio::spawn_local(retention_loop(shard.clone()));
     glommio::spawn_local(serve_tier_requests(shard.clone(), context.tier_requests)).detach();
     let _ = ready.send((context.index, Ok(())));
+    panic_if_asked(context.index);
 
     let _ = shutdown.await;
     stop_serving(&shard, endpoint, retention).await;
     Ok(())
+}
+
+/// For the test that a shard's panic stops the node: `UFER_TEST_SHARD_PANIC=N` makes shard
+/// N panic once it serves.
+fn panic_if_asked(index: usize) {
+    let asked = std::env::var("UFER_TEST_SHARD_PANIC").ok().and_then(|value| value.parse().ok());
+    if asked == Some(index) {
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(Duration::from_millis(100)).await;
+            panic!("shard {index} panics, as UFER_TEST_SHARD_PANIC asks");
+        })
+        .detach();
+    }
 }
 
 /// Handles each message another shard sends on `stream`, each in a task of its own.

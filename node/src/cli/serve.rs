@@ -6,6 +6,24 @@ use signal_hook::iterator::Signals;
 use crate::cli::args::{Cli, ServeArgs};
 use crate::config::NodeConfig;
 
+/// Makes a panic anywhere in the process stop it at once, saying where: a shard whose
+/// executor died would leave the node half alive — its buckets unanswered, the other shards
+/// waiting on it for ever. Every acknowledged write is durable before its answer, so the next
+/// start recovers everything acknowledged.
+fn abort_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let thread = std::thread::current();
+        eprintln!(
+            "ufer: thread {} panicked; the node stops now rather than serve without it \
+             (acknowledged writes are durable; the next start recovers)",
+            thread.name().unwrap_or("unnamed")
+        );
+        std::process::abort();
+    }));
+}
+
 pub fn run(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
     let mut config = NodeConfig::production();
     if let Some(file) = &args.config {
@@ -48,6 +66,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<(), String> {
     if let Some(node_id) = args.node_id {
         config.node_id = node_id;
     }
+    abort_on_panic();
     // Register for signals before starting, so none is missed.
     let mut signals =
         Signals::new([SIGINT, SIGTERM]).map_err(|error| format!("handling signals: {error}"))?;
