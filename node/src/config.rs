@@ -97,6 +97,9 @@ pub struct NodeConfig {
     pub kv: KvConfig,
     /// Longest a fetch may long-poll.
     pub fetch_wait_max: Duration,
+    /// Most bytes of batches a fetch answer carries, and one bucket's part of it, whatever
+    /// the request asks (a read still returns at least one whole batch).
+    pub fetch_size_max_bytes: u32,
     /// Bytes of request bodies a shard holds in memory at once, counted as they arrive;
     /// requests beyond wait.
     pub inflight_request_bytes_max: usize,
@@ -129,6 +132,7 @@ impl NodeConfig {
             log: LogConfig::production(),
             kv: KvConfig::production(),
             fetch_wait_max: Duration::from_secs(30),
+            fetch_size_max_bytes: 64 * 1024 * 1024,
             inflight_request_bytes_max: 256 * 1024 * 1024,
             request_read_timeout: Duration::from_secs(30),
             udp_buffer_size_bytes: UDP_BUFFER_SIZE_DEFAULT_BYTES,
@@ -150,6 +154,7 @@ impl NodeConfig {
             kv: KvConfig::test_min(),
             inflight_request_bytes_max: crate::limits::request_body_size_max() + 16 * 1024 * 1024,
             request_read_timeout: Duration::from_secs(2),
+            fetch_size_max_bytes: 1024 * 1024,
             metrics_listen: None,
             ..Self::production()
         }

@@ -100,12 +100,7 @@ pub async fn fetch(
 ) -> Result<Response, ErrorBody> {
     let (request, _) =
         decode_body::<FetchRequest>(&frame[FRAME_HEADER_SIZE_BYTES..]).map_err(malformed)?;
-    if request.buckets.len() > REQUEST_BUCKET_COUNT_MAX {
-        return Err(ErrorBody::new(
-            ErrorCode::InvalidRequest,
-            format!("at most {REQUEST_BUCKET_COUNT_MAX} buckets per fetch"),
-        ));
-    }
+    let request = within_limits(request, shard.config.fetch_size_max_bytes)?;
     let table = shard.table(request.table_id)?;
     let projection = match &request.projection {
         None => None,
@@ -153,6 +148,27 @@ pub async fn fetch(
         records_length,
     );
     Ok(Response::Records { head, chunks })
+}
+
+/// `request` as the node answers it: at most [`REQUEST_BUCKET_COUNT_MAX`] buckets, each
+/// once; its byte limits (the whole answer's and each bucket's) lowered to `size_max_bytes`.
+fn within_limits(
+    mut request: FetchRequest,
+    size_max_bytes: u32,
+) -> Result<FetchRequest, ErrorBody> {
+    let invalid = |message: String| ErrorBody::new(ErrorCode::InvalidRequest, message);
+    if request.buckets.len() > REQUEST_BUCKET_COUNT_MAX {
+        return Err(invalid(format!("at most {REQUEST_BUCKET_COUNT_MAX} buckets per fetch")));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(request.buckets.len());
+    for bucket in &mut request.buckets {
+        if !seen.insert(bucket.bucket) {
+            return Err(invalid(format!("bucket {} is listed twice", bucket.bucket)));
+        }
+        bucket.max_bytes = bucket.max_bytes.min(size_max_bytes);
+    }
+    request.max_bytes = request.max_bytes.min(size_max_bytes);
+    Ok(request)
 }
 
 /// Reads the buckets at `positions` of `request` (all owned here), long-polling if fewer

@@ -1,0 +1,79 @@
+//! A fetch cannot make the node hold more than its limits: the answer's byte limit and each
+//! bucket's are lowered to the node's `fetch_size_max_bytes` whatever the request asks (a
+//! read still returns at least one whole batch), and a bucket listed twice is refused.
+
+// Test code: a panic is a failure with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use ufer_node::{start, NodeConfig};
+use ufer_tests::{client_runtime, table};
+use ufer_wire::client::{Admin, ClientConfig, ClientError, Connection};
+use ufer_wire::protocol::error_code::ErrorCode;
+use ufer_wire::protocol::messages::{
+    Acks, FetchBucket, FetchRequest, ProduceRequest, TableDefinition, TablePath,
+};
+use ufer_wire::Compression;
+
+#[test]
+fn a_fetch_asking_for_everything_gets_the_node_limit_and_a_bucket_twice_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = NodeConfig::test_min(dir.path().to_path_buf());
+    let limit = config.fetch_size_max_bytes as usize;
+    let node = start(config).unwrap();
+    client_runtime().block_on(async {
+        let client = ClientConfig::local(node.shard_addresses()[0], dir.path());
+        let connection = Connection::new(client).unwrap();
+        let path = TablePath::new("default", "events");
+        let definition = TableDefinition {
+            schema: table::SCHEMA_TEXT.into(),
+            bucket_count: 1,
+            ..Default::default()
+        };
+        let table_id =
+            Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+        let location = connection.table_metadata(&path).await.unwrap().buckets[0].clone();
+        let owner = connection.shard_address(location.node_id, location.shard).await.unwrap();
+        // About three times the limit, in batches of about a quarter of it.
+        let mut stored = 0;
+        let mut batch_size = 0;
+        for index in 0..12 {
+            let batch = table::batch(index * 8_000, 8_000, Compression::None, None);
+            batch_size = batch_size.max(batch.len());
+            stored += batch.len();
+            let request =
+                ProduceRequest { table_id, bucket: 0, acks: Acks::All, timeout_ms: 10_000 };
+            connection.call(owner, &request, &batch, Duration::ZERO).await.unwrap();
+        }
+        assert!(stored > 2 * limit, "{stored} bytes stored, limit {limit}");
+        let everything = FetchRequest {
+            table_id,
+            max_wait_ms: 0,
+            min_bytes: 0,
+            max_bytes: u32::MAX,
+            projection: None,
+            buckets: vec![FetchBucket { bucket: 0, offset: 0, max_bytes: u32::MAX }],
+        };
+        let answer = connection.call(owner, &everything, &[], Duration::ZERO).await.unwrap();
+        let returned = answer.body.buckets[0].records_length as usize;
+        assert!(returned > 0 && returned <= limit + batch_size, "{returned} bytes, limit {limit}");
+
+        let twice = FetchRequest {
+            buckets: vec![
+                FetchBucket { bucket: 0, offset: 0, max_bytes: 1024 },
+                FetchBucket { bucket: 0, offset: 5, max_bytes: 1024 },
+            ],
+            ..everything
+        };
+        match connection.call(owner, &twice, &[], Duration::ZERO).await {
+            Err(ClientError::Server(error)) => {
+                assert_eq!(error.code, ErrorCode::InvalidRequest);
+                assert!(error.message.contains("listed twice"), "{error:?}");
+            }
+            other => panic!("a bucket listed twice must be refused: {other:?}"),
+        }
+        connection.close().await;
+    });
+    node.shutdown().unwrap();
+}
