@@ -39,6 +39,25 @@ pub fn record_batch(first_id: i64, rows: usize) -> RecordBatch {
     }
 }
 
+/// A batch of 1 to 199 rows from a random id, with a random compression and, half the time,
+/// change types: what the crash and power-loss tests append.
+pub fn random_batch(rng: &mut crate::rng::Rng) -> Vec<u8> {
+    let rows = rng.in_range(1..200) as usize;
+    let compression = match rng.in_range(0..3) {
+        0 => Compression::None,
+        1 => Compression::Lz4Frame,
+        _ => Compression::Zstd,
+    };
+    let change_types = vec![ChangeType::Insert; rows];
+    let with_change_types = rng.in_range(0..2) == 0;
+    batch(
+        rng.in_range(0..1 << 40) as i64,
+        rows,
+        compression,
+        with_change_types.then_some(&change_types[..]),
+    )
+}
+
 /// A batch of `rows` rows from `first_id`, with the given compression and change types.
 pub fn batch(
     first_id: i64,

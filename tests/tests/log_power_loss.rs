@@ -33,7 +33,7 @@ use ufer_shard::{
 use ufer_tests::lossy_fs::{Cut, LossyFs};
 use ufer_tests::rng::Rng;
 use ufer_tests::table;
-use ufer_wire::{ChangeType, Compression, LogBatch};
+use ufer_wire::{Compression, LogBatch};
 
 /// Concurrent appenders, so group commit shares syncs between them.
 const APPENDER_COUNT: u64 = 4;
@@ -485,20 +485,7 @@ async fn open_check_append(
 async fn append_until_stopped(tablet: Rc<LogTablet>, mut rng: Rng, shared: Arc<Shared>) {
     let schema = table::schema();
     while !shared.stop.load(Ordering::SeqCst) {
-        let rows = rng.in_range(1..200) as usize;
-        let compression = match rng.in_range(0..3) {
-            0 => Compression::None,
-            1 => Compression::Lz4Frame,
-            _ => Compression::Zstd,
-        };
-        let change_types = vec![ChangeType::Insert; rows];
-        let with_change_types = rng.in_range(0..2) == 0;
-        let mut batch = table::batch(
-            rng.in_range(0..1 << 40) as i64,
-            rows,
-            compression,
-            with_change_types.then_some(&change_types[..]),
-        );
+        let mut batch = table::random_batch(&mut rng);
         shared.written.lock().unwrap().insert(fingerprint(&batch).unwrap());
         let Ok(appended) = tablet.append_durable(&mut batch, &schema).await else { break };
         let durable = (appended.last_offset + 1, crc32c::crc32c(&batch), batch.len());

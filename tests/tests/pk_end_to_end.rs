@@ -44,18 +44,23 @@ fn keys(schema: &arrow_schema::SchemaRef, ids: &[i64]) -> RecordBatch {
     RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(ids.to_vec()))]).unwrap()
 }
 
-async fn create(connection: &Connection, name: &str, properties: &[(&str, &str)]) -> TablePath {
-    let path = TablePath::new("default", name);
-    let definition = TableDefinition {
+/// The users table (`id` key, `name`, `score`) with `bucket_count` buckets and `properties`.
+fn users_definition(bucket_count: u32, properties: &[(&str, &str)]) -> TableDefinition {
+    TableDefinition {
         schema: "id BIGINT NOT NULL, name STRING, score BIGINT".into(),
-        bucket_count: 3,
+        bucket_count,
         primary_key: vec!["id".into()],
         properties: properties
             .iter()
             .map(|(key, value)| (key.to_string(), value.to_string()))
             .collect(),
         ..TableDefinition::default()
-    };
+    }
+}
+
+async fn create(connection: &Connection, name: &str, properties: &[(&str, &str)]) -> TablePath {
+    let path = TablePath::new("default", name);
+    let definition = users_definition(3, properties);
     Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
     path
 }
@@ -274,16 +279,7 @@ async fn refuse_bad_definitions(connection: &Connection) {
         (vec![("table.merge-engine", "versioned")], "versioned without a version column"),
         (vec![aggregation, ("fields.name.agg", "sum")], "sum of a string"),
     ] {
-        let definition = TableDefinition {
-            schema: "id BIGINT NOT NULL, name STRING, score BIGINT".into(),
-            bucket_count: 1,
-            primary_key: vec!["id".into()],
-            properties: properties
-                .iter()
-                .map(|(key, value)| (key.to_string(), value.to_string()))
-                .collect(),
-            ..TableDefinition::default()
-        };
+        let definition = users_definition(1, &properties);
         let answer = admin.create_table(&TablePath::new("default", "bad"), definition, false).await;
         assert_eq!(server_code(answer), ErrorCode::InvalidTableDefinition, "{what}");
     }

@@ -13,7 +13,6 @@ use std::rc::Rc;
 use ufer_shard::{Clock, LogConfig, LogTablet, SystemClock};
 use ufer_tests::rng::Rng;
 use ufer_tests::table;
-use ufer_wire::{ChangeType, Compression};
 
 /// Concurrent appenders, so group commit shares syncs between them.
 const APPENDER_COUNT: u64 = 4;
@@ -57,20 +56,7 @@ fn main() {
 async fn append_forever(tablet: &LogTablet, rng: &mut Rng) {
     let schema = table::schema();
     loop {
-        let rows = rng.in_range(1..200) as usize;
-        let compression = match rng.in_range(0..3) {
-            0 => Compression::None,
-            1 => Compression::Lz4Frame,
-            _ => Compression::Zstd,
-        };
-        let change_types = vec![ChangeType::Insert; rows];
-        let with_change_types = rng.in_range(0..2) == 0;
-        let mut batch = table::batch(
-            rng.in_range(0..1 << 40) as i64,
-            rows,
-            compression,
-            with_change_types.then_some(&change_types[..]),
-        );
+        let mut batch = table::random_batch(rng);
         let appended = tablet.append_durable(&mut batch, &schema).await.expect("append");
         let mut stdout = std::io::stdout().lock();
         writeln!(
