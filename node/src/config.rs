@@ -103,6 +103,8 @@ pub struct NodeConfig {
     /// Bytes of request bodies a shard holds in memory at once, counted as they arrive;
     /// requests beyond wait.
     pub inflight_request_bytes_max: usize,
+    /// QUIC connections one shard keeps open at once; more are refused.
+    pub connections_per_shard_max: usize,
     /// Longest a client may take to send a whole request frame (header and body) once its
     /// stream is open; a stream that stalls is answered with an error then.
     pub request_read_timeout: Duration,
@@ -135,6 +137,7 @@ impl NodeConfig {
             fetch_size_max_bytes: 64 * 1024 * 1024,
             inflight_request_bytes_max: 256 * 1024 * 1024,
             request_read_timeout: Duration::from_secs(30),
+            connections_per_shard_max: 4096,
             udp_buffer_size_bytes: UDP_BUFFER_SIZE_DEFAULT_BYTES,
             metrics_listen: Some(format!("127.0.0.1:{METRICS_PORT_DEFAULT}")),
             lake: LakeConfig::default(),
@@ -154,6 +157,7 @@ impl NodeConfig {
             kv: KvConfig::test_min(),
             inflight_request_bytes_max: crate::limits::request_body_size_max() + 16 * 1024 * 1024,
             request_read_timeout: Duration::from_secs(2),
+            connections_per_shard_max: 16,
             fetch_size_max_bytes: 1024 * 1024,
             metrics_listen: None,
             ..Self::production()

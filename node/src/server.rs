@@ -22,19 +22,24 @@ use crate::limits::REQUEST_READ_CHUNK_BYTES;
 use crate::metrics::ShardMetrics;
 use crate::shard::Shard;
 
-/// Accepts connections on `endpoint` until it is closed.
+/// Accepts connections on `endpoint` until it is closed, at most the node's
+/// `connections_per_shard_max` at once: more are refused (the client may try another time),
+/// so connections cannot take a shard's memory without bound.
 pub async fn serve(shard: Rc<Shard>, endpoint: quinn::Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
-        if shard.draining.get() {
+        let full = shard.open_connections.get() >= shard.config.connections_per_shard_max;
+        if shard.draining.get() || full {
             incoming.refuse();
             continue;
         }
+        shard.open_connections.set(shard.open_connections.get() + 1);
         let shard = shard.clone();
         glommio::spawn_local(async move {
             if let Ok(connection) = incoming.await {
                 ShardMetrics::add(&shard.metrics.connections, 1);
-                serve_connection(shard, connection).await;
+                serve_connection(shard.clone(), connection).await;
             }
+            shard.open_connections.set(shard.open_connections.get() - 1);
         })
         .detach();
     }

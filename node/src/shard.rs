@@ -113,6 +113,8 @@ pub struct Shard {
     pub draining: Cell<bool>,
     /// Requests being handled right now.
     pub active_requests: Cell<usize>,
+    /// QUIC connections accepted and not yet closed.
+    pub open_connections: Cell<usize>,
     /// Notified when `active_requests` drops.
     pub request_finished: Notifier,
     /// Notified when draining starts: long polls answer at once instead of holding up
@@ -162,6 +164,7 @@ impl Shard {
             inflight_bytes: Rc::new(Semaphore::new(inflight)),
             draining: Cell::new(false),
             active_requests: Cell::new(0),
+            open_connections: Cell::new(0),
             request_finished: Notifier::default(),
             drain_started: Notifier::default(),
             tiered: RefCell::new(HashMap::new()),
