@@ -2,11 +2,13 @@
 //! request, read the frame (refusing oversized or malformed ones on that stream only), hand
 //! it to the handlers, write the response and finish the stream.
 //!
-//! A request's body counts against the shard's in-flight budget as its bytes arrive, in
-//! chunks of [`REQUEST_READ_CHUNK_BYTES`]; a stream whose frame is not whole within the
-//! node's `request_read_timeout` of its start is answered with an error and gives back what
-//! it held — so a client that announces large bodies and stalls holds nothing it did not
-//! send, and delays no other request.
+//! A request's body counts against the shard's in-flight budget as its bytes arrive (read in
+//! chunks of at most [`REQUEST_READ_CHUNK_BYTES`], each counted once it is here), and its
+//! buffer grows with them; a stream whose frame is not whole within the node's
+//! `request_read_timeout` of its start is answered with an error and gives back what it held
+//! — so a client that announces large bodies and stalls holds only what it sent (which
+//! quinn's flow control bounds per connection), and delays no other request for longer than
+//! the timeout.
 
 use std::pin::pin;
 use std::rc::Rc;
@@ -156,21 +158,15 @@ async fn read_frame(shard: &Shard, receive: &mut quinn::RecvStream) -> Result<Re
         return Err(refusal(raw_api, raw_request_id, crate::shard::shutting_down()));
     }
     let body_length = header.body_length.get() as usize;
+    let total = FRAME_HEADER_SIZE_BYTES + body_length;
     let mut memory = InflightBytes { budget: shard.inflight_bytes.clone(), held: 0 };
-    // Reserved, not filled: pages are only touched as bytes arrive.
-    let mut bytes = Vec::with_capacity(FRAME_HEADER_SIZE_BYTES + body_length);
-    bytes.extend_from_slice(&header_bytes);
-    while bytes.len() < FRAME_HEADER_SIZE_BYTES + body_length {
-        let chunk =
-            (FRAME_HEADER_SIZE_BYTES + body_length - bytes.len()).min(REQUEST_READ_CHUNK_BYTES);
-        if memory.budget.acquire(chunk as u64).await.is_err() {
-            return Err(refusal(raw_api, raw_request_id, crate::shard::shutting_down()));
-        }
-        memory.held += chunk as u64;
-        let filled = bytes.len();
-        bytes.resize(filled + chunk, 0);
-        match receive.read(&mut bytes[filled..]).await {
-            Ok(Some(read)) => bytes.truncate(filled + read),
+    // Grown as bytes arrive (nothing is reserved for what a header only announces), each
+    // chunk counted against the budget once it is here.
+    let mut bytes = header_bytes.to_vec();
+    while bytes.len() < total {
+        let want = (total - bytes.len()).min(REQUEST_READ_CHUNK_BYTES);
+        let chunk = match receive.read_chunk(want, true).await {
+            Ok(Some(chunk)) => chunk.bytes,
             Ok(None) | Err(_) => {
                 let reason = format!(
                     "the stream ended before the {body_length}-byte body its header announced"
@@ -179,7 +175,12 @@ async fn read_frame(shard: &Shard, receive: &mut quinn::RecvStream) -> Result<Re
                 let error = ErrorBody::new(ErrorCode::MalformedRequest, reason);
                 return Err(refusal(raw_api, raw_request_id, error));
             }
+        };
+        if memory.budget.acquire(chunk.len() as u64).await.is_err() {
+            return Err(refusal(raw_api, raw_request_id, crate::shard::shutting_down()));
         }
+        memory.held += chunk.len() as u64;
+        bytes.extend_from_slice(&chunk);
     }
     Ok(ReadFrame { bytes, memory })
 }

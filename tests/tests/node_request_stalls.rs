@@ -38,9 +38,10 @@ fn stalled_requests_hold_no_memory_and_are_answered_at_the_read_timeout() {
     let address = node.shard_addresses()[0];
     client_runtime().block_on(async {
         let raw = client_endpoint(dir.path()).connect(address, "localhost").unwrap().await.unwrap();
-        // Four produce headers announcing the largest body, and then nothing.
+        // Many produce headers announcing the largest body, and then nothing: together
+        // they would hold far more than the whole budget if any of it were taken for them.
         let mut stalled = Vec::new();
-        for request_id in 0..4 {
+        for request_id in 0..500 {
             let (mut send, receive) = raw.open_bi().await.unwrap();
             let header = FrameHeader::new(
                 ApiKey::Produce,
