@@ -504,7 +504,8 @@ impl SegmentWriter {
     }
 
     /// After a failed write: forgets every append past `durable_size`, cuts the file back to
-    /// it, and returns the error for the caller. If the cut fails too, the writer is dead.
+    /// it durably, and returns the error for the caller. If the cut or its sync fails too, the
+    /// writer is dead.
     async fn roll_back(&self, error: IoError) -> IoError {
         let durable = self.durable_size.get();
         {
@@ -523,6 +524,16 @@ impl SegmentWriter {
             let reason = format!(
                 "{error}; then truncating back failed: {}",
                 crate::error::os_error(truncate_error)
+            );
+            *self.fatal.borrow_mut() = Some(reason.clone());
+            return IoError::Fatal { path: self.path.clone(), reason };
+        }
+        // The cut durable too: otherwise a power cut could bring back blocks of the failed
+        // write, and a batch answered "not stored" would be there after a restart.
+        if let Err(sync_error) = self.file.fdatasync().await {
+            let reason = format!(
+                "{error}; then syncing the cut failed: {}",
+                crate::error::os_error(sync_error)
             );
             *self.fatal.borrow_mut() = Some(reason.clone());
             return IoError::Fatal { path: self.path.clone(), reason };

@@ -283,3 +283,62 @@ fn a_damaged_column_of_a_large_batch_is_never_served_by_a_projected_read() {
         }
     });
 }
+
+#[test]
+fn a_batch_hidden_in_a_torn_batchs_payload_is_never_taken_for_a_real_one() {
+    use std::sync::Arc;
+
+    use arrow_array::{BinaryArray, Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use ufer_wire::{BatchOptions, BatchSchema, LogBatchBuilder, WriterStamp};
+
+    in_tempdir(|path| async move {
+        let schema = BatchSchema::new(
+            1,
+            Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, false),
+                Field::new("payload", DataType::Binary, true),
+            ])),
+        )
+        .unwrap();
+        let build = |id: i64, payload: &[u8]| {
+            let rows = RecordBatch::try_new(
+                schema.arrow().clone(),
+                vec![
+                    Arc::new(Int64Array::from(vec![id])),
+                    Arc::new(BinaryArray::from(vec![payload])),
+                ],
+            )
+            .unwrap();
+            let mut builder =
+                LogBatchBuilder::new(schema.clone(), BatchOptions::default()).unwrap();
+            builder.build(&rows, None, WriterStamp::NONE).unwrap()
+        };
+        let clock = ManualClock::new(1_000);
+        let tablet = support::open(&path, LogConfig::test_min(), &clock).await;
+        tablet.append_durable(&mut build(0, b"honest"), &schema).await.unwrap();
+        // A valid batch claiming offsets far ahead, and a timestamp in the future, as a
+        // client's payload: base offset and timestamp are outside the CRC.
+        let mut fake = build(666, b"forged");
+        fake[..8].copy_from_slice(&1_000_000u64.to_le_bytes());
+        fake[13..21].copy_from_slice(&i64::MAX.to_le_bytes());
+        let mut payload = fake.clone();
+        payload.resize(fake.len() + 64 * 1024, 0);
+        tablet.append_durable(&mut build(1, &payload), &schema).await.unwrap();
+        drop(tablet);
+        let (_, file) = support::segment_files(&path).pop().unwrap();
+        let batches = support::batches_in(&file);
+        let (position, length, _) = batches[batches.len() - 1];
+        let bytes = std::fs::read(&file).unwrap();
+        let hidden = bytes.windows(fake.len()).position(|window| window == &fake[..]).unwrap();
+        assert!(hidden > position && hidden % 64 == 0, "the payload lies batch-aligned");
+        // A torn write: the hostile batch's last block never reached the disk.
+        let file_handle = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+        file_handle.set_len((position + length - 4096) as u64).unwrap();
+        drop(file_handle);
+
+        let tablet = reopen(&path).await;
+        assert_eq!(tablet.high_watermark(), 1, "the torn batch is cut, nothing taken for a batch");
+        assert!(tablet.damaged_ranges().is_empty());
+    });
+}

@@ -101,15 +101,27 @@ fn a_start_removes_only_the_files_of_tables_its_catalog_dropped() {
     std::fs::create_dir_all(tables.join(dropped.to_string()).join("0")).unwrap();
     std::fs::write(tables.join(dropped.to_string()).join("0").join("leftover"), b"x").unwrap();
     // Directories the catalog never knew: a table id it never gave out, and not a table id.
-    for stranger in [format!("{}", kept + 1000), "notes".to_string()] {
+    // The id the next table would get, too: a new table must not open those files.
+    for stranger in [format!("{}", kept + 1), format!("{}", kept + 1000), "notes".to_string()] {
         std::fs::create_dir_all(tables.join(&stranger)).unwrap();
         std::fs::write(tables.join(&stranger).join("keep-me"), b"x").unwrap();
     }
     let kept_files = files(&tables.join(kept.to_string()));
 
-    start(config).unwrap().shutdown().unwrap();
+    let node = start(config).unwrap();
     assert!(!tables.join(dropped.to_string()).exists(), "the dropped table's files are gone");
     assert_eq!(files(&tables.join(kept.to_string())), kept_files);
-    assert!(tables.join(format!("{}", kept + 1000)).join("keep-me").exists());
-    assert!(tables.join("notes").join("keep-me").exists());
+    let bootstrap = node.shard_addresses()[0];
+    let fresh = client_runtime().block_on(async {
+        let connection = Connection::new(ClientConfig::local(bootstrap, dir.path())).unwrap();
+        let fresh = create_and_fill(&connection, "fresh").await;
+        connection.close().await;
+        fresh
+    });
+    node.shutdown().unwrap();
+    assert_ne!(fresh, kept + 1, "a new table does not take the id of files it did not write");
+    for stranger in [format!("{}", kept + 1), format!("{}", kept + 1000), "notes".to_string()] {
+        let file = tables.join(&stranger).join("keep-me");
+        assert_eq!(std::fs::read(&file).unwrap(), b"x", "{} untouched", file.display());
+    }
 }

@@ -62,8 +62,14 @@ pub async fn create_table(
 ) -> Result<Response, ErrorBody> {
     let (request, _) = decode_body::<CreateTableRequest>(body).map_err(malformed)?;
     let (now, base) = (shard.clock.now_ms(), shard.config.log.clone());
+    let data_dir = shard.config.data_dir.clone();
     let mut table_id = 0;
     change_catalog(shard, |catalog| {
+        // Files of a table this catalog never knew (left at a start, e.g. after a catalog
+        // was restored from a backup) keep their id: a new table must not open them.
+        while file::table_dir(&data_dir, catalog.next_table_id()).exists() {
+            catalog.skip_table_id();
+        }
         let (info, _) = catalog.create_table(
             &request.path,
             request.definition.clone(),

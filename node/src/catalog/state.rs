@@ -102,6 +102,16 @@ impl Catalog {
         })
     }
 
+    /// The id the next table gets.
+    pub fn next_table_id(&self) -> u64 {
+        self.next_table_id
+    }
+
+    /// Gives the next table id to no table (files of an unknown table already use it).
+    pub fn skip_table_id(&mut self) {
+        self.next_table_id += 1;
+    }
+
     /// Whether this catalog dropped table `table_id`: it gave the id out (ids are given in
     /// order and never reused) and no longer has the table. A table's files are created
     /// only after the catalog that names it is durable, so the files of such an id are

@@ -34,7 +34,7 @@ use crate::log::config::LogConfig;
 use crate::log::damage;
 use crate::log::error::OpenError;
 use crate::log::index::SegmentIndex;
-use crate::log::scan::{find_resume, CrcCheck, ScanStep, ScannedBatch, SegmentScanner};
+use crate::log::scan::{find_resume, CrcCheck, Damage, ScanStep, ScannedBatch, SegmentScanner};
 use crate::log::segment::{ActiveSegment, Segment, SEGMENT_OFFSET_SPAN_MAX};
 use crate::log::state::State;
 use crate::log::writers::{StoredBatch, WriterTable};
@@ -357,7 +357,12 @@ async fn scan_segment(
         let step = scanner.next().await?;
         if let ScanStep::Stop(stop) = &step {
             // Valid batches after the damage make it corruption: keep it and go on after it.
-            match find_resume(file, stop.position, file_size, segment.end_offset).await? {
+            let damage = Damage {
+                position: stop.position,
+                expected_offset: segment.end_offset,
+                min_timestamp: segment.max_timestamp,
+            };
+            match find_resume(file, damage, file_size).await? {
                 Some(resume) if resume.base_offset - base <= SEGMENT_OFFSET_SPAN_MAX => {
                     segment.skip_damage(resume.position, resume.base_offset);
                     scanner = SegmentScanner::new(

@@ -24,41 +24,61 @@ pub struct Resume {
     pub base_offset: u64,
 }
 
-/// Whether a valid batch follows damaged bytes at `damaged_at` (the first offset there was
-/// to be `expected_offset`) before `end`: a batch that passes every check, its CRC included,
-/// with a base offset past `expected_offset`. Where the damaged batch's header looks intact,
-/// the position right after it is tried first (with exactly the base offset its header
-/// implies); then every batch-aligned position after the damage. Damage with no valid batch
-/// after it is a torn tail (`None`).
+/// Where a scan met damaged bytes, and what a batch after them must hold to count.
+#[derive(Clone, Copy, Debug)]
+pub struct Damage {
+    /// File position of the damaged batch.
+    pub position: u64,
+    /// The offset that batch was to start at: a batch after it starts past it.
+    pub expected_offset: u64,
+    /// The newest commit timestamp before it: a batch after it is not older.
+    pub min_timestamp: i64,
+}
+
+/// Most candidates a search after damage reads whole and checks (each up to a batch's
+/// largest size): a payload full of look-alike headers cannot make it read without end.
+const RESUME_CANDIDATE_COUNT_MAX: usize = 16;
+
+/// Whether a valid batch follows `damage` before `end`: a batch that passes every check, its
+/// CRC included, starts past the expected offset and is not older than what came before.
+/// Where the damaged batch's header looks intact, the position right after it is tried
+/// first (with exactly the base offset that header implies), and the search goes on only
+/// from there: never inside that batch's own bytes, where a client's payload could hold
+/// something that looks like a batch (a torn write of a large batch keeps its header).
+/// Otherwise every batch-aligned position after the damage is tried. Damage with no valid
+/// batch after it is a torn tail (`None`).
 pub async fn find_resume(
     file: &SegmentFile,
-    damaged_at: u64,
+    damage: Damage,
     end: u64,
-    expected_offset: u64,
 ) -> Result<Option<Resume>, IoError> {
-    let header = file.read_at(damaged_at, BATCH_HEADER_SIZE_BYTES).await?;
+    let alignment = BATCH_ALIGNMENT_BYTES as u64;
+    let mut position = (damage.position / alignment + 1) * alignment;
+    let header = file.read_at(damage.position, BATCH_HEADER_SIZE_BYTES).await?;
     if let Ok((header, _)) = check_header(&header) {
-        let length = u64::from(header.batch_length.get());
-        let next_offset = expected_offset + u64::from(header.last_offset_delta.get()) + 1;
-        let next = damaged_at + length;
-        if header.base_offset.get() == expected_offset && next < end {
-            let exact = valid_batch_at(file, next, end, next_offset..next_offset + 1).await?;
-            if exact.is_some() {
-                return Ok(exact);
+        if header.base_offset.get() == damage.expected_offset {
+            let next = damage.position + u64::from(header.batch_length.get());
+            let next_offset =
+                damage.expected_offset + u64::from(header.last_offset_delta.get()) + 1;
+            let exact = Candidates { offsets: next_offset..next_offset + 1, ..damage.into() };
+            if next < end {
+                if let Some(resume) = exact.valid_batch_at(file, next, end).await? {
+                    return Ok(Some(resume));
+                }
             }
-            // The length itself may be what is damaged (it is outside the CRC): search.
+            position = next.div_ceil(alignment) * alignment;
         }
     }
-    let alignment = BATCH_ALIGNMENT_BYTES as u64;
-    let mut position = (damaged_at / alignment + 1) * alignment;
-    let offsets = expected_offset + 1..expected_offset.saturating_add(SEGMENT_OFFSET_SPAN_MAX);
-    while position + BATCH_HEADER_SIZE_BYTES as u64 <= end {
+    let candidates = Candidates::from(damage);
+    let mut checked = 0;
+    while position + BATCH_HEADER_SIZE_BYTES as u64 <= end && checked < RESUME_CANDIDATE_COUNT_MAX {
         let window = file.read_at(position, RESUME_SEARCH_WINDOW_BYTES).await?;
         let mut at = 0usize;
-        while at + BATCH_HEADER_SIZE_BYTES <= window.len() {
-            if plausible_header(&window[at..], position + at as u64, end, &offsets) {
+        while at + BATCH_HEADER_SIZE_BYTES <= window.len() && checked < RESUME_CANDIDATE_COUNT_MAX {
+            if candidates.plausible(&window[at..], position + at as u64, end) {
+                checked += 1;
                 let candidate = position + at as u64;
-                if let Some(resume) = valid_batch_at(file, candidate, end, offsets.clone()).await? {
+                if let Some(resume) = candidates.valid_batch_at(file, candidate, end).await? {
                     return Ok(Some(resume));
                 }
             }
@@ -72,30 +92,50 @@ pub async fn find_resume(
     Ok(None)
 }
 
-/// A cheap look at a header before its batch is read and checked whole.
-fn plausible_header(bytes: &[u8], position: u64, end: u64, offsets: &std::ops::Range<u64>) -> bool {
-    let Ok((header, _)) = check_header(bytes) else { return false };
-    let length = u64::from(header.batch_length.get());
-    offsets.contains(&header.base_offset.get()) && position + length <= end
+/// What a batch after damage must hold to count.
+struct Candidates {
+    offsets: std::ops::Range<u64>,
+    min_timestamp: i64,
 }
 
-/// The batch at `position`, if it is whole inside `end`, passes every check (CRC included)
-/// and has a base offset in `offsets`.
-async fn valid_batch_at(
-    file: &SegmentFile,
-    position: u64,
-    end: u64,
-    offsets: std::ops::Range<u64>,
-) -> Result<Option<Resume>, IoError> {
-    let header = file.read_at(position, BATCH_HEADER_SIZE_BYTES).await?;
-    if !plausible_header(&header, position, end, &offsets) {
-        return Ok(None);
+impl From<Damage> for Candidates {
+    fn from(damage: Damage) -> Self {
+        let first = damage.expected_offset + 1;
+        Self {
+            offsets: first..damage.expected_offset.saturating_add(SEGMENT_OFFSET_SPAN_MAX),
+            min_timestamp: damage.min_timestamp,
+        }
     }
-    let Ok((header, _)) = check_header(&header) else { return Ok(None) };
-    let (length, base_offset) = (header.batch_length.get() as usize, header.base_offset.get());
-    let bytes = file.read_exact_at(position, length).await?;
-    let valid = LogBatch::parse(&bytes).is_ok_and(|batch| batch.len() == length);
-    Ok(valid.then_some(Resume { position, base_offset }))
+}
+
+impl Candidates {
+    /// A cheap look at a header before its batch is read and checked whole.
+    fn plausible(&self, bytes: &[u8], position: u64, end: u64) -> bool {
+        let Ok((header, _)) = check_header(bytes) else { return false };
+        let length = u64::from(header.batch_length.get());
+        self.offsets.contains(&header.base_offset.get())
+            && header.commit_timestamp.get() >= self.min_timestamp
+            && position + length <= end
+    }
+
+    /// The batch at `position`, if it is whole inside `end`, passes every check (CRC
+    /// included) and is plausible.
+    async fn valid_batch_at(
+        &self,
+        file: &SegmentFile,
+        position: u64,
+        end: u64,
+    ) -> Result<Option<Resume>, IoError> {
+        let header = file.read_at(position, BATCH_HEADER_SIZE_BYTES).await?;
+        if !self.plausible(&header, position, end) {
+            return Ok(None);
+        }
+        let Ok((header, _)) = check_header(&header) else { return Ok(None) };
+        let (length, base_offset) = (header.batch_length.get() as usize, header.base_offset.get());
+        let bytes = file.read_exact_at(position, length).await?;
+        let valid = LogBatch::parse(&bytes).is_ok_and(|batch| batch.len() == length);
+        Ok(valid.then_some(Resume { position, base_offset }))
+    }
 }
 
 /// A batch found by a scan.

@@ -158,9 +158,10 @@ impl PkBucket {
         error.into()
     }
 
-    /// Whether the changelog can rebuild the KV: retention has not deleted its start.
+    /// Whether the changelog can rebuild the KV: retention has not deleted its start and
+    /// no range of it is damaged.
     fn can_rebuild_kv(&self) -> bool {
-        self.log.log_start_offset() == 0
+        self.log.log_start_offset() == 0 && self.log.damaged_ranges().is_empty()
     }
 
     /// True once a read found a KV file corrupt and the changelog can rebuild it: the bucket

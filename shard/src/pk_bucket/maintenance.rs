@@ -80,7 +80,10 @@ impl PkBucket {
     pub async fn flush(&self) -> Result<u64, KvError> {
         let snapshot = self.kv.flush().await?;
         assert!(snapshot <= self.log.high_watermark(), "a KV snapshot covers durable changelog");
-        self.log.set_retention_floor(snapshot);
+        // While a corrupt KV waits for its rebuild, retention keeps all the changelog.
+        if self.kv_corrupt.borrow().is_none() {
+            self.log.set_retention_floor(snapshot);
+        }
         self.snapshot_taken_at.set(self.clock.monotonic_now());
         Ok(snapshot)
     }

@@ -205,7 +205,9 @@ async fn open_kv(
     let dir = DataDir::open(path).await.map_err(KvError::from)?;
     let kv = match KvTablet::open_with_cache(&dir, config.clone(), cache.clone()).await {
         Ok(kv) => kv,
-        Err(KvError::Corrupt { file, reason }) if log.log_start_offset() == 0 => {
+        Err(KvError::Corrupt { file, reason })
+            if log.log_start_offset() == 0 && log.damaged_ranges().is_empty() =>
+        {
             log_rebuild(path, &file, &reason);
             drop(dir);
             std::fs::remove_dir_all(path).map_err(|error| {
