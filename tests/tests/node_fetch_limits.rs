@@ -77,3 +77,61 @@ fn a_fetch_asking_for_everything_gets_the_node_limit_and_a_bucket_twice_is_refus
     });
     node.shutdown().unwrap();
 }
+
+#[test]
+fn a_fetch_of_buckets_on_several_shards_keeps_to_the_limit_in_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = NodeConfig::test_min(dir.path().to_path_buf());
+    let limit = config.fetch_size_max_bytes as usize;
+    let node = start(config).unwrap();
+    client_runtime().block_on(async {
+        let client = ClientConfig::local(node.shard_addresses()[0], dir.path());
+        let connection = Connection::new(client).unwrap();
+        let path = TablePath::new("default", "events");
+        let definition = TableDefinition {
+            schema: table::SCHEMA_TEXT.into(),
+            bucket_count: 4,
+            ..Default::default()
+        };
+        let table_id =
+            Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+        let metadata = connection.table_metadata(&path).await.unwrap();
+        let shards: std::collections::BTreeSet<u32> =
+            metadata.buckets.iter().map(|bucket| bucket.shard).collect();
+        assert_eq!(shards.len(), 2, "the buckets are on both shards");
+        // Each bucket alone holds more than the limit.
+        let mut batch_size = 0;
+        for location in &metadata.buckets {
+            let owner = connection.shard_address(location.node_id, location.shard).await.unwrap();
+            for index in 0..6 {
+                let batch = table::batch(index * 8_000, 8_000, Compression::None, None);
+                batch_size = batch_size.max(batch.len());
+                let request = ProduceRequest {
+                    table_id,
+                    bucket: location.bucket,
+                    acks: Acks::All,
+                    timeout_ms: 10_000,
+                };
+                connection.call(owner, &request, &batch, Duration::ZERO).await.unwrap();
+            }
+        }
+        let everything = FetchRequest {
+            table_id,
+            max_wait_ms: 0,
+            min_bytes: 0,
+            max_bytes: u32::MAX,
+            projection: None,
+            buckets: (0..4)
+                .map(|bucket| FetchBucket { bucket, offset: 0, max_bytes: u32::MAX })
+                .collect(),
+        };
+        let first = node.shard_addresses()[0];
+        let answer = connection.call(first, &everything, &[], Duration::ZERO).await.unwrap();
+        let total: usize =
+            answer.body.buckets.iter().map(|bucket| bucket.records_length as usize).sum();
+        // Each of the two shards' parts may end with one batch past its share.
+        assert!(total > 0 && total <= limit + 2 * batch_size, "{total} bytes, limit {limit}");
+        connection.close().await;
+    });
+    node.shutdown().unwrap();
+}

@@ -112,6 +112,12 @@ pub async fn fetch(
         }
     };
     let buckets: Vec<u32> = request.buckets.iter().map(|bucket| bucket.bucket).collect();
+    // The answer's byte limit is shared among the shards answering parts of it, so the
+    // parts together keep to it (each still returns at least one batch).
+    let mut request = request;
+    let owners: std::collections::BTreeSet<usize> =
+        buckets.iter().map(|bucket| shard.owner_of(request.table_id, *bucket)).collect();
+    request.max_bytes = (request.max_bytes / owners.len().max(1) as u32).max(1);
     let request = &request;
     let local =
         |positions: Vec<usize>| fetch_local(shard, &table, request, projection.as_ref(), positions);
@@ -229,12 +235,34 @@ async fn read_buckets(
     let mut budget = request.max_bytes as usize;
     let mut answers = Vec::with_capacity(wanted.len());
     for bucket in wanted {
+        if budget == 0 {
+            // The answer is full: the bucket's place says where it stands, with no batches.
+            answers.push(unread_bucket(shard, table, bucket).await);
+            continue;
+        }
         let max_bytes = (bucket.max_bytes as usize).min(budget);
         let answer = read_bucket(shard, table, bucket, max_bytes, projection).await;
         budget = budget.saturating_sub(answer.0.records_length as usize);
         answers.push(answer);
     }
     answers
+}
+
+/// A bucket's place in an answer that is already full: its offsets, no batches.
+async fn unread_bucket(
+    shard: &Rc<Shard>,
+    table: &ResolvedTable,
+    wanted: &FetchBucket,
+) -> FetchedPart {
+    let mut fetched = FetchedBucket { bucket: wanted.bucket, ..FetchedBucket::default() };
+    match shard.tablet(table, wanted.bucket).await {
+        Ok(tablet) => {
+            fetched.high_watermark = tablet.high_watermark();
+            fetched.log_start_offset = tablet.log_start_offset();
+        }
+        Err(error) => fetched.error = Some(error),
+    }
+    (fetched, Vec::new())
 }
 
 /// Reads one bucket, up to `max_bytes` (at least one whole batch).
