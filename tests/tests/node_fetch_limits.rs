@@ -16,6 +16,19 @@ use ufer_wire::protocol::messages::{
 };
 use ufer_wire::Compression;
 
+/// Creates `default.events` with `buckets` buckets; returns its path and id.
+async fn create_events(connection: &Connection, buckets: u32) -> (TablePath, u64) {
+    let path = TablePath::new("default", "events");
+    let definition = TableDefinition {
+        schema: table::SCHEMA_TEXT.into(),
+        bucket_count: buckets,
+        ..Default::default()
+    };
+    let table_id =
+        Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+    (path, table_id)
+}
+
 #[test]
 fn a_fetch_asking_for_everything_gets_the_node_limit_and_a_bucket_twice_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -25,14 +38,7 @@ fn a_fetch_asking_for_everything_gets_the_node_limit_and_a_bucket_twice_is_refus
     client_runtime().block_on(async {
         let client = ClientConfig::local(node.shard_addresses()[0], dir.path());
         let connection = Connection::new(client).unwrap();
-        let path = TablePath::new("default", "events");
-        let definition = TableDefinition {
-            schema: table::SCHEMA_TEXT.into(),
-            bucket_count: 1,
-            ..Default::default()
-        };
-        let table_id =
-            Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+        let (path, table_id) = create_events(&connection, 1).await;
         let location = connection.table_metadata(&path).await.unwrap().buckets[0].clone();
         let owner = connection.shard_address(location.node_id, location.shard).await.unwrap();
         // About three times the limit, in batches of about a quarter of it.
@@ -87,14 +93,7 @@ fn a_fetch_of_buckets_on_several_shards_keeps_to_the_limit_in_total() {
     client_runtime().block_on(async {
         let client = ClientConfig::local(node.shard_addresses()[0], dir.path());
         let connection = Connection::new(client).unwrap();
-        let path = TablePath::new("default", "events");
-        let definition = TableDefinition {
-            schema: table::SCHEMA_TEXT.into(),
-            bucket_count: 4,
-            ..Default::default()
-        };
-        let table_id =
-            Admin::new(connection.clone()).create_table(&path, definition, false).await.unwrap();
+        let (path, table_id) = create_events(&connection, 4).await;
         let metadata = connection.table_metadata(&path).await.unwrap();
         let shards: std::collections::BTreeSet<u32> =
             metadata.buckets.iter().map(|bucket| bucket.shard).collect();
