@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ufer_wire::protocol::messages::Acks;
 
 /// ufer: streaming storage for real-time analytics.
 ///
@@ -227,6 +228,16 @@ pub enum AcksArg {
     Leader,
     /// Without waiting for the node.
     None,
+}
+
+impl From<AcksArg> for Acks {
+    fn from(arg: AcksArg) -> Self {
+        match arg {
+            AcksArg::All => Acks::All,
+            AcksArg::Leader => Acks::Leader,
+            AcksArg::None => Acks::None,
+        }
+    }
 }
 
 /// `ufer produce`.

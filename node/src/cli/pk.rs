@@ -9,9 +9,8 @@ use serde_json::Value;
 use ufer_wire::client::{
     Connection, Lookuper, RowKind, SnapshotScanner, UpsertAck, UpsertOptions, UpsertWriter,
 };
-use ufer_wire::protocol::messages::Acks;
 
-use crate::cli::args::{AcksArg, Format, LookupArgs, ScanArgs, UpsertArgs};
+use crate::cli::args::{Format, LookupArgs, ScanArgs, UpsertArgs};
 use crate::cli::client::table_path;
 use crate::cli::consume::Printer;
 use crate::cli::input::{Input, Lines};
@@ -129,19 +128,11 @@ fn decode_csv(schema: &SchemaRef, text: &str) -> Result<(RecordBatch, Vec<RowKin
     Ok((batch.project(&columns).map_err(|error| error.to_string())?, kinds))
 }
 
-fn acks(arg: AcksArg) -> Acks {
-    match arg {
-        AcksArg::All => Acks::All,
-        AcksArg::Leader => Acks::Leader,
-        AcksArg::None => Acks::None,
-    }
-}
-
 /// `ufer upsert`.
 pub async fn upsert(connection: &Connection, args: &UpsertArgs) -> Result<(), String> {
     let path = table_path(&args.name);
     let options = UpsertOptions {
-        acks: acks(args.acks),
+        acks: args.acks.into(),
         target_columns: args.columns.clone(),
         ..UpsertOptions::default()
     };

@@ -9,20 +9,15 @@ use std::collections::BTreeMap;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use ufer_wire::client::{AppendHandle, AppendOptions, AppendWriter, Connection};
-use ufer_wire::protocol::messages::{Acks, TablePath};
+use ufer_wire::protocol::messages::TablePath;
 
-use crate::cli::args::{AcksArg, Format, ProduceArgs};
+use crate::cli::args::{Format, ProduceArgs};
 use crate::cli::client::table_path;
 use crate::cli::input::{Input, Lines};
 
 pub async fn run(connection: &Connection, args: &ProduceArgs) -> Result<(), String> {
     let path = table_path(&args.name);
-    let acks = match args.acks {
-        AcksArg::All => Acks::All,
-        AcksArg::Leader => Acks::Leader,
-        AcksArg::None => Acks::None,
-    };
-    let options = AppendOptions { acks, ..AppendOptions::default() };
+    let options = AppendOptions { acks: args.acks.into(), ..AppendOptions::default() };
     let writer = AppendWriter::new(connection.clone(), &path, options)
         .await
         .map_err(|error| error.to_string())?;
