@@ -24,6 +24,18 @@ pub const UDP_BUFFER_SIZE_DEFAULT_BYTES: usize =
 /// Most shards a node runs.
 pub const SHARD_COUNT_MAX: usize = 256;
 
+/// Shortest `request_read_timeout`: below it a client across any real network could not
+/// send a request before being cut off.
+pub const REQUEST_READ_TIMEOUT_MIN: Duration = Duration::from_millis(100);
+
+/// Smallest `fetch_size_max_bytes`: one direct-I/O block; below it every fetch would carry
+/// a single batch and consumers would crawl.
+pub const FETCH_SIZE_MIN_BYTES: u32 = 4096;
+
+/// Shortest `retention_check_interval`: below it the shards would do little but look at
+/// their segments.
+pub const RETENTION_CHECK_INTERVAL_MIN: Duration = Duration::from_millis(10);
+
 /// Default catalog name (pyiceberg and other readers must use the same one).
 pub const CATALOG_NAME_DEFAULT: &str = "ufer";
 
@@ -190,10 +202,40 @@ impl NodeConfig {
                 ));
             }
         }
+        self.validate_client_limits()?;
         if self.inflight_request_bytes_max < crate::limits::request_body_size_max() {
             return Err("inflight_request_bytes_max must hold at least one largest request".into());
         }
         self.log.validate()
+    }
+
+    /// Limits that, set too low, would have the node time out, refuse or starve every
+    /// client (or spin on housekeeping): refused at start rather than served badly.
+    fn validate_client_limits(&self) -> Result<(), String> {
+        if self.request_read_timeout < REQUEST_READ_TIMEOUT_MIN {
+            return Err(format!(
+                "request_read_timeout must be at least {REQUEST_READ_TIMEOUT_MIN:?}, not {:?}",
+                self.request_read_timeout
+            ));
+        }
+        if self.connections_per_shard_max == 0 {
+            return Err(
+                "connections_per_shard_max must be at least 1 (0 refuses every client)".into()
+            );
+        }
+        if self.fetch_size_max_bytes < FETCH_SIZE_MIN_BYTES {
+            return Err(format!(
+                "fetch_size_max_bytes must be at least {FETCH_SIZE_MIN_BYTES}, not {}",
+                self.fetch_size_max_bytes
+            ));
+        }
+        if self.retention_check_interval < RETENTION_CHECK_INTERVAL_MIN {
+            return Err(format!(
+                "retention_check_interval must be at least {RETENTION_CHECK_INTERVAL_MIN:?}, not {:?}",
+                self.retention_check_interval
+            ));
+        }
+        Ok(())
     }
 
     /// Applies a TOML file's settings.
@@ -313,6 +355,29 @@ mod tests {
         config.shard_count = 0;
         assert!(config.validate().is_err());
         NodeConfig::test_min(PathBuf::from("x")).validate().unwrap();
+    }
+
+    #[test]
+    fn settings_that_would_starve_every_client_are_refused_at_start() {
+        let base = NodeConfig::test_min(PathBuf::from("x"));
+        let refused = |change: fn(&mut NodeConfig), names: &str| {
+            let mut config = base.clone();
+            change(&mut config);
+            let message = config.validate().unwrap_err();
+            assert!(message.contains(names), "{message}");
+        };
+        refused(|c| c.request_read_timeout = Duration::ZERO, "request_read_timeout");
+        refused(|c| c.request_read_timeout = Duration::from_millis(99), "request_read_timeout");
+        refused(|c| c.connections_per_shard_max = 0, "connections_per_shard_max");
+        refused(|c| c.fetch_size_max_bytes = 0, "fetch_size_max_bytes");
+        refused(|c| c.fetch_size_max_bytes = 4095, "fetch_size_max_bytes");
+        refused(|c| c.retention_check_interval = Duration::ZERO, "retention_check_interval");
+        let mut lowest = base.clone();
+        lowest.request_read_timeout = REQUEST_READ_TIMEOUT_MIN;
+        lowest.connections_per_shard_max = 1;
+        lowest.fetch_size_max_bytes = FETCH_SIZE_MIN_BYTES;
+        lowest.retention_check_interval = RETENTION_CHECK_INTERVAL_MIN;
+        lowest.validate().unwrap();
     }
 
     #[test]
