@@ -82,3 +82,55 @@ fn produce_with_a_malformed_line_writes_nothing_or_says_exactly_what_it_wrote() 
     send_signal(node.id(), "-TERM");
     assert!(node.wait().unwrap().success());
 }
+
+#[test]
+fn a_write_the_node_refuses_says_what_was_acknowledged_before_it_and_where_to_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let Served { child: mut node, address: server, .. } = serve(dir.path());
+    let run = |args: &[&str], stdin: Option<&str>| ufer(dir.path(), &server, args, stdin);
+
+    // upsert: the node refuses a row over the KV's value limit (4 MiB) in the third chunk.
+    let schema = "id BIGINT NOT NULL, v STRING";
+    ok(&run(&["table", "create", "users", "--schema", schema, "--primary-key", "id"], None));
+    let mut rows: Vec<String> = (0..20).map(|id| format!("{{\"id\":{id},\"v\":\"a\"}}")).collect();
+    rows[12] = format!("{{\"id\":12,\"v\":\"{}\"}}", "x".repeat(5 * 1024 * 1024));
+    let output = run(&["upsert", "users", "--batch-rows", "5"], Some(&(rows.join("\n") + "\n")));
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("upserted 10 row(s)"), "says what was acknowledged: {stdout}");
+    assert!(stderr.contains("lines 11..=15"), "names the refused lines: {stderr}");
+    assert!(stderr.contains("go on with the input from line 11"), "{stderr}");
+
+    // produce: a row that makes a batch over the batch limit (64 MiB), after acknowledged ones.
+    ok(&run(&["table", "create", "events", "--schema", "id BIGINT NOT NULL, name STRING"], None));
+    let mut lines: Vec<String> =
+        (0..10).map(|id| format!("{{\"id\":{id},\"name\":\"n\"}}")).collect();
+    lines.push(format!("{{\"id\":10,\"name\":\"{}\"}}", "x".repeat(65 * 1024 * 1024)));
+    lines.push("{\"id\":11,\"name\":\"n\"}".into());
+    let output = run(&["produce", "events", "--batch-rows", "5"], Some(&(lines.join("\n") + "\n")));
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("wrote 10 row(s)"), "says what was acknowledged: {stdout} {stderr}");
+    assert!(stdout.contains("offsets 0..=9"), "{stdout}");
+    assert!(stderr.contains("rows up to line 10 were written"), "{stderr}");
+    assert!(stderr.contains("lines 11..="), "names the lines not acknowledged: {stderr}");
+    assert_eq!(ok(&run(&["consume", "events"], None)).lines().count(), 10);
+
+    // The same in CSV: the hint says to keep the header line when going on.
+    let mut csv: Vec<String> = vec!["id,name".into()];
+    csv.extend((0..10).map(|id| format!("{id},n")));
+    csv.push(format!("10,{}", "x".repeat(65 * 1024 * 1024)));
+    let output = run(
+        &["produce", "events", "--format", "csv", "--batch-rows", "5"],
+        Some(&(csv.join("\n") + "\n")),
+    );
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stdout.contains("wrote 10 row(s)"), "{stdout} {stderr}");
+    assert!(stderr.contains("after the header line"), "{stderr}");
+    send_signal(node.id(), "-TERM");
+    assert!(node.wait().unwrap().success());
+}

@@ -161,7 +161,19 @@ pub async fn upsert(connection: &Connection, args: &UpsertArgs) -> Result<(), St
                     }
                 };
                 let (batch, kinds) = chunk.value;
-                let acks = writer.write(&batch, Some(&kinds)).await.map_err(|e| e.to_string())?;
+                let acks = match writer.write(&batch, Some(&kinds)).await {
+                    Ok(acks) => acks,
+                    Err(error) => {
+                        print_totals(totals, &path);
+                        let (first, last) = chunk.lines;
+                        return Err(format!(
+                            "lines {first}..={last}: {error}; the rows up to line {last_line} \
+                             were written (counts above); those of lines {first}..={last} may or \
+                             may not be stored (each bucket's part is written on its own), none \
+                             after: go on with the input from line {first}"
+                        ));
+                    }
+                };
                 count(&mut totals, &kinds, &acks);
                 last_line = chunk.lines.1;
             }

@@ -105,6 +105,18 @@ impl AppendHandle {
         }
         Ok(acks)
     }
+
+    /// Waits for every part and returns each part's own outcome, so a caller can say
+    /// exactly which buckets stored their rows when another part failed.
+    pub async fn wait_parts(self) -> Vec<Result<AppendAck, ClientError>> {
+        let mut outcomes = Vec::with_capacity(self.parts.len());
+        for part in self.parts {
+            outcomes.push(part.await.unwrap_or_else(|_| {
+                Err(ClientError::Invalid("the writer was dropped before the rows were sent".into()))
+            }));
+        }
+        outcomes
+    }
 }
 
 type Waiter = (usize, usize, oneshot::Sender<Result<AppendAck, ClientError>>);
@@ -235,18 +247,23 @@ impl AppendWriter {
         for (bucket, rows) in parts {
             let (sender, receiver) = oneshot::channel();
             receivers.push(receiver);
-            let sealed = {
+            let (earlier, sealed) = {
                 let mut accumulator = lock(&self.shared.accumulators[bucket as usize]);
+                // Rows that fill a batch on their own go out alone: if they cannot be sent
+                // (e.g. over the batch size limit), the rows appended before them still are.
+                let alone = rows.get_array_memory_size() >= self.shared.options.batch_size_bytes;
+                let earlier = (alone && accumulator.row_count > 0).then(|| take(&mut accumulator));
                 let first_row = accumulator.row_count;
                 accumulator.row_count += rows.num_rows();
                 accumulator.bytes += rows.get_array_memory_size();
                 accumulator.started.get_or_insert_with(Instant::now);
                 accumulator.waiters.push((first_row, rows.num_rows(), sender));
                 accumulator.rows.push(rows);
-                (accumulator.bytes >= self.shared.options.batch_size_bytes)
-                    .then(|| take(&mut accumulator))
+                let sealed = (accumulator.bytes >= self.shared.options.batch_size_bytes)
+                    .then(|| take(&mut accumulator));
+                (earlier, sealed)
             };
-            if let Some(command) = sealed {
+            for command in [earlier, sealed].into_iter().flatten() {
                 send_command(&self.shared, bucket, command).await?;
             }
         }
@@ -413,7 +430,16 @@ pub(crate) async fn init_writer(connection: &Connection) -> Result<i64, ClientEr
 async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiver<Command>) {
     let mut sequence: i32 = 0;
     let mut builder: Option<LogBatchBuilder> = None;
-    while let Some(command) = commands.recv().await {
+    // A queued batch too large to merge into the one before it: sent next, on its own.
+    let mut carried: Option<Command> = None;
+    loop {
+        let command = match carried.take() {
+            Some(command) => command,
+            None => match commands.recv().await {
+                Some(command) => command,
+                None => return,
+            },
+        };
         let Some(shared) = shared.upgrade() else { return };
         let (mut sealed, memory) = match command {
             Command::Barrier(done) => {
@@ -428,21 +454,15 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
         let merge_limit = shared.options.merged_batch_size_max_bytes;
         // Released once the batch is answered: until then its rows count as unsent.
         let mut memory = vec![memory];
-        let barrier = absorb_queued(&mut commands, &mut sealed, &mut memory, merge_limit);
-        if builder.is_none() {
-            let options = BatchOptions {
-                compression: shared.options.compression,
-                statistics_columns: Vec::new(),
-            };
-            match LogBatchBuilder::new(shared.table.schema.clone(), options) {
-                Ok(made) => builder = Some(made),
-                Err(error) => {
-                    fail(sealed.waiters, &ClientError::Batch(error.to_string()));
-                    continue;
-                }
+        let barrier =
+            absorb_queued(&mut commands, &mut sealed, &mut memory, merge_limit, &mut carried);
+        let builder = match batch_builder(&shared, &mut builder) {
+            Ok(builder) => builder,
+            Err(error) => {
+                fail(sealed.waiters, &error);
+                continue;
             }
-        }
-        let Some(builder) = builder.as_mut() else { continue };
+        };
         let writer_id = *lock(&shared.writer_id);
         let stamp = if writer_id >= 0 {
             WriterStamp { writer_id, batch_sequence: sequence }
@@ -480,6 +500,21 @@ async fn send_loop(shared: Weak<Shared>, bucket: u32, mut commands: mpsc::Receiv
     }
 }
 
+/// The bucket's batch builder, made on first use.
+fn batch_builder<'a>(
+    shared: &Shared,
+    builder: &'a mut Option<LogBatchBuilder>,
+) -> Result<&'a mut LogBatchBuilder, ClientError> {
+    if let Some(made) = builder {
+        return Ok(made);
+    }
+    let options =
+        BatchOptions { compression: shared.options.compression, statistics_columns: Vec::new() };
+    let made = LogBatchBuilder::new(shared.table.schema.clone(), options)
+        .map_err(|error| ClientError::Batch(error.to_string()))?;
+    Ok(builder.insert(made))
+}
+
 /// Moves the batches queued behind `sealed` into it, and their permits into `memory`, while
 /// it is under `merge_limit` bytes; stops at a barrier and returns it, to be answered once
 /// `sealed` is.
@@ -488,9 +523,18 @@ fn absorb_queued(
     sealed: &mut Sealed,
     memory: &mut Vec<Option<OwnedSemaphorePermit>>,
     merge_limit: usize,
+    carried: &mut Option<Command>,
 ) -> Option<oneshot::Sender<()>> {
     while sealed.bytes < merge_limit {
         match commands.try_recv() {
+            // Never merged past the limit: one large batch must not carry others' rows into
+            // its fate (a batch over the size limit fails alone).
+            Ok(Command::Send { sealed: more, memory: more_memory })
+                if sealed.bytes + more.bytes > merge_limit =>
+            {
+                *carried = Some(Command::Send { sealed: more, memory: more_memory });
+                return None;
+            }
             Ok(Command::Send { sealed: more, memory: more_memory }) => {
                 memory.push(more_memory);
                 sealed.absorb(more);
